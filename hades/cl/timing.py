@@ -1,0 +1,121 @@
+"""Cycle accounting of the verifier: the CL model's timing, vectorised over rounds.
+
+With every draft row on chip and the input at full rate (one beat of L entries per cycle)
+these formulas equal the RTL cycle for cycle (tests/test_cross_level.py checks every round).
+Cycle 0 is the header beat; the draft beats follow; then the P rows, then the Q rows:
+
+  k_last = gamma + sum(P row durations) + sum(Q row durations)   last input beat
+  c_j    = 1 + gamma + sum(P) + sum(Q_0..Q_j)                     accept test of row j
+  result valid at k_r = k_last + 2, or for a stochastic rejection at j whose token lies
+  in word k of the residual row: max(k_last + 2, c_j + 3 + scan(k)), scan(k) = k + 1
+  cycles = k_r + 1 (inclusive of the header), latency = k_r - k_last.
+
+Beyond the RTL (CL only): a buffer too small for the round's gamma draft rows keeps the
+overflowing rows off chip. Such a row is written and read back at the off-chip bandwidth,
+so its P and Q rows stream at min(L, input bw, off-chip bw) entries per cycle, and a scan
+of it pays the off-chip latency plus its words at the off-chip bandwidth.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hades.config import VerifierConfig
+from hades.errors import ConfigError
+
+HEADER_AND_RESULT_OVERHEAD = 2   # k_r - k_last for a round without a pending scan
+SCAN_START = 3                   # from the accept test to the scan's first data word
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """CL-only parameters around the hardware configuration.
+
+    sram_words        on-chip buffer in words of L entries (None: hw.sram_depth)
+    input_bw          entries per cycle the input link delivers (None: L, full rate)
+    offchip_bw        entries per cycle to and from off-chip memory, each direction
+    offchip_latency   cycles before the first off-chip word of a scan arrives
+    clock_hz          for tokens/s
+    """
+    hw: VerifierConfig
+    sram_words: int | None = None
+    input_bw: float | None = None
+    offchip_bw: float = 4.0
+    offchip_latency: int = 100
+    clock_hz: float = 1.0e9
+
+    def __post_init__(self):
+        if self.sram_words is not None and self.sram_words < 1:
+            raise ConfigError(f"sram_words must be >= 1, got {self.sram_words}")
+        if self.input_bw is not None and self.input_bw <= 0:
+            raise ConfigError(f"input_bw must be > 0, got {self.input_bw}")
+        if self.offchip_bw <= 0:
+            raise ConfigError(f"offchip_bw must be > 0, got {self.offchip_bw}")
+        if self.clock_hz <= 0:
+            raise ConfigError(f"clock_hz must be > 0, got {self.clock_hz}")
+
+    @property
+    def buffer_words(self) -> int:
+        return self.hw.sram_depth if self.sram_words is None else self.sram_words
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["hw"] = self.hw.as_dict()
+        d["sram_words"] = self.buffer_words
+        return d
+
+
+@dataclass
+class RoundTiming:
+    """Per-round arrays (length R)."""
+    cycles: np.ndarray
+    latency: np.ndarray
+    input_cycles: np.ndarray        # header .. last beat, inclusive
+    scan_cycles: np.ndarray         # 0 when no residual scan ran
+    offchip_rows: np.ndarray        # draft rows kept off chip
+    sram_entries: np.ndarray        # entries written to + read from the on-chip buffer
+    offchip_entries: np.ndarray     # entries moved to + from off-chip memory
+
+
+def round_timing(tc: TimingConfig, gamma, vocab_size: int, greedy: bool, accepted, token) -> RoundTiming:
+    """Timing of R rounds (gamma, accepted, token are arrays of length R)."""
+    hw = tc.hw
+    L = hw.lanes
+    gamma = np.asarray(gamma, np.int64)
+    accepted = np.asarray(accepted, np.int64)
+    token = np.asarray(token, np.int64)
+    V = int(vocab_size)
+    words = -(-V // L)
+    lane_rate = L if tc.input_bw is None else min(L, tc.input_bw)
+    fast = int(np.ceil(V / lane_rate))                    # an on-chip row
+    slow = int(np.ceil(V / min(lane_rate, tc.offchip_bw)))   # a row whose P lives off chip
+    rows_fit = tc.buffer_words // words
+    off = np.maximum(gamma - rows_fit, 0)                  # the last rows overflow
+    on = gamma - off
+    p_total = on * fast + off * slow
+    q_total = p_total + fast                               # Q_t meets P_t; plus the bonus row
+    k_last = gamma + p_total + q_total
+    k_r = k_last + HEADER_AND_RESULT_OVERHEAD
+
+    rejected = (accepted < gamma) & (not greedy)
+    j = accepted
+    j_on = np.minimum(j + 1, on)
+    q_upto_j = j_on * fast + (j + 1 - j_on) * slow         # Q_0..Q_j
+    c_j = 1 + gamma + p_total + q_upto_j
+    k = token // L
+    row_off = j >= on
+    scan = np.where(row_off, tc.offchip_latency + np.ceil((k + 1) * L / min(L, tc.offchip_bw)), k + 1)
+    scan = np.where(rejected, scan, 0).astype(np.int64)
+    k_r = np.where(rejected, np.maximum(k_r, c_j + SCAN_START + scan), k_r)
+
+    # traffic: P written (V each), read back against Q (V each), residual written (V each)
+    # while no rejection happened, plus the scanned words
+    rows_processed = np.minimum(accepted + 1, gamma)       # Q rows that met their P row
+    scanned = np.where(rejected, (k + 1) * L, 0)
+    on_rows_proc = np.minimum(rows_processed, on)
+    off_rows_proc = rows_processed - on_rows_proc
+    sram = on * V + 2 * on_rows_proc * V + np.where(rejected & ~row_off, scanned, 0)
+    offc = off * V + 2 * off_rows_proc * V + np.where(rejected & row_off, scanned, 0)
+    return RoundTiming(cycles=k_r + 1, latency=k_r - k_last, input_cycles=k_last + 1,
+                       scan_cycles=scan, offchip_rows=off, sram_entries=sram, offchip_entries=offc)

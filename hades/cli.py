@@ -1,0 +1,49 @@
+"""`hades` command line. Each subcommand lives in hades/commands/<name>.py and provides
+add_parser(subparsers) and run(args) -> int. Bad input (any HadesError) exits with status 2
+and one line on stderr."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hades.errors import HadesError
+
+COMMANDS = ("verify", "trace", "decode", "sweep", "plot", "bench", "emit_verilog", "synth", "demo", "fuzz")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, status 2
+        print(f"hades: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hades", description="HADES speculative-decoding verifier: FL / CL / RTL models")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"hades.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"hades.commands.{name}":
+                continue  # not built yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HadesError as e:
+        print(f"hades {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hades {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Hardware configuration shared by the FL, CL and RTL models, checked up front."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hades.errors import ConfigError, TraceError
+
+
+def clog2(n: int) -> int:
+    """Bits needed to index n distinct values (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def bits_for(value: int) -> int:
+    """Bits needed to represent the value itself (at least 1)."""
+    return max(1, value.bit_length())
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    """Parameters of the verifier block.
+
+    lanes         L, vocabulary entries per input beat and per scan cycle (power of two)
+    vocab_max     V_max, the largest vocabulary the block accepts
+    gamma_max     G, the most draft tokens per round
+    prob_bits     W, bits per probability entry; rows sum to M = 2^W - 1
+    uniform_bits  U, bits per uniform
+    sram_words    on-chip buffer depth in words of L entries; None = exactly what
+                  gamma_max draft rows of vocab_max entries need
+    """
+    lanes: int = 16
+    vocab_max: int = 65536
+    gamma_max: int = 16
+    prob_bits: int = 16
+    uniform_bits: int = 32
+    sram_words: int | None = None
+
+    def __post_init__(self):
+        L = self.lanes
+        if not isinstance(L, int) or L < 1 or L & (L - 1):
+            raise ConfigError(f"lanes must be a power of two >= 1, got {L}")
+        if self.vocab_max < 2:
+            raise ConfigError(f"vocab_max must be >= 2, got {self.vocab_max}")
+        if self.vocab_max > 1 << 24:
+            raise ConfigError(f"vocab_max {self.vocab_max} above the supported 2^24")
+        if not 0 <= self.gamma_max <= 64:
+            raise ConfigError(f"gamma_max must be in 0..64, got {self.gamma_max}")
+        if not 2 <= self.prob_bits <= 24:
+            raise ConfigError(f"prob_bits must be in 2..24, got {self.prob_bits}")
+        if not 1 <= self.uniform_bits <= 40:
+            raise ConfigError(f"uniform_bits must be in 1..40, got {self.uniform_bits}")
+        if self.sram_words is not None and self.sram_words < self.row_words:
+            raise ConfigError(f"sram_words={self.sram_words} is smaller than one row "
+                              f"({self.row_words} words of {L} entries for vocab_max={self.vocab_max})")
+
+    # ---- derived widths -------------------------------------------------------------
+    @property
+    def row_sum(self) -> int:
+        return (1 << self.prob_bits) - 1
+
+    @property
+    def row_words(self) -> int:
+        """Words (beats) per row of vocab_max entries: the stride of rows in the buffer."""
+        return -(-self.vocab_max // self.lanes)
+
+    @property
+    def buffer_words(self) -> int:
+        """Words needed to hold gamma_max draft rows (the RTL's buffer requirement)."""
+        return max(1, self.gamma_max * self.row_words)
+
+    @property
+    def sram_depth(self) -> int:
+        return self.buffer_words if self.sram_words is None else self.sram_words
+
+    @property
+    def token_bits(self) -> int:
+        return clog2(self.vocab_max)
+
+    @property
+    def vocab_bits(self) -> int:
+        return bits_for(self.vocab_max)
+
+    @property
+    def gamma_bits(self) -> int:
+        return bits_for(self.gamma_max)
+
+    @property
+    def lane_bits(self) -> int:
+        return clog2(self.lanes) if self.lanes > 1 else 1
+
+    @property
+    def header_bits(self) -> int:
+        return 1 + self.gamma_bits + self.vocab_bits + self.uniform_bits
+
+    @property
+    def draft_bits(self) -> int:
+        return self.token_bits + self.uniform_bits
+
+    @property
+    def beat_bits(self) -> int:
+        return max(self.lanes * self.prob_bits, self.header_bits, self.draft_bits)
+
+    @property
+    def result_bits(self) -> int:
+        return self.gamma_bits + self.token_bits + 64
+
+    def module_name(self) -> str:
+        """Parameter-encoding Verilog name with no '__' (see PYMTL3_NOTES pitfall 1)."""
+        return (f"Verifier_L{self.lanes}_V{self.vocab_max}_G{self.gamma_max}"
+                f"_W{self.prob_bits}_U{self.uniform_bits}_D{self.sram_depth}")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["sram_words"] = self.sram_depth
+        return d
+
+    def require_rtl_buffer(self):
+        """The RTL keeps every draft row on chip; a smaller buffer is refused (the CL model
+        handles it with an off-chip overflow path instead)."""
+        if self.sram_depth < self.buffer_words:
+            raise ConfigError(
+                f"sram_words={self.sram_depth} cannot hold gamma_max={self.gamma_max} draft rows of "
+                f"{self.row_words} words; the RTL needs {self.buffer_words} (use the CL model for "
+                "off-chip overflow studies)")
+
+    def check_trace(self, trace) -> None:
+        """Refuse a trace this hardware cannot verify, naming the parameter."""
+        if trace.vocab_size > self.vocab_max:
+            raise TraceError(f"trace vocabulary {trace.vocab_size} exceeds the hardware's vocab_max={self.vocab_max}")
+        g = int(trace.gamma.max())
+        if g > self.gamma_max:
+            raise TraceError(f"trace gamma {g} exceeds the hardware's gamma_max={self.gamma_max}")
+        if trace.uniform_bits != self.uniform_bits:
+            raise TraceError(f"trace uniform_bits={trace.uniform_bits} differs from the hardware's "
+                             f"uniform_bits={self.uniform_bits}")
+        if trace.prob_bits != self.prob_bits or trace.row_sum != self.row_sum:
+            raise TraceError(f"trace prob_bits={trace.prob_bits}/row_sum={trace.row_sum} differs from the "
+                             f"hardware's prob_bits={self.prob_bits}/row_sum={self.row_sum}")

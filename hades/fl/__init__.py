@@ -1,0 +1,1 @@
+from hades.fl.verifier import verify_round  # noqa: F401

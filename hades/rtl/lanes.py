@@ -1,0 +1,105 @@
+"""Lane-parallel datapath units of the verifier, each a small translatable component.
+
+The prefix sum and the argmax are written as chains for clarity; synthesis sees the same
+adders and comparators as a tree would use, only the depth differs (docs/ARCHITECTURE.md).
+"""
+from pymtl3 import *
+
+from hades.config import clog2
+
+
+class LaneSplit(Component):
+    """One word of nlanes * nbits bits -> nlanes entries (lane i in bits [i*nbits, (i+1)*nbits))."""
+
+    def construct(s, nlanes, nbits):
+        s.word = InPort(nlanes * nbits)
+        s.lane = [OutPort(nbits) for _ in range(nlanes)]
+        for i in range(nlanes):
+            s.lane[i] //= s.word[i * nbits:(i + 1) * nbits]
+
+
+class LaneResidual(Component):
+    """r_i = max(0, q_i - p_i) per lane, packed back into a word, plus its lane sum."""
+
+    def construct(s, nlanes, nbits, sum_bits):
+        s.q = [InPort(nbits) for _ in range(nlanes)]
+        s.p = [InPort(nbits) for _ in range(nlanes)]
+        s.word = OutPort(nlanes * nbits)
+        s.total = OutPort(sum_bits)
+        s.r = [Wire(nbits) for _ in range(nlanes)]
+        s.acc = [Wire(sum_bits) for _ in range(nlanes)]
+        for i in range(nlanes):
+            s.word[i * nbits:(i + 1) * nbits] //= s.r[i]
+
+        @update
+        def up_residual():
+            for i in range(nlanes):
+                if s.q[i] > s.p[i]:
+                    s.r[i] @= s.q[i] - s.p[i]
+                else:
+                    s.r[i] @= 0
+
+        @update
+        def up_residual_sum():
+            s.acc[0] @= zext(s.r[0], sum_bits)
+            for i in range(1, nlanes):
+                s.acc[i] @= s.acc[i - 1] + zext(s.r[i], sum_bits)
+            s.total @= s.acc[nlanes - 1]
+
+
+class LaneCrossing(Component):
+    """Inverse-CDF step over one word: given the running sum `base` of earlier words and the
+    threshold T, find the first lane k with base + lane_0 + ... + lane_k > T.
+    Also gives base + the whole word's sum for the next word."""
+
+    def construct(s, nlanes, nbits, sum_bits):
+        LaneT = mk_bits(clog2(nlanes))
+        s.lane = [InPort(nbits) for _ in range(nlanes)]
+        s.base = InPort(sum_bits)
+        s.thresh = InPort(sum_bits)
+        s.found = OutPort()
+        s.index = OutPort(LaneT)
+        s.next_base = OutPort(sum_bits)
+        s.pre = [Wire(sum_bits) for _ in range(nlanes)]
+
+        @update
+        def up_crossing_prefix():
+            s.pre[0] @= s.base + zext(s.lane[0], sum_bits)
+            for i in range(1, nlanes):
+                s.pre[i] @= s.pre[i - 1] + zext(s.lane[i], sum_bits)
+            s.next_base @= s.pre[nlanes - 1]
+
+        @update
+        def up_crossing_priority():
+            s.found @= 0
+            s.index @= 0
+            for i in range(nlanes - 1, -1, -1):   # lowest crossing lane wins
+                if s.pre[i] > s.thresh:
+                    s.found @= 1
+                    s.index @= LaneT(i)
+
+
+class LaneArgMax(Component):
+    """Largest entry of one word and its lane, ties to the lowest lane."""
+
+    def construct(s, nlanes, nbits):
+        LaneT = mk_bits(clog2(nlanes))
+        s.lane = [InPort(nbits) for _ in range(nlanes)]
+        s.max_val = OutPort(nbits)
+        s.max_idx = OutPort(LaneT)
+        s.val = [Wire(nbits) for _ in range(nlanes)]
+        s.idx = [Wire(LaneT) for _ in range(nlanes)]
+
+        @update
+        def up_argmax():
+            s.val[0] @= s.lane[0]
+            s.idx[0] @= 0
+            for i in range(1, nlanes):
+                if s.lane[i] > s.val[i - 1]:
+                    s.val[i] @= s.lane[i]
+                    s.idx[i] @= LaneT(i)
+                else:
+                    s.val[i] @= s.val[i - 1]
+                    s.idx[i] @= s.idx[i - 1]
+            s.max_val @= s.val[nlanes - 1]
+            s.max_idx @= s.idx[nlanes - 1]

