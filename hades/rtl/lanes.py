@@ -69,14 +69,18 @@ class LaneCrossing(Component):
                 s.pre[i] @= s.pre[i - 1] + zext(s.lane[i], sum_bits)
             s.next_base @= s.pre[nlanes - 1]
 
+        # prefix sums never decrease, so the crossing lanes form a suffix: the first one's
+        # index is the count of lanes still at or below the threshold
+        CountT = mk_bits(clog2(nlanes) + 1)
+        s.below = [Wire(CountT) for _ in range(nlanes)]
+
         @update
         def up_crossing_priority():
-            s.found @= 0
-            s.index @= 0
-            for i in range(nlanes - 1, -1, -1):   # lowest crossing lane wins
-                if s.pre[i] > s.thresh:
-                    s.found @= 1
-                    s.index @= LaneT(i)
+            s.below[0] @= zext(s.pre[0] <= s.thresh, CountT.nbits)
+            for i in range(1, nlanes):
+                s.below[i] @= s.below[i - 1] + zext(s.pre[i] <= s.thresh, CountT.nbits)
+            s.found @= s.pre[nlanes - 1] > s.thresh
+            s.index @= s.below[nlanes - 1][0:LaneT.nbits]
 
 
 class LaneArgMax(Component):

@@ -10,7 +10,8 @@ from hades.config import clog2
 class SramR1W1(Component):
 
     def construct(s, nwords, nbits):
-        AddrT = mk_bits(clog2(nwords) + 1)
+        IDX = clog2(nwords)
+        AddrT = mk_bits(IDX + 1)
         DataT = mk_bits(nbits)
 
         s.raddr = InPort(AddrT)
@@ -24,14 +25,14 @@ class SramR1W1(Component):
         @update_ff
         def up_sram_write():
             if s.wen & (s.waddr < nwords):
-                s.mem[s.waddr] <<= s.wdata
+                s.mem[s.waddr[0:IDX]] <<= s.wdata
 
         @update_ff
         def up_sram_read():
             if s.wen & (s.waddr == s.raddr):
                 s.rdata <<= s.wdata
             elif s.raddr < nwords:
-                s.rdata <<= s.mem[s.raddr]
+                s.rdata <<= s.mem[s.raddr[0:IDX]]
             else:
                 s.rdata <<= 0
 

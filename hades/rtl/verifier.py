@@ -32,18 +32,21 @@ class VerifierRTL(Component):
         cfg.require_rtl_buffer()
         assert cfg.lanes >= 2 and cfg.vocab_max > cfg.lanes and cfg.gamma_max >= 1, \
             "RTL needs lanes >= 2, vocab_max > lanes and gamma_max >= 1"
-        L, W, U, G = cfg.lanes, cfg.prob_bits, cfg.uniform_bits, cfg.gamma_max
-        M = cfg.row_sum
+        NL, NW, NU, NG = cfg.lanes, cfg.prob_bits, cfg.uniform_bits, cfg.gamma_max
+        ROW_SUM = cfg.row_sum
         GB, TB, VB = cfg.gamma_bits, cfg.token_bits, cfg.vocab_bits
-        LB = clog2(L)
+        LB = clog2(NL)
         BW = TB - LB                      # beat index within a row
         AB = clog2(cfg.sram_depth) + 1    # SRAM address (one spare bit: see SramR1W1)
-        SW = W + 1                        # running sums: <= M for valid rows, one guard bit
+        SW = NW + 1                        # running sums: <= ROW_SUM for valid rows, one guard bit
         STRIDE = cfg.row_words
+        UW, LW, TBU, LBW = NU + NW, NL * NW, TB + NU, LB + BW
+        H_G, H_V, H_U = 1 + GB, 1 + GB + VB, 1 + GB + VB + NU   # header field ends
+        LANE_LAST = NL - 1
 
         StateT, GammaT, TokT, VocT = mk_bits(3), mk_bits(GB), mk_bits(TB), mk_bits(VB)
         BeatIdxT, AddrT, LaneT = mk_bits(BW), mk_bits(AB), mk_bits(LB)
-        ProbT, UniT, SumT, ProdT = mk_bits(W), mk_bits(U), mk_bits(SW), mk_bits(U + W)
+        ProbT, UniT, SumT, ProdT = mk_bits(NW), mk_bits(NU), mk_bits(SW), mk_bits(UW)
         CycT = Bits32
 
         # ---- interface ------------------------------------------------------------
@@ -51,17 +54,17 @@ class VerifierRTL(Component):
         s.send = SendIfcRTL(mk_bits(cfg.result_bits))
 
         # ---- datapath units ---------------------------------------------------------
-        s.sram = SramR1W1(cfg.sram_depth, L * W)
-        s.in_lanes = LaneSplit(L, W)
-        s.mem_lanes = LaneSplit(L, W)
-        s.residual = LaneResidual(L, W, SW)
-        s.bonus = LaneCrossing(L, W, SW)     # inverse CDF over the streaming bonus row
-        s.scan = LaneCrossing(L, W, SW)      # inverse CDF over the buffered residual row
-        s.argmax = LaneArgMax(L, W)
+        s.sram = SramR1W1(cfg.sram_depth, NL * NW)
+        s.in_lanes = LaneSplit(NL, NW)
+        s.mem_lanes = LaneSplit(NL, NW)
+        s.residual = LaneResidual(NL, NW, SW)
+        s.bonus = LaneCrossing(NL, NW, SW)     # inverse CDF over the streaming bonus row
+        s.scan = LaneCrossing(NL, NW, SW)      # inverse CDF over the buffered residual row
+        s.argmax = LaneArgMax(NL, NW)
 
-        s.in_lanes.word //= s.recv.msg[0:L * W]
+        s.in_lanes.word //= s.recv.msg[0:LW]
         s.mem_lanes.word //= s.sram.rdata
-        for i in range(L):
+        for i in range(NL):
             s.residual.q[i] //= s.in_lanes.lane[i]
             s.residual.p[i] //= s.mem_lanes.lane[i]
             s.bonus.lane[i] //= s.in_lanes.lane[i]
@@ -75,9 +78,9 @@ class VerifierRTL(Component):
         s.last_b = Wire(BeatIdxT)           # beats per row - 1
         s.r_sample = Wire(UniT)
         s.bonus_thresh = Wire(SumT)
-        s.tok = [Wire(TokT) for _ in range(G + 1)]   # entry G is a harmless spare
-        s.r_acc = [Wire(UniT) for _ in range(G + 1)]
-        s.p_cap = [Wire(ProbT) for _ in range(G + 1)]
+        s.tok = [Wire(TokT) for _ in range(NG + 1)]   # entry NG is a harmless spare
+        s.r_acc = [Wire(UniT) for _ in range(NG + 1)]
+        s.p_cap = [Wire(ProbT) for _ in range(NG + 1)]
         s.t = Wire(GammaT)                  # draft slot / row index in the phase
         s.b = Wire(BeatIdxT)                # beat index within the row
         s.addr = Wire(AddrT)                # SRAM address of the current beat
@@ -155,7 +158,7 @@ class VerifierRTL(Component):
             s.sram.waddr @= s.addr
             if s.state == S_PROW:
                 s.sram.wen @= s.fire
-                s.sram.wdata @= s.recv.msg[0:L * W]
+                s.sram.wdata @= s.recv.msg[0:LW]
             else:
                 s.sram.wen @= s.fire & (s.state == S_QROW) & (s.t < s.gamma) & ~s.rejected
                 s.sram.wdata @= s.residual.word
@@ -175,12 +178,12 @@ class VerifierRTL(Component):
             if s.greedy:
                 s.accept_ok @= s.tok[s.test_t] == s.am_idx
             else:
-                s.accept_ok @= (zext(s.r_acc[s.test_t], U + W) * zext(s.p_cap[s.test_t], U + W)) < \
+                s.accept_ok @= (zext(s.r_acc[s.test_t], UW) * zext(s.p_cap[s.test_t], UW)) < \
                     concat(s.q_cap, UniT(0))
-            s.resid_prod @= zext(s.r_sample, U + W) * zext(s.s_acc[0:W], U + W)
-            s.resid_thresh @= zext(s.resid_prod[U:U + W], SW)
-            s.hdr_v_m1 @= s.recv.msg[1 + GB:1 + GB + VB] - 1
-            s.hdr_bonus_prod @= zext(s.recv.msg[1 + GB + VB:1 + GB + VB + U], U + W) * ProdT(M)
+            s.resid_prod @= zext(s.r_sample, UW) * zext(s.s_acc[0:NW], UW)
+            s.resid_thresh @= zext(s.resid_prod[NU:UW], SW)
+            s.hdr_v_m1 @= s.recv.msg[H_G:H_V] - 1
+            s.hdr_bonus_prod @= zext(s.recv.msg[H_V:H_U], UW) * ProdT(ROW_SUM)
             s.scan_end @= s.sc_dv & (s.sc_db == s.last_b)
             s.ready_result @= ~s.rejected | s.greedy | s.res_tok_valid
             if s.rejected:
@@ -208,10 +211,10 @@ class VerifierRTL(Component):
                 if s.state == S_IDLE:
                     if s.fire:
                         s.greedy <<= s.recv.msg[0]
-                        s.gamma <<= s.recv.msg[1:1 + GB]
-                        s.last_b <<= s.hdr_v_m1[LB:LB + BW]
-                        s.r_sample <<= s.recv.msg[1 + GB + VB:1 + GB + VB + U]
-                        s.bonus_thresh <<= zext(s.hdr_bonus_prod[U:U + W], SW)
+                        s.gamma <<= s.recv.msg[1:H_G]
+                        s.last_b <<= s.hdr_v_m1[LB:LBW]
+                        s.r_sample <<= s.recv.msg[H_V:H_U]
+                        s.bonus_thresh <<= zext(s.hdr_bonus_prod[NU:UW], SW)
                         s.cyc <<= 1
                         s.t <<= 0
                         s.b <<= 0
@@ -221,7 +224,7 @@ class VerifierRTL(Component):
                         s.res_tok_valid <<= 0
                         s.b_cum <<= 0
                         s.b_found <<= 0
-                        if s.recv.msg[1:1 + GB] == 0:
+                        if s.recv.msg[1:H_G] == 0:
                             s.state <<= S_QROW
                         else:
                             s.state <<= S_DRAFT
@@ -229,7 +232,7 @@ class VerifierRTL(Component):
                 elif s.state == S_DRAFT:
                     if s.fire:
                         s.tok[s.t] <<= s.recv.msg[0:TB]
-                        s.r_acc[s.t] <<= s.recv.msg[TB:TB + U]
+                        s.r_acc[s.t] <<= s.recv.msg[TB:TBU]
                         if s.t == s.gamma - 1:
                             s.t <<= 0
                             s.state <<= S_PROW
@@ -330,7 +333,7 @@ class VerifierRTL(Component):
                             if s.scan.found:
                                 s.res_tok <<= concat(s.sc_db, s.scan.index)
                             else:   # unreachable for valid rows (T < S); emit the last entry
-                                s.res_tok <<= concat(s.sc_db, LaneT(L - 1))
+                                s.res_tok <<= concat(s.sc_db, LaneT(LANE_LAST))
 
     def line_trace(s):
         names = "IDLE DRAFT PROW QROW WAIT RESP".split()
