@@ -1,0 +1,45 @@
+"""The shared test-case table: every entry runs at every level (FL, CL, RTL).
+
+A case names a hardware configuration, a trace recipe and the stream conditions. Cases
+with stalls compare results only; stall-free cases also pin CL == RTL cycle counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hades.config import VerifierConfig
+from hades.synthetic import SyntheticSpec
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    cfg: VerifierConfig
+    spec: SyntheticSpec
+    src_stall: float = 0.0
+    sink_stall: float = 0.0
+
+    @property
+    def stall_free(self) -> bool:
+        return self.src_stall == 0.0
+
+
+SMALL = VerifierConfig(lanes=4, vocab_max=64, gamma_max=4)
+SMALL_BIG_SRAM = VerifierConfig(lanes=4, vocab_max=64, gamma_max=4, sram_words=SMALL.buffer_words + 37)
+EIGHT_LANES = VerifierConfig(lanes=8, vocab_max=128, gamma_max=8, prob_bits=12, uniform_bits=24)
+FULL_VOCAB = VerifierConfig(lanes=32, vocab_max=65536, gamma_max=4)
+
+CASES = [
+    Case("small_stochastic", SMALL, SyntheticSpec(vocab_size=50, rounds=20, gammas=(0, 1, 2, 3, 4), seed=1)),
+    Case("small_greedy", SMALL, SyntheticSpec(vocab_size=50, rounds=12, gammas=(4, 1, 0, 3), mode="greedy", seed=2)),
+    Case("small_exact_rows", SMALL, SyntheticSpec(vocab_size=64, rounds=10, gammas=(2, 4), seed=3)),
+    Case("small_big_sram", SMALL_BIG_SRAM, SyntheticSpec(vocab_size=61, rounds=10, gammas=(4, 2), seed=4)),
+    Case("small_stalls", SMALL, SyntheticSpec(vocab_size=33, rounds=12, gammas=(3, 0, 4), seed=5),
+         src_stall=0.3, sink_stall=0.5),
+    Case("greedy_stalls", SMALL, SyntheticSpec(vocab_size=40, rounds=8, gammas=(2, 4), mode="greedy", seed=6),
+         src_stall=0.2, sink_stall=0.3),
+    Case("eight_lanes_w12", EIGHT_LANES, SyntheticSpec(vocab_size=100, rounds=12, gammas=(8, 5, 1), seed=7,
+                                                         prob_bits=12, uniform_bits=24)),
+    Case("full_vocab_gpt2", FULL_VOCAB, SyntheticSpec(vocab_size=50257, rounds=3, gammas=(4, 1, 3), seed=8)),
+    Case("full_vocab_greedy", FULL_VOCAB, SyntheticSpec(vocab_size=50272, rounds=2, gammas=(2, 4), mode="greedy", seed=9)),
+]

@@ -1,0 +1,54 @@
+"""pytest plugin: `--level fl|cl|rtl` (repeatable; default every level) parametrizes every
+test that takes the `level` fixture, so one test function runs at each level.
+
+    pytest --level rtl                      # Verilator co-simulation
+    pytest --level rtl --rtl-backend python # pure-Python RTL simulation (debugging)
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from harness.run import LEVELS, SimOptions
+
+try:  # the real-trace fixtures (they load the embedded LLM on first use only)
+    from harness.real_traces import real_greedy_trace_path, real_trace_path  # noqa: F401
+except ImportError:  # pragma: no cover - before the real-trace module exists
+    pass
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hades")
+    group.addoption("--level", action="append", choices=LEVELS, default=None,
+                    help="model level(s) to run the shared tests at (repeatable; default: all)")
+    group.addoption("--rtl-backend", choices=("verilator", "python"), default="verilator",
+                    help="rtl level: Verilator co-simulation (default) or pure-Python simulation")
+    group.addoption("--vcd-dir", default=None, metavar="DIR",
+                    help="rtl + python backend: write a VCD waveform per test into DIR")
+
+
+def level_unavailable(level: str, backend: str) -> str | None:
+    """Why a level cannot run here, or None."""
+    if level == "rtl" and backend == "verilator" and shutil.which("verilator") is None:
+        return "verilator is not installed (run scripts/setup.sh, or use --rtl-backend python)"
+    return None
+
+
+def pytest_generate_tests(metafunc):
+    if "level" in metafunc.fixturenames:
+        levels = metafunc.config.getoption("level") or list(LEVELS)
+        metafunc.parametrize("level", levels)
+
+
+@pytest.fixture
+def sim_options(request, level):
+    backend = request.config.getoption("rtl_backend")
+    why = level_unavailable(level, backend)
+    if why:
+        pytest.skip(why)
+    vcd_dir = request.config.getoption("vcd_dir")
+    vcd = None
+    if vcd_dir and level == "rtl" and backend == "python":
+        vcd = f"{vcd_dir}/{request.node.name}.vcd"
+    return SimOptions(backend=backend, vcd=vcd)
