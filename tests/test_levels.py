@@ -7,27 +7,9 @@ import dataclasses
 
 import pytest
 
-from hades.cl.model import timed_result
-from hades.cl.timing import TimingConfig
-from hades.fl.verifier import verify_round
 from hades.synthetic import synthetic_trace
 from harness.cases import CASES
-from harness.run import run_rounds
-
-
-def check_rounds(level, cfg, rounds, opts, stall_free=True):
-    results = run_rounds(level, cfg, rounds, opts)
-    assert len(results) == len(rounds)
-    tc = TimingConfig(hw=cfg)
-    for i, (rnd, got) in enumerate(zip(rounds, results)):
-        want = verify_round(rnd, cfg.row_sum, cfg.uniform_bits)
-        assert got.decision() == want.decision(), f"round {i} (gamma {rnd.gamma}): {level} {got} != FL {want}"
-        if level != "fl" and stall_free:
-            model = timed_result(tc, rnd)
-            assert (got.cycles, got.latency) == (model.cycles, model.latency), \
-                f"round {i} (gamma {rnd.gamma}): {level} cycles/latency {got.cycles}/{got.latency} " \
-                f"!= CL model {model.cycles}/{model.latency}"
-    return results
+from harness.checks import check_rounds
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

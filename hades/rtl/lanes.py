@@ -22,6 +22,7 @@ class LaneResidual(Component):
     """r_i = max(0, q_i - p_i) per lane, packed back into a word, plus its lane sum."""
 
     def construct(s, nlanes, nbits, sum_bits):
+        LAST = nlanes - 1   # a named constant keeps the translated loop bounds lint-clean
         s.q = [InPort(nbits) for _ in range(nlanes)]
         s.p = [InPort(nbits) for _ in range(nlanes)]
         s.word = OutPort(nlanes * nbits)
@@ -30,6 +31,7 @@ class LaneResidual(Component):
         s.acc = [Wire(sum_bits) for _ in range(nlanes)]
         for i in range(nlanes):
             s.word[i * nbits:(i + 1) * nbits] //= s.r[i]
+        s.total //= s.acc[nlanes - 1]
 
         @update
         def up_residual():
@@ -42,9 +44,8 @@ class LaneResidual(Component):
         @update
         def up_residual_sum():
             s.acc[0] @= zext(s.r[0], sum_bits)
-            for i in range(1, nlanes):
-                s.acc[i] @= s.acc[i - 1] + zext(s.r[i], sum_bits)
-            s.total @= s.acc[nlanes - 1]
+            for i in range(LAST):
+                s.acc[i + 1] @= s.acc[i] + zext(s.r[i + 1], sum_bits)
 
 
 class LaneCrossing(Component):
@@ -53,6 +54,7 @@ class LaneCrossing(Component):
     Also gives base + the whole word's sum for the next word."""
 
     def construct(s, nlanes, nbits, sum_bits):
+        LAST = nlanes - 1   # a named constant keeps the translated loop bounds lint-clean
         LaneT = mk_bits(clog2(nlanes))
         s.lane = [InPort(nbits) for _ in range(nlanes)]
         s.base = InPort(sum_bits)
@@ -65,45 +67,48 @@ class LaneCrossing(Component):
         @update
         def up_crossing_prefix():
             s.pre[0] @= s.base + zext(s.lane[0], sum_bits)
-            for i in range(1, nlanes):
-                s.pre[i] @= s.pre[i - 1] + zext(s.lane[i], sum_bits)
-            s.next_base @= s.pre[nlanes - 1]
+            for i in range(LAST):
+                s.pre[i + 1] @= s.pre[i] + zext(s.lane[i + 1], sum_bits)
 
         # prefix sums never decrease, so the crossing lanes form a suffix: the first one's
         # index is the count of lanes still at or below the threshold
         CountT = mk_bits(clog2(nlanes) + 1)
         s.below = [Wire(CountT) for _ in range(nlanes)]
+        s.next_base //= s.pre[nlanes - 1]
+        s.below_all = Wire(CountT)
+        s.below_all //= s.below[nlanes - 1]
 
         @update
         def up_crossing_priority():
             s.below[0] @= zext(s.pre[0] <= s.thresh, CountT.nbits)
-            for i in range(1, nlanes):
-                s.below[i] @= s.below[i - 1] + zext(s.pre[i] <= s.thresh, CountT.nbits)
-            s.found @= s.pre[nlanes - 1] > s.thresh
-            s.index @= s.below[nlanes - 1][0:LaneT.nbits]
+            for i in range(LAST):
+                s.below[i + 1] @= s.below[i] + zext(s.pre[i + 1] <= s.thresh, CountT.nbits)
+            s.found @= s.next_base > s.thresh
+            s.index @= s.below_all[0:LaneT.nbits]
 
 
 class LaneArgMax(Component):
     """Largest entry of one word and its lane, ties to the lowest lane."""
 
     def construct(s, nlanes, nbits):
+        LAST = nlanes - 1
         LaneT = mk_bits(clog2(nlanes))
         s.lane = [InPort(nbits) for _ in range(nlanes)]
         s.max_val = OutPort(nbits)
         s.max_idx = OutPort(LaneT)
         s.val = [Wire(nbits) for _ in range(nlanes)]
         s.idx = [Wire(LaneT) for _ in range(nlanes)]
+        s.max_val //= s.val[nlanes - 1]
+        s.max_idx //= s.idx[nlanes - 1]
 
         @update
         def up_argmax():
             s.val[0] @= s.lane[0]
             s.idx[0] @= 0
-            for i in range(1, nlanes):
-                if s.lane[i] > s.val[i - 1]:
-                    s.val[i] @= s.lane[i]
-                    s.idx[i] @= LaneT(i)
+            for i in range(LAST):
+                if s.lane[i + 1] > s.val[i]:
+                    s.val[i + 1] @= s.lane[i + 1]
+                    s.idx[i + 1] @= LaneT(i + 1)
                 else:
-                    s.val[i] @= s.val[i - 1]
-                    s.idx[i] @= s.idx[i - 1]
-            s.max_val @= s.val[nlanes - 1]
-            s.max_idx @= s.idx[nlanes - 1]
+                    s.val[i + 1] @= s.val[i]
+                    s.idx[i + 1] @= s.idx[i]

@@ -1,0 +1,24 @@
+"""`hades emit-verilog --out DIR [hardware options]`: write the Verilog of a configuration."""
+from __future__ import annotations
+
+from hades.commands.common import add_hw_args, hw_config
+
+
+def add_parser(sub):
+    p = sub.add_parser("emit-verilog", help="translate the RTL of a configuration to Verilog")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--lint", action="store_true", help="also lint it with verilator --lint-only -Wall")
+    add_hw_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from hades.rtl.emit import emit_verilog, lint_verilog
+    cfg = hw_config(args)
+    cfg.require_rtl_buffer()
+    path = emit_verilog(cfg, args.out)
+    print(f"wrote {path} (top module {cfg.module_name()})")
+    if args.lint:
+        lint_verilog(path, cfg.module_name())
+        print("lint clean: verilator --lint-only -Wall")
+    return 0

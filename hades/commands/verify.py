@@ -1,0 +1,104 @@
+"""`hades verify TRACE --level fl|cl|rtl`: run a trace through one model level."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from hades.cl.timing import TimingConfig, round_timing
+from hades.commands.common import add_hw_args, hw_config, progress_bar
+from hades.errors import ConfigError
+from hades.fl.verifier import verify_round
+from hades.round import RoundResult
+from hades.trace import read_trace
+
+
+def add_parser(sub):
+    p = sub.add_parser("verify", help="verify a trace at FL, CL or RTL and print per-round results")
+    p.add_argument("trace", help="trace file (.npz, hades-trace/1)")
+    p.add_argument("--level", default="fl", help="fl, cl or rtl (default fl)")
+    add_hw_args(p)
+    p.add_argument("--rtl-backend", default="verilator", help="rtl: verilator (default) or python")
+    p.add_argument("--sim", action="store_true",
+                   help="fl/cl: stream the rounds through the PyMTL3 component instead of calling the model directly")
+    p.add_argument("--vcd", default=None, help="rtl with --rtl-backend python: write a VCD waveform")
+    p.add_argument("--src-stall", type=float, default=0.0, help="probability of an input stall before each beat")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.level not in ("fl", "cl", "rtl"):
+        raise ConfigError(f"unknown level {args.level!r}; expected fl, cl or rtl")
+    if not 0.0 <= args.src_stall < 1.0:
+        raise ConfigError(f"--src-stall must be in [0, 1), got {args.src_stall}")
+    cfg = hw_config(args)
+    if args.level == "rtl":
+        cfg.require_rtl_buffer()
+    trace = read_trace(args.trace)
+    cfg.check_trace(trace)
+    rounds = list(trace.rounds())
+    t0 = time.perf_counter()
+    if args.level == "rtl" or args.sim:
+        from harness.run import SimOptions, run_rounds
+        opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
+        with progress_bar(len(rounds), f"{args.level} simulation") as bar:
+            results = run_rounds(args.level, cfg, rounds, opts, progress=bar.update)
+    else:
+        results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in rounds]
+        if args.level == "cl":
+            tm = round_timing(TimingConfig(hw=cfg), trace.gamma, trace.vocab_size, trace.greedy,
+                              [r.accepted for r in results], [r.token for r in results])
+            results = [RoundResult(r.accepted, r.token, int(c), int(lat))
+                       for r, c, lat in zip(results, tm.cycles, tm.latency)]
+    wall = time.perf_counter() - t0
+
+    rows = []
+    mismatches = 0
+    for i, res in enumerate(results):
+        exp = (int(trace.expected_accepted[i]), int(trace.expected_token[i]))
+        match = res.decision() == exp
+        mismatches += not match
+        row = {"round": i, "gamma": int(trace.gamma[i]), "accepted": res.accepted, "token": res.token,
+               "expected_accepted": exp[0], "expected_token": exp[1], "match": match}
+        if res.cycles is not None:
+            row.update(cycles=res.cycles, latency=res.latency)
+        rows.append(row)
+    gam = trace.gamma.astype(np.int64)
+    acc = np.array([r.accepted for r in results])
+    summary = {"rounds": len(rows), "tokens": int(acc.sum() + len(rows)),
+               "mean_accepted": float(acc.mean()),
+               "acceptance_rate": float(acc.sum() / gam.sum()) if gam.sum() else None,
+               "mismatches": mismatches, "wall_seconds": round(wall, 3)}
+    if results and results[0].cycles is not None:
+        cyc = np.array([r.cycles for r in results])
+        lat = np.array([r.latency for r in results])
+        summary.update(total_cycles=int(cyc.sum()), mean_cycles=float(cyc.mean()),
+                       mean_latency=float(lat.mean()), max_latency=int(lat.max()),
+                       tokens_per_kcycle=float(1000 * summary["tokens"] / cyc.sum()))
+        if args.level == "rtl":
+            summary["sim_cycles_per_second"] = round(float(cyc.sum()) / wall)
+    config = cfg.as_dict()
+    if args.level == "rtl":
+        config["backend"] = args.rtl_backend
+    if args.json:
+        json.dump({"level": args.level, "config": config, "trace": str(args.trace),
+                   "rounds": rows, "summary": summary}, sys.stdout)
+        print()
+    else:
+        timed = "cycles" in rows[0]
+        print(f"{'round':>5} {'gamma':>5} {'accepted':>8} {'token':>6} {'expected':>12}"
+              + (f" {'cycles':>8} {'latency':>7}" if timed else ""))
+        for r in rows:
+            print(f"{r['round']:>5} {r['gamma']:>5} {r['accepted']:>8} {r['token']:>6} "
+                  f"{str(r['expected_accepted']) + '/' + str(r['expected_token']):>12}"
+                  + (f" {r['cycles']:>8} {r['latency']:>7}" if timed else "")
+                  + ("" if r["match"] else "  MISMATCH"))
+        print(f"level {args.level}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                 for k, v in summary.items()))
+    if mismatches:
+        print(f"hades verify: {mismatches} round(s) differ from the trace's expected results", file=sys.stderr)
+        return 1
+    return 0
