@@ -39,6 +39,8 @@ def quantize_rows(probs: np.ndarray, row_sum: int) -> np.ndarray:
     totals = p.sum(axis=-1, keepdims=True)
     if np.any(totals <= 0):
         raise TraceError("quantize_rows: a row has zero total probability")
+    if not np.all(np.isfinite(totals)):
+        raise TraceError("quantize_rows: a row's total overflows float64 (normalise it first)")
     scaled = p / totals * row_sum
     floors = np.floor(scaled)
     frac = scaled - floors
@@ -54,8 +56,8 @@ def quantize_rows(probs: np.ndarray, row_sum: int) -> np.ndarray:
             order = np.argsort(-flat_frac[row], kind="stable")[:d]
             flat_q[row, order] += 1
         elif d < 0:
-            # float rounding overshot (rare): take units back from the smallest remainders
-            # among entries that have one to give, ties to the highest index
+            # float rounding overshot (only reachable for M near 2^52): take units back from
+            # the smallest remainders among entries that have one to give, ties to the lowest index
             candidates = np.flatnonzero(flat_q[row] > 0)
             order = candidates[np.argsort(flat_frac[row][candidates], kind="stable")][: -d]
             flat_q[row, order] -= 1

@@ -124,7 +124,7 @@ def make_round(q_rows, p_rows, draft_tokens, accept_uniforms, sample_uniform, gr
     """Build an in-memory Round from integer arrays (for tests and property checks)."""
     return Round(greedy=greedy,
                  draft_tokens=np.asarray(draft_tokens, np.int64).reshape(-1),
-                 draft_probs=np.asarray(p_rows, np.int64).reshape(len(draft_tokens), -1),
+                 draft_probs=np.asarray(p_rows, np.int64).reshape(len(draft_tokens), np.shape(q_rows)[-1]),
                  target_probs=np.asarray(q_rows, np.int64),
                  accept_uniforms=np.asarray(accept_uniforms, np.int64).reshape(-1),
                  sample_uniform=int(sample_uniform))

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,7 +222,7 @@ def read_trace(path: str | os.PathLike) -> Trace:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError) as e:
         raise TraceError(f"{path}: not a readable .npz trace ({type(e).__name__}: {e})") from None
     try:
         return trace_from_arrays(data)
