@@ -22,15 +22,16 @@ def pytest_addoption(parser):
     group = parser.getgroup("hades")
     group.addoption("--level", action="append", choices=LEVELS, default=None,
                     help="model level(s) to run the shared tests at (repeatable; default: all)")
-    group.addoption("--rtl-backend", choices=("verilator", "python"), default="verilator",
-                    help="rtl level: Verilator co-simulation (default) or pure-Python simulation")
+    group.addoption("--rtl-backend", choices=("verilator", "batch", "python"), default="verilator",
+                    help="rtl level: Verilator co-simulation through pymtl3's import (default), the same "
+                         "Verilog in Verilator with a C++ batch driver, or the pure-Python simulation")
     group.addoption("--vcd-dir", default=None, metavar="DIR",
                     help="rtl + python backend: write a VCD waveform per test into DIR")
 
 
 def level_unavailable(level: str, backend: str) -> str | None:
     """Why a level cannot run here, or None."""
-    if level == "rtl" and backend == "verilator" and shutil.which("verilator") is None:
+    if level == "rtl" and backend in ("verilator", "batch") and shutil.which("verilator") is None:
         return "verilator is not installed (run scripts/setup.sh, or use --rtl-backend python)"
     return None
 

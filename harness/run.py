@@ -28,7 +28,8 @@ BUILD_DIR = Path(os.environ.get("HADES_BUILD_DIR", REPO / "build"))
 
 @dataclass(frozen=True)
 class SimOptions:
-    backend: str = "verilator"      # rtl only: "verilator" or "python"
+    backend: str = "verilator"      # rtl only: "verilator" (pymtl3 import, ticked from Python),
+                                    # "batch" (same Verilog, C++ driver) or "python"
     src_stall: float = 0.0          # probability of a stall before each input beat
     sink_stall: float = 0.0         # probability the consumer is not ready in a cycle
     seed: int = 0
@@ -76,7 +77,7 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
             th.apply(VerilogPlaceholderPass())
             th = VerilogTranslationImportPass()(th)
     elif level == "rtl" and opts.backend != "python":
-        raise ConfigError(f"unknown RTL backend {opts.backend!r}; expected verilator or python")
+        raise ConfigError(f"RTL backend {opts.backend!r} has no tick-level harness; expected verilator or python")
     if opts.vcd:
         if level != "rtl" or opts.backend != "python":
             raise ConfigError("VCD waveforms come from the pure-Python RTL simulation (--backend python)")
@@ -89,6 +90,12 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
 def run_rounds(level: str, cfg: VerifierConfig, rounds: list[Round], opts: SimOptions = SimOptions(),
                progress=None) -> list[RoundResult]:
     """Simulate the rounds back to back; returns one RoundResult per round, in order."""
+    if level == "rtl" and opts.backend == "batch":
+        from hades.rtl.batch import run_batch
+        results = run_batch(cfg, rounds, opts.src_stall, opts.sink_stall, opts.seed)
+        if progress is not None:
+            progress(len(results))
+        return results
     beats: list[int] = []
     for rnd in rounds:
         beats += round_beats(cfg, rnd)

@@ -26,7 +26,7 @@ def add_parser(sub):
     p = sub.add_parser("fuzz", help="differential fuzzing of FL, CL and RTL on random and adversarial rounds")
     p.add_argument("--rounds", type=int, default=2000, help="rounds in total, spread over the configurations")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rtl-backend", default="verilator", help="verilator (default) or python")
+    p.add_argument("--rtl-backend", default="batch", help="batch (default: C++ driver in Verilator), verilator or python")
     p.add_argument("--batch", type=int, default=100, help="rounds per RTL simulation run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
