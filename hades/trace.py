@@ -192,6 +192,7 @@ def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)   # mkstemp makes 0600; outputs are ordinary shareable files
     try:
         write_fn(tmp)
         os.replace(tmp, path)

@@ -10,7 +10,7 @@ log() { echo "[setup] $*" >&2; }
 
 need_apt=()
 command -v verilator >/dev/null 2>&1 || need_apt+=(verilator)
-if [ "${HADES_WITH_YOSYS:-0}" = 1 ]; then command -v yosys >/dev/null 2>&1 || need_apt+=(yosys); fi
+command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)     # `hades synth` and its test
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

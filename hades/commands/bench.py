@@ -1,0 +1,132 @@
+"""`hades bench`: verification tokens/s of software on this CPU versus the modeled HADES block,
+an Amdahl projection of the end-to-end gain, and (--sim-speed) the speed of the simulators."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import sys
+from pathlib import Path
+
+from hades import bench
+from hades.commands.common import add_hw_args, hw_config, progress_bar
+from hades.errors import ConfigError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"expected a comma-separated list of integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise ConfigError(f"expected positive integers, got {text!r}")
+    return vals
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="verification tokens/s: torch/numpy/FL on this CPU vs modeled HADES")
+    p.add_argument("--trace", default=None,
+                   help="trace file (.npz); default: a synthetic V=49152 trace (labelled synthetic)")
+    p.add_argument("--gammas", default="2,4,8", help="gammas to benchmark (default 2,4,8)")
+    p.add_argument("--rounds", type=int, default=16, help="rounds per gamma (default 16)")
+    p.add_argument("--vocab", type=int, default=49152, help="synthetic trace vocabulary (default 49152, SmolLM2)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic trace seed (default 0)")
+    p.add_argument("--cache-dir", default=None, help="trace cache directory (default <repo>/.cache/traces)")
+    p.add_argument("--clock-hz", type=float, default=bench.DEFAULT_CLOCK_HZ,
+                   help="HADES clock for the modeled time (default 1e9: see docs/BENCH.md)")
+    add_hw_args(p)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per software implementation (median)")
+    p.add_argument("--torch-dtype", default="float32", choices=("float32", "float64"))
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared 2-core machine 2 threads ran ~3x slower "
+                        "from OpenMP contention; 0 = torch's default)")
+    p.add_argument("--rtl-check-rounds", type=int, default=2,
+                   help="rounds co-simulated to confirm the modeled cycles (0: skip; default 2)")
+    p.add_argument("--rtl-lanes", type=int, default=32, help="lanes of the RTL cross-check (default 32)")
+    p.add_argument("--rtl-backend", default="verilator", help="verilator (default) or python")
+    p.add_argument("--decode-csv", default=None, help="`hades decode` CSV giving the verification time share")
+    p.add_argument("--csv", default=None, help="write the verification table here")
+    p.add_argument("--plot", default=None, help="write a PNG bar chart here (e.g. plots/bench_verify.png)")
+    p.add_argument("--sim-speed", action="store_true", help="also measure the simulators' speed")
+    p.add_argument("--sim-small-vocab", type=int, default=512,
+                   help="vocabulary of the pure-Python RTL speed run (default 512)")
+    p.add_argument("--sim-csv", default=None, help="write the simulation-speed table here")
+    p.set_defaults(func=run)
+
+
+def _load_batches(args, gammas):
+    if args.trace:
+        from hades.trace import read_trace
+        tr = read_trace(args.trace)
+        return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
+    return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
+
+
+def run(args) -> int:
+    gammas = _int_list(args.gammas)
+    if args.repeats < 1 or args.rounds < 1:
+        raise ConfigError("--repeats and --rounds must be >= 1")
+    hw = hw_config(args)
+    bc = bench.BenchConfig(hw=hw, clock_hz=args.clock_hz, repeats=args.repeats, torch_dtype=args.torch_dtype,
+                           torch_threads=args.threads)
+    batches = _load_batches(args, gammas)
+    source = batches[0].source
+    print(f"# hades bench, {datetime.date.today().isoformat()}; rounds: {source}"
+          + ("" if args.trace else " -- SYNTHETIC, not a real LLM trace"))
+    with progress_bar(len(batches), "bench", unit="gamma") as bar:
+        result = bench.run_bench(batches, bc, progress=bar.update)
+    print(bench.format_table(result.rows), end="")
+    for g, n in result.disagreements.items():
+        if n:
+            print(f"note: gamma {g}: torch ({args.torch_dtype}) and FL differ on {n} round(s) "
+                  "(float rounding near a decision boundary; see tests/test_bench.py)")
+
+    if args.rtl_check_rounds > 0:
+        chk = bench.rtl_cycle_check(batches[0], args.rtl_lanes, args.rtl_check_rounds, args.rtl_backend)
+        verdict = "OK" if chk.cycles_match and chk.decisions_match else "MISMATCH"
+        print(f"RTL check ({args.rtl_backend}, {chk.module}, gamma {chk.gamma}, {chk.rounds} rounds): "
+              f"RTL cycles {list(chk.rtl_cycles)} vs CL {list(chk.cl_cycles)}, decisions "
+              f"{'equal' if chk.decisions_match else 'DIFFER'}: {verdict} ({chk.seconds:.1f} s)")
+        if verdict != "OK":
+            return 1
+
+    # ---- Amdahl: the verification share bounds the end-to-end gain
+    if args.decode_csv:
+        share, share_src = bench.verification_share_from_csv(args.decode_csv)
+        shares = [share]
+    else:
+        shares, share_src = list(bench.PAPER_VERIFICATION_SHARE_RANGE), "paper Table I range 2%..10%"
+    speedups = {f"torch CPU, gamma {r.gamma}": r.hades_speedup for r in result.rows
+                if r.implementation.startswith("torch")}
+    speedups.update({n: v for n, v in bench.PAPER_QUOTED_RATIOS})
+    projs = bench.projections(shares, speedups, share_src)
+    print(f"\nEnd-to-end decode speedup if verification runs on HADES (Amdahl; share from {share_src}):")
+    for pr in projs:
+        print(f"  share {pr.verification_share:6.1%}  verification x{pr.verification_speedup:8.2f}  "
+              f"->  end-to-end x{pr.end_to_end_speedup:.3f}   ({pr.source.split('; ')[-1]})")
+    cap = max(1 / (1 - s) for s in shares)
+    print(f"  even an infinitely fast verifier gives at most x{cap:.3f}: the decode time is the models'.")
+    for pair, by_g in bench.PAPER_TABLE1_TOKENS_PER_S.items():
+        cells = ", ".join(f"g{g}: {tps} -> {tps * bench.amdahl(max(shares), bench.PAPER_QUOTED_RATIOS[0][1]):.1f}"
+                          for g, tps in by_g.items())
+        print(f"  {pair} Table I tokens/s at share {max(shares):.0%}, x6.99: {cells}")
+
+    if args.csv:
+        print(f"wrote {bench.rows_to_csv(result.rows, args.csv)}")
+        proj_path = Path(args.csv).with_name(Path(args.csv).stem + "_projection.csv")
+        print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
+    if args.plot:
+        title = f"Verification tokens/s, V={batches[0].vocab_size} ({'synthetic' if not args.trace else 'trace'}), " \
+                f"HADES L={hw.lanes} @ {args.clock_hz / 1e9:g} GHz"
+        print(f"wrote {bench.plot_bench(result.rows, args.plot, title)}")
+
+    if args.sim_speed:
+        full = next((b for b in batches if b.gamma == 4), batches[0])
+        full = dataclasses.replace(full, rounds=full.rounds[:2])
+        small = bench.synthetic_batches([full.gamma], 2, args.sim_small_vocab, args.seed, args.cache_dir)[0]
+        rows = bench.sim_speed(full, small, lanes=args.rtl_lanes, with_verilator=args.rtl_backend == "verilator")
+        print("\nSimulation speed (same rounds; pure-Python RTL on the small-vocabulary rounds):")
+        print(bench.format_sim_speed(rows), end="")
+        if args.sim_csv:
+            print(f"wrote {bench.rows_to_csv(rows, args.sim_csv)}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,79 @@
+"""`hades synth`: Yosys synthesis of the emitted Verilog for a few lane counts (cells,
+flip-flops, memory bits, longest combinational path) and an energy-per-round estimate."""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+
+from hades import bench, synth
+from hades.cl.timing import TimingConfig, round_timing
+from hades.commands.bench import _int_list
+from hades.config import VerifierConfig
+
+
+def add_parser(sub):
+    p = sub.add_parser("synth", help="synthesise the verifier with Yosys; cells, flops, memory, depth, energy")
+    p.add_argument("--lanes", default="4,8,16", help="lane counts to synthesise (default 4,8,16)")
+    p.add_argument("--vocab-max", type=int, default=1024,
+                   help="vocab_max of the synthesised block (default 1024: the logic barely depends on it)")
+    p.add_argument("--gamma-max", type=int, default=4, help="gamma_max of the synthesised block (default 4)")
+    p.add_argument("--prob-bits", type=int, default=16)
+    p.add_argument("--uniform-bits", type=int, default=32)
+    p.add_argument("--work-dir", default=None, help="keep Verilog and Yosys logs here (default: temp dir)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per Yosys run (default 1800)")
+    p.add_argument("--csv", default=None, help="write the synthesis table here (energy goes to <stem>_energy.csv)")
+    g = p.add_argument_group("energy estimate (rounds of a synthetic trace through the CL timing model)")
+    g.add_argument("--energy-vocab", type=int, default=49152, help="vocabulary (default 49152)")
+    g.add_argument("--energy-gamma", type=int, default=4, help="gamma (default 4)")
+    g.add_argument("--energy-rounds", type=int, default=16, help="rounds (default 16)")
+    g.add_argument("--energy-vocab-max", type=int, default=65536, help="deployed vocab_max (default 65536)")
+    g.add_argument("--energy-gamma-max", type=int, default=16, help="deployed gamma_max (default 16)")
+    g.add_argument("--cache-dir", default=None, help="trace cache directory")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    lanes = _int_list(args.lanes)
+    cfgs = [VerifierConfig(lanes=L, vocab_max=args.vocab_max, gamma_max=args.gamma_max, prob_bits=args.prob_bits,
+                           uniform_bits=args.uniform_bits) for L in lanes]   # validates before any long run
+    if not synth.yosys_available():
+        raise synth.SynthError("yosys is not installed (apt-get install -y yosys)")
+    print(f"# hades synth, {datetime.date.today().isoformat()}; Yosys generic gates "
+          "(synth -flatten to 'fine' = memory -nomap, techmap, abc -fast); ltp -noff")
+    print(f"{'module':<40} {'cells':>7} {'FFs':>6} {'logic':>7} {'mems':>4} {'mem bits':>9} {'SRAM bits':>9} "
+          f"{'levels':>6} {'s':>6}")
+    results = []
+    for cfg in cfgs:
+        r = synth.synthesize(cfg, args.work_dir, args.timeout)
+        results.append(r)
+        print(f"{r.module:<40} {r.cells:>7} {r.flip_flops:>6} {r.logic_cells:>7} {r.memories:>4} "
+              f"{r.memory_bits:>9} {r.sram_bits:>9} {r.longest_path_levels:>6} {r.seconds:>6.1f}", flush=True)
+
+    # energy: the deployed block (vocab_max/gamma_max large) with the synthesised logic count
+    from hades.trace_cache import TraceRequest, get_summary
+    summ = get_summary(TraceRequest(source="synthetic", gamma=args.energy_gamma, rounds=args.energy_rounds,
+                                    vocab_size=args.energy_vocab), args.cache_dir)
+    add_cells = synth.adder32_cells()
+    energies = []
+    for r in results:
+        hw = VerifierConfig(lanes=r.lanes, vocab_max=args.energy_vocab_max, gamma_max=args.energy_gamma_max,
+                            prob_bits=args.prob_bits, uniform_bits=args.uniform_bits)
+        tm = round_timing(TimingConfig(hw=hw), summ.gamma, summ.vocab_size, summ.greedy, summ.accepted, summ.token)
+        energies.append(synth.energy_estimate(
+            hw, r.logic_cells, add_cells, summ.vocab_size, args.energy_gamma, float(np.mean(tm.sram_entries)),
+            float(np.mean(tm.offchip_entries)), float(np.mean(tm.cycles)), float(np.mean(summ.accepted + 1))))
+    print(f"\nEnergy per round, ESTIMATE (synthetic V={summ.vocab_size}, gamma {args.energy_gamma}, "
+          f"{summ.num_rounds} rounds; vocab_max {args.energy_vocab_max}, gamma_max {args.energy_gamma_max}; "
+          f"45 nm constants from Horowitz ISSCC 2014; 32-bit adder = {add_cells} cells -> "
+          f"{synth.EnergyConstants().int_add32_pj / add_cells * 1e3:.2f} fJ per cell op, activity 1 (upper bound)):")
+    print(f"{'L':>3} {'buffer':>9} {'pJ/64b':>7} {'SRAM nJ':>8} {'offchip':>8} {'logic nJ':>9} {'total nJ':>9} "
+          f"{'nJ/token':>9}")
+    for e in energies:
+        print(f"{e.lanes:>3} {e.buffer_bytes / 2**20:>7.1f}MB {e.sram_pj_per_64b:>7.0f} {e.sram_nj:>8.1f} "
+              f"{e.offchip_nj:>8.1f} {e.logic_nj:>9.1f} {e.total_nj:>9.1f} {e.nj_per_token:>9.1f}")
+    if args.csv:
+        print(f"wrote {bench.rows_to_csv(results, args.csv)}")
+        print(f"wrote {bench.rows_to_csv(energies, Path(args.csv).with_name(Path(args.csv).stem + '_energy.csv'))}")
+    return 0

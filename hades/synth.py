@@ -1,0 +1,244 @@
+"""Logic synthesis of the verifier with Yosys, and an energy-per-round estimate.
+
+Flow (generic gates, no technology library): PyMTL3's Yosys-flavoured translation (array
+ports flattened, which Yosys' Verilog front end needs), `synth -flatten` up to the `fine`
+stage, i.e. after `memory -nomap`, so the SRAM stays one $mem_v2 cell instead of being
+blasted into flip-flops; then techmap + abc to simple gates. Reported: gate cells,
+flip-flops, memory bits (from the $mem_v2 cells) and the longest combinational path in gate
+levels (`ltp -noff`, flip-flops cut the paths; a memory read port starts a path).
+
+Synthesise small vocab_max / gamma_max (e.g. 1024 / 4): the logic barely depends on them
+(a few index bits), while the memory size is simply gamma_max * vocab_max * W bits.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hades.config import VerifierConfig
+from hades.errors import HadesError
+
+YOSYS_FLOW = """\
+read_verilog -sv {src}
+hierarchy -top {top}
+synth -flatten -top {top} -run begin:fine
+opt -fast -full
+techmap
+opt -fast
+abc -fast
+opt -fast
+tee -o {stat} stat
+tee -o {ltp} ltp -noff
+write_json {json}
+"""
+
+# A 32-bit adder through the same flow: turns Horowitz's energy per 32-bit add into an
+# energy per generic gate cell (see energy_estimate).
+ADDER_VERILOG = """\
+module add32(input [31:0] a, input [31:0] b, output [31:0] y);
+  assign y = a + b;
+endmodule
+"""
+
+
+class SynthError(HadesError):
+    """Yosys is missing or failed."""
+
+
+def yosys_available() -> bool:
+    return shutil.which("yosys") is not None
+
+
+def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path) -> Path:
+    """Translate the RTL with PyMTL3's Yosys backend (flattened array ports).
+
+    hades.rtl.emit.emit_verilog writes the SystemVerilog flavour, whose unpacked array ports
+    Yosys 0.23 cannot parse; this mirrors it with YosysTranslationPass."""
+    from pymtl3.passes.backends.yosys import YosysTranslationPass
+
+    from hades.rtl.verifier import VerifierRTL
+    from harness.run import _in_dir
+
+    out_dir = Path(out_dir).resolve()
+    top = VerifierRTL(cfg)
+    top.elaborate()
+    top.set_metadata(YosysTranslationPass.enable, True)
+    top.set_metadata(YosysTranslationPass.explicit_module_name, cfg.module_name())
+    with _in_dir(out_dir):
+        top.apply(YosysTranslationPass())
+    produced = out_dir / f"{cfg.module_name()}__pickled.v"   # the pickled file is the self-contained one
+    if not produced.is_file():
+        raise SynthError(f"PyMTL3 Yosys translation did not produce {produced.name}")
+    return produced
+
+
+def _run_yosys(script: str, work: Path, timeout: float) -> None:
+    if not yosys_available():
+        raise SynthError("yosys is not installed (apt-get install -y yosys)")
+    ys = work / "flow.ys"
+    ys.write_text(script)
+    try:
+        proc = subprocess.run(["yosys", "-q", "-l", str(work / "yosys.log"), str(ys)], capture_output=True,
+                              text=True, timeout=timeout, cwd=work)
+    except subprocess.TimeoutExpired:
+        raise SynthError(f"yosys timed out after {timeout:.0f} s (log: {work / 'yosys.log'})") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise SynthError(f"yosys failed: {' | '.join(tail)}")
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    module: str
+    lanes: int
+    vocab_max: int
+    gamma_max: int
+    prob_bits: int
+    cells: int              # gate cells, flip-flops included, memories excluded
+    flip_flops: int
+    logic_cells: int        # cells - flip_flops
+    memories: int           # $mem_v2 cells (the SRAM plus small per-draft register files)
+    memory_bits: int
+    sram_bits: int          # the draft-row buffer alone: gamma_max * vocab_max * W
+    longest_path_levels: int
+    seconds: float
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell types and counts from Yosys `stat` output."""
+    counts = {}
+    for m in re.finditer(r"^\s+(\$\S+)\s+(\d+)\s*$", text, re.M):
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def parse_ltp(text: str) -> int:
+    m = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", text)
+    if not m:
+        raise SynthError("could not find the longest path in the ltp output")
+    return int(m.group(1))
+
+
+def _json_param(value) -> int:
+    # write_json gives parameters as binary-digit strings (or plain ints with -compat-int)
+    return value if isinstance(value, int) else int(value, 2)
+
+
+def memory_bits_from_json(path: Path) -> tuple[int, int]:
+    data = json.loads(path.read_text())
+    n = bits = 0
+    for mod in data["modules"].values():
+        for cell in mod.get("cells", {}).values():
+            if cell["type"].startswith("$mem"):
+                p = cell["parameters"]
+                n += 1
+                bits += _json_param(p["SIZE"]) * _json_param(p["WIDTH"])
+    return n, bits
+
+
+def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800) -> SynthResult:
+    """Synthesise one configuration; work files (Verilog, log) go to work_dir or a temp dir."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = (Path(work_dir or tmp) / cfg.module_name()).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        src = emit_yosys_verilog(cfg, work)
+        _run_yosys(YOSYS_FLOW.format(src=src.name, top=cfg.module_name(), stat="stat.txt", ltp="ltp.txt",
+                                     json="netlist.json"), work, timeout)
+        counts = parse_stat((work / "stat.txt").read_text())
+        levels = parse_ltp((work / "ltp.txt").read_text())
+        memories, mem_bits = memory_bits_from_json(work / "netlist.json")
+        (work / "netlist.json").unlink()   # large and not needed once parsed
+        secs = time.perf_counter() - t0
+    gates = {k: v for k, v in counts.items() if not k.startswith("$mem")}
+    ffs = sum(v for k, v in gates.items() if "DFF" in k or "DLATCH" in k)
+    cells = sum(gates.values())
+    return SynthResult(module=cfg.module_name(), lanes=cfg.lanes, vocab_max=cfg.vocab_max, gamma_max=cfg.gamma_max,
+                       prob_bits=cfg.prob_bits, cells=cells, flip_flops=ffs, logic_cells=cells - ffs,
+                       memories=memories, memory_bits=mem_bits,
+                       sram_bits=cfg.gamma_max * cfg.row_words * cfg.lanes * cfg.prob_bits,
+                       longest_path_levels=levels, seconds=secs)
+
+
+def adder32_cells(timeout: float = 120) -> int:
+    """Generic gate cells of a 32-bit adder through the same techmap + abc flow."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "add32.v").write_text(ADDER_VERILOG)
+        _run_yosys("read_verilog add32.v\nsynth -flatten -top add32 -run begin:fine\nopt -fast -full\ntechmap\n"
+                   "opt -fast\nabc -fast\nopt -fast\ntee -o stat.txt stat\n", work, timeout)
+        return sum(parse_stat((work / "stat.txt").read_text()).values())
+
+
+# ---- energy estimate --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnergyConstants:
+    """45 nm, 0.9 V figures from M. Horowitz, "Computing's energy problem (and what we can
+    do about it)", ISSCC 2014, Fig. 1.1.9 (energy per operation / per 64-bit access)."""
+    int_add32_pj: float = 0.1        # 32-bit integer add
+    sram_64b_1mb_pj: float = 100.0   # 64-bit read from a 1 MB SRAM/cache (8 KB: 10, 32 KB: 20)
+    sram_64b_32kb_pj: float = 20.0
+    dram_64b_pj: float = 1300.0      # 64-bit DRAM access, 1.3-2.6 nJ: the low end
+    activity: float = 1.0            # fraction of logic cells that do one add-equivalent op per cycle (upper bound)
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    lanes: int
+    vocab_size: int
+    gamma: int
+    buffer_bytes: int
+    sram_entries: float          # per round, mean
+    offchip_entries: float
+    cycles: float
+    sram_pj_per_64b: float
+    sram_nj: float
+    offchip_nj: float
+    logic_cells: int
+    pj_per_cell_op: float
+    logic_nj: float
+    total_nj: float
+    nj_per_token: float
+    note: str = "ESTIMATE: Horowitz ISSCC 2014 45 nm constants, generic-gate cell counts; not a signed-off figure"
+
+
+def sram_energy_per_64b(buffer_bytes: int, k: EnergyConstants) -> float:
+    """Interpolate Horowitz's 8 KB/32 KB/1 MB points on log size; beyond 1 MB grow with
+    sqrt(size) (wire length of a square array), which is an assumption, stated as such."""
+    kb = buffer_bytes / 1024
+    pts_kb, pts_pj = [8, 32, 1024], [10.0, k.sram_64b_32kb_pj, k.sram_64b_1mb_pj]
+    if kb <= 1024:
+        return float(np.interp(np.log2(max(kb, 8)), np.log2(pts_kb), pts_pj))
+    return k.sram_64b_1mb_pj * (kb / 1024) ** 0.5
+
+
+def energy_estimate(hw: VerifierConfig, logic_cells: int, adder_cells: int, vocab_size: int, gamma: int,
+                    sram_entries: float, offchip_entries: float, cycles: float, tokens_per_round: float,
+                    k: EnergyConstants = EnergyConstants()) -> EnergyEstimate:
+    """Energy of one round = SRAM traffic + off-chip traffic + logic.
+
+    SRAM and off-chip energy: entries * W bits / 64 accesses of 64 bits at the per-access
+    energy for the buffer's size. Logic: cells * activity * cycles * E_cell with
+    E_cell = E(32-bit add) / cells(32-bit add), both through the same Yosys flow."""
+    buffer_bytes = hw.sram_depth * hw.lanes * hw.prob_bits // 8
+    e64 = sram_energy_per_64b(buffer_bytes, k)
+    w = hw.prob_bits / 64
+    sram_nj = sram_entries * w * e64 / 1e3
+    off_nj = offchip_entries * w * k.dram_64b_pj / 1e3
+    e_cell = k.int_add32_pj / adder_cells
+    logic_nj = logic_cells * k.activity * cycles * e_cell / 1e3
+    total = sram_nj + off_nj + logic_nj
+    return EnergyEstimate(lanes=hw.lanes, vocab_size=vocab_size, gamma=gamma, buffer_bytes=buffer_bytes,
+                          sram_entries=sram_entries, offchip_entries=offchip_entries, cycles=cycles,
+                          sram_pj_per_64b=e64, sram_nj=sram_nj, offchip_nj=off_nj, logic_cells=logic_cells,
+                          pj_per_cell_op=e_cell, logic_nj=logic_nj, total_nj=total,
+                          nj_per_token=total / tokens_per_round)

@@ -1,0 +1,202 @@
+"""The bad-input table: every way bad input enters, the one-line message it produces, and
+how it is refused (exit 2 from the CLI, a typed exception from the API).
+
+tests/test_bad_input.py runs every row; `python -m harness.bad_inputs docs/BAD_INPUT.md`
+regenerates the documented table from the messages actually produced.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hades.errors import HadesError
+from hades.synthetic import SyntheticSpec, synthetic_trace
+from hades.trace import ARRAY_KEYS, FORMAT, write_trace
+
+SMALL_HW = ["--lanes", "4", "--vocab-max", "64", "--gamma-max", "4"]
+
+
+def good_arrays() -> dict:
+    tr = synthetic_trace(SyntheticSpec(vocab_size=40, rounds=3, gammas=(2, 4), seed=3))
+    d = {k: getattr(tr, k).copy() for k in ARRAY_KEYS}
+    d.update(format=np.array(FORMAT), mode=np.array(tr.mode), vocab_size=np.array(tr.vocab_size),
+             row_sum=np.array(tr.row_sum), prob_bits=np.array(tr.prob_bits),
+             uniform_bits=np.array(tr.uniform_bits), meta=np.array(json.dumps(tr.meta)))
+    return d
+
+
+def _npz(tmp: Path, mutate: Callable[[dict], None]) -> str:
+    d = good_arrays()
+    mutate(d)
+    path = tmp / "bad.npz"
+    np.savez(path, **d)
+    return str(path)
+
+
+def _good_file(tmp: Path) -> str:
+    path = tmp / "good.npz"
+    write_trace(path, synthetic_trace(SyntheticSpec(vocab_size=40, rounds=3, gammas=(2, 4), seed=3)))
+    return str(path)
+
+
+def _truncated(tmp: Path) -> str:
+    good = Path(_good_file(tmp))
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    return str(good)
+
+
+def _garbage(tmp: Path) -> str:
+    p = tmp / "garbage.npz"
+    p.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    return str(p)
+
+
+def _set(key, value):
+    def mutate(d):
+        d[key] = value(d) if callable(value) else value
+    return mutate
+
+
+def _drop(key):
+    return lambda d: d.pop(key)
+
+
+def _poke(key, index, value):
+    def mutate(d):
+        d[key][index] = value
+    return mutate
+
+
+def _row_off_by_one(d):
+    d["target_probs"][1, 0, 0] += 1
+
+
+def _quantize(values):
+    def call():
+        from hades.numerics import quantize_rows
+        quantize_rows(np.array(values, dtype=float), 65535)
+    return call
+
+
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    where: str                          # "trace file", "CLI argument", "API", "model"
+    make: Callable[[Path], object]      # -> argv list (CLI) or a callable (API)
+    expect: str                         # fragment of the one-line message
+
+
+def _verify(path_fn, *extra):
+    return lambda tmp: ["verify", path_fn(tmp), *extra]
+
+
+TABLE: list[BadInput] = [
+    BadInput("trace file does not exist", "trace file", lambda t: ["verify", str(t / "missing.npz")], "no such trace file"),
+    BadInput("truncated .npz", "trace file", _verify(_truncated), "not a readable .npz trace"),
+    BadInput("corrupt .npz (garbage bytes)", "trace file", _verify(_garbage), "not a readable .npz trace"),
+    BadInput("missing key", "trace file", _verify(lambda t: _npz(t, _drop("target_probs"))), "missing key 'target_probs'"),
+    BadInput("wrong format tag", "trace file", _verify(lambda t: _npz(t, _set("format", np.array("other/9")))), "key 'format'"),
+    BadInput("float probabilities (wrong dtype)", "trace file",
+             _verify(lambda t: _npz(t, _set("target_probs", lambda d: d["target_probs"].astype(np.float32)))),
+             "key 'target_probs': expected unsigned integer dtype"),
+    BadInput("wrong shape (V differs between keys)", "trace file",
+             _verify(lambda t: _npz(t, _set("draft_probs", lambda d: d["draft_probs"][:, :, :-1]))),
+             "key 'draft_probs': expected shape"),
+    BadInput("row does not sum to M", "trace file", _verify(lambda t: _npz(t, _row_off_by_one)), "row sums to"),
+    BadInput("token id >= V", "trace file", _verify(lambda t: _npz(t, _poke("draft_tokens", (0, 0), 40))),
+             "token id 40 outside 0..39"),
+    BadInput("gamma > G of the file", "trace file", _verify(lambda t: _npz(t, _poke("gamma", 0, 5))),
+             "gamma 5 outside 0..4"),
+    BadInput("uniform wider than U", "trace file",
+             _verify(lambda t: _npz(t, lambda d: (d.__setitem__("uniform_bits", np.array(16)),))),
+             "uniform wider than uniform_bits=16"),
+    BadInput("draft token with zero draft probability", "trace file",
+             _verify(lambda t: _npz(t, _zero_px)), "zero draft probability"),
+    BadInput("meta is not JSON", "trace file", _verify(lambda t: _npz(t, _set("meta", np.array("{oops"))))
+             , "key 'meta': not valid JSON"),
+    BadInput("gamma above the hardware's gamma_max", "CLI argument", _verify(_good_file, "--gamma-max", "2"),
+             "exceeds the hardware's gamma_max=2"),
+    BadInput("vocabulary above the hardware's vocab_max", "CLI argument", _verify(_good_file, "--vocab-max", "32"),
+             "exceeds the hardware's vocab_max=32"),
+    BadInput("trace U differs from the hardware's U", "CLI argument", _verify(_good_file, "--uniform-bits", "24"),
+             "differs from the hardware's uniform_bits=24"),
+    BadInput("zero lanes", "CLI argument", _verify(_good_file, "--lanes", "0"), "lanes must be a power of two"),
+    BadInput("SRAM smaller than one row", "CLI argument", _verify(_good_file, *SMALL_HW, "--sram-words", "3"),
+             "smaller than one row"),
+    BadInput("RTL buffer cannot hold gamma_max draft rows", "CLI argument",
+             _verify(_good_file, "--level", "rtl", *SMALL_HW, "--sram-words", "20"), "cannot hold gamma_max=4 draft rows"),
+    BadInput("unknown level", "CLI argument", _verify(_good_file, "--level", "gate"), "unknown level 'gate'"),
+    BadInput("unknown RTL backend", "CLI argument",
+             _verify(_good_file, "--level", "rtl", *SMALL_HW, "--rtl-backend", "iverilog"), "RTL backend 'iverilog'"),
+    BadInput("NaN in float probabilities", "API", lambda t: _quantize([0.5, float("nan"), 0.5]), "NaN"),
+    BadInput("negative float probabilities", "API", lambda t: _quantize([0.5, -0.1, 0.6]), "negative"),
+    BadInput("all-zero float row", "API", lambda t: _quantize([0.0, 0.0]), "zero total probability"),
+    BadInput("missing model weights", "model", lambda t: ["trace", "-o", str(t / "x.npz"), "--target",
+                                                         str(t / "no-such-model"), "--draft", str(t / "no-such-draft")],
+             "no such model directory"),
+]
+
+
+def _zero_px(d):
+    x = int(d["draft_tokens"][0, 0])
+    p = d["draft_probs"][0, 0]
+    other = (x + 1) % len(p)
+    p[other] += p[x]
+    p[x] = 0
+
+
+@dataclass
+class Outcome:
+    status: str      # "exit 2" or the exception class name
+    message: str     # the one line
+
+
+def run_case(case: BadInput, tmp: Path) -> Outcome:
+    made = case.make(tmp)
+    if callable(made):
+        try:
+            made()
+        except HadesError as e:
+            return Outcome(type(e).__name__, str(e))
+        raise AssertionError(f"{case.name}: no exception raised")
+    from hades.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(made)
+        except SystemExit as e:
+            rc = e.code
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+    if rc != 2 or len(lines) != 1:
+        raise AssertionError(f"{case.name}: exit {rc}, stderr {err.getvalue()!r}")
+    return Outcome("exit 2", lines[0])
+
+
+def write_table(path: str) -> None:
+    from hades.trace import atomic_write
+    rows = ["# Bad input: every case, its message, how it is refused", "",
+            "Generated by `python -m harness.bad_inputs docs/BAD_INPUT.md` from the messages the tools",
+            "actually print; `tests/test_bad_input.py` runs every row. CLI cases exit with status 2 and",
+            "print exactly one line on stderr (no traceback); API cases raise the typed exception shown",
+            "(all derive from `hades.errors.HadesError`). Tokenizer mismatches between a draft and a",
+            "target are refused with `ModelError` (tests/test_real_traces.py).", "",
+            "| where | case | refused with | message |", "|---|---|---|---|"]
+    for case in TABLE:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run_case(case, Path(tmp))
+        msg = out.message.replace(tmp, "<tmp>").replace("|", "\\|")
+        rows.append(f"| {case.where} | {case.name} | {out.status} | `{msg}` |")
+    atomic_write(path, lambda p: Path(p).write_text("\n".join(rows) + "\n"))
+
+
+if __name__ == "__main__":
+    write_table(sys.argv[1] if len(sys.argv) > 1 else "docs/BAD_INPUT.md")
