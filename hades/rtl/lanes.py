@@ -1,11 +1,155 @@
 """Lane-parallel datapath units of the verifier, each a small translatable component.
 
-The prefix sum and the argmax are written as chains for clarity; synthesis sees the same
-adders and comparators as a tree would use, only the depth differs (docs/ARCHITECTURE.md).
+Everything that combines lanes is a log-depth tree built structurally (one small component
+per node): a Kogge-Stone prefix sum, an adder tree, an argmax comparator tree and a
+one-hot encoder. The combinational depth grows with log2(L), not with L.
 """
 from pymtl3 import *
 
 from hades.config import clog2
+
+
+class Add(Component):
+
+    def construct(s, nbits):
+        s.a = InPort(nbits)
+        s.b = InPort(nbits)
+        s.out = OutPort(nbits)
+
+        @update
+        def up_add():
+            s.out @= s.a + s.b
+
+
+class PrefixSum(Component):
+    """Inclusive prefix sums out[i] = in_[0] + ... + in_[i], Kogge-Stone: log2(L) adder levels."""
+
+    def construct(s, nlanes, nbits):
+        s.in_ = [InPort(nbits) for _ in range(nlanes)]
+        s.out = [OutPort(nbits) for _ in range(nlanes)]
+        # plan first (children get their ports when assigned to s), then wire
+        plan = []                 # (level, lane, partner lane)
+        dist, lev = 1, 0
+        while dist < nlanes:
+            plan += [(lev, i, i - dist) for i in range(dist, nlanes)]
+            dist, lev = dist * 2, lev + 1
+        s.adders = [Add(nbits) for _ in plan]
+        level = list(s.in_)
+        for lv in range(lev):
+            nxt = list(level)
+            for add, (plv, i, j) in zip(s.adders, plan):
+                if plv == lv:
+                    add.a //= level[i]
+                    add.b //= level[j]
+                    nxt[i] = add.out
+            level = nxt
+        for i in range(nlanes):
+            s.out[i] //= level[i]
+
+
+class AddTree(Component):
+    """Sum of all lanes, a balanced adder tree."""
+
+    def construct(s, nlanes, nbits):
+        s.in_ = [InPort(nbits) for _ in range(nlanes)]
+        s.out = OutPort(nbits)
+        s.adders = [Add(nbits) for _ in range(nlanes - 1)]   # a binary tree has L-1 nodes
+        level = list(s.in_)
+        nodes = iter(s.adders)
+        while len(level) > 1:
+            nxt = []
+            for j in range(0, len(level) - 1, 2):
+                add = next(nodes)
+                add.a //= level[j]
+                add.b //= level[j + 1]
+                nxt.append(add.out)
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        s.out //= level[0]
+
+
+class MaxPair(Component):
+    """The larger of (va, ia) and (vb, ib); ties keep a, the lower-index side."""
+
+    def construct(s, nbits, ibits):
+        s.va = InPort(nbits)
+        s.ia = InPort(ibits)
+        s.vb = InPort(nbits)
+        s.ib = InPort(ibits)
+        s.v = OutPort(nbits)
+        s.i = OutPort(ibits)
+
+        @update
+        def up_max_pair():
+            if s.vb > s.va:
+                s.v @= s.vb
+                s.i @= s.ib
+            else:
+                s.v @= s.va
+                s.i @= s.ia
+
+
+class LaneArgMax(Component):
+    """Largest entry of one word and its lane, ties to the lowest lane (comparator tree)."""
+
+    def construct(s, nlanes, nbits):
+        LB = clog2(nlanes)
+        LaneT = mk_bits(LB)
+        s.lane = [InPort(nbits) for _ in range(nlanes)]
+        s.max_val = OutPort(nbits)
+        s.max_idx = OutPort(LaneT)
+        s.lane_id = [Wire(LaneT) for _ in range(nlanes)]
+        for i in range(nlanes):
+            s.lane_id[i] //= LaneT(i)
+        s.nodes = [MaxPair(nbits, LB) for _ in range(nlanes - 1)]
+        level = [(s.lane[i], s.lane_id[i]) for i in range(nlanes)]
+        nodes = iter(s.nodes)
+        while len(level) > 1:
+            nxt = []
+            for j in range(0, len(level) - 1, 2):
+                node = next(nodes)
+                node.va //= level[j][0]
+                node.ia //= level[j][1]
+                node.vb //= level[j + 1][0]
+                node.ib //= level[j + 1][1]
+                nxt.append((node.v, node.i))
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        s.max_val //= level[0][0]
+        s.max_idx //= level[0][1]
+
+
+class MaskedAny(Component):
+    """out = OR of the input bits selected by a constant mask (one bit of an encoder)."""
+
+    def construct(s, nbits, mask):
+        MaskT = mk_bits(nbits)
+        MASK = MaskT(mask)
+        s.in_ = InPort(MaskT)
+        s.out = OutPort()
+        s.masked = Wire(MaskT)
+
+        # two statements on purpose: pymtl3 translates reduce_or(a & b) to `| a & b`,
+        # which Verilog parses as (|a) & b
+        @update
+        def up_masked_any():
+            s.masked @= s.in_ & MASK
+            s.out @= reduce_or(s.masked)
+
+
+class OneHotEncoder(Component):
+    """Index of the set bit of a one-hot vector (zero when none is set)."""
+
+    def construct(s, nlanes):
+        LB = clog2(nlanes)
+        s.in_ = InPort(nlanes)
+        s.out = OutPort(LB)
+        s.bit = [MaskedAny(nlanes, sum(1 << i for i in range(nlanes) if (i >> b) & 1)) for b in range(LB)]
+        for b in range(LB):
+            s.bit[b].in_ //= s.in_
+            s.out[b] //= s.bit[b].out
 
 
 class LaneSplit(Component):
@@ -22,16 +166,17 @@ class LaneResidual(Component):
     """r_i = max(0, q_i - p_i) per lane, packed back into a word, plus its lane sum."""
 
     def construct(s, nlanes, nbits, sum_bits):
-        LAST = nlanes - 1   # a named constant keeps the translated loop bounds lint-clean
         s.q = [InPort(nbits) for _ in range(nlanes)]
         s.p = [InPort(nbits) for _ in range(nlanes)]
         s.word = OutPort(nlanes * nbits)
         s.total = OutPort(sum_bits)
         s.r = [Wire(nbits) for _ in range(nlanes)]
-        s.acc = [Wire(sum_bits) for _ in range(nlanes)]
+        s.r_wide = [Wire(sum_bits) for _ in range(nlanes)]
+        s.sum = AddTree(nlanes, sum_bits)
         for i in range(nlanes):
             s.word[i * nbits:(i + 1) * nbits] //= s.r[i]
-        s.total //= s.acc[nlanes - 1]
+            s.sum.in_[i] //= s.r_wide[i]
+        s.total //= s.sum.out
 
         @update
         def up_residual():
@@ -40,75 +185,50 @@ class LaneResidual(Component):
                     s.r[i] @= s.q[i] - s.p[i]
                 else:
                     s.r[i] @= 0
-
-        @update
-        def up_residual_sum():
-            s.acc[0] @= zext(s.r[0], sum_bits)
-            for i in range(LAST):
-                s.acc[i + 1] @= s.acc[i] + zext(s.r[i + 1], sum_bits)
+                s.r_wide[i] @= zext(s.r[i], sum_bits)
 
 
 class LaneCrossing(Component):
     """Inverse-CDF step over one word: given the running sum `base` of earlier words and the
-    threshold T, find the first lane k with base + lane_0 + ... + lane_k > T.
-    Also gives base + the whole word's sum for the next word."""
+    threshold T, find the first lane k with base + lane_0 + ... + lane_k > T, and give
+    base + the whole word's sum for the next word.
+
+    Prefix sums never decrease, so the lanes above T form a suffix; its first lane is where
+    the 'above' vector turns on, found by a one-hot encoder."""
 
     def construct(s, nlanes, nbits, sum_bits):
-        LAST = nlanes - 1   # a named constant keeps the translated loop bounds lint-clean
-        LaneT = mk_bits(clog2(nlanes))
+        LAST = nlanes - 1   # named constant: keeps the translated loop bounds lint-clean
         s.lane = [InPort(nbits) for _ in range(nlanes)]
         s.base = InPort(sum_bits)
         s.thresh = InPort(sum_bits)
         s.found = OutPort()
-        s.index = OutPort(LaneT)
+        s.index = OutPort(clog2(nlanes))
         s.next_base = OutPort(sum_bits)
-        s.pre = [Wire(sum_bits) for _ in range(nlanes)]
+
+        s.first = Wire(sum_bits)            # base + lane 0 enters the prefix network
+        s.wide = [Wire(sum_bits) for _ in range(nlanes)]
+        s.prefix = PrefixSum(nlanes, sum_bits)
+        s.above = [Wire() for _ in range(nlanes)]
+        s.onehot = Wire(nlanes)
+        s.encode = OneHotEncoder(nlanes)
+        s.prefix.in_[0] //= s.first
+        for i in range(1, nlanes):
+            s.prefix.in_[i] //= s.wide[i]
+        s.next_base //= s.prefix.out[LAST]
+        s.found //= s.above[LAST]
+        s.encode.in_ //= s.onehot
+        s.index //= s.encode.out
 
         @update
-        def up_crossing_prefix():
-            s.pre[0] @= s.base + zext(s.lane[0], sum_bits)
-            for i in range(LAST):
-                s.pre[i + 1] @= s.pre[i] + zext(s.lane[i + 1], sum_bits)
-
-        # prefix sums never decrease, so the crossing lanes form a suffix: the first one's
-        # index is the count of lanes still at or below the threshold
-        CountT = mk_bits(clog2(nlanes) + 1)
-        s.below = [Wire(CountT) for _ in range(nlanes)]
-        s.next_base //= s.pre[nlanes - 1]
-        s.below_all = Wire(CountT)
-        s.below_all //= s.below[nlanes - 1]
+        def up_crossing_inputs():
+            for i in range(nlanes):
+                s.wide[i] @= zext(s.lane[i], sum_bits)
+            s.first @= s.base + s.wide[0]
 
         @update
-        def up_crossing_priority():
-            s.below[0] @= zext(s.pre[0] <= s.thresh, CountT.nbits)
+        def up_crossing_above():
+            for i in range(nlanes):
+                s.above[i] @= s.prefix.out[i] > s.thresh
+            s.onehot[0] @= s.above[0]
             for i in range(LAST):
-                s.below[i + 1] @= s.below[i] + zext(s.pre[i + 1] <= s.thresh, CountT.nbits)
-            s.found @= s.next_base > s.thresh
-            s.index @= s.below_all[0:LaneT.nbits]
-
-
-class LaneArgMax(Component):
-    """Largest entry of one word and its lane, ties to the lowest lane."""
-
-    def construct(s, nlanes, nbits):
-        LAST = nlanes - 1
-        LaneT = mk_bits(clog2(nlanes))
-        s.lane = [InPort(nbits) for _ in range(nlanes)]
-        s.max_val = OutPort(nbits)
-        s.max_idx = OutPort(LaneT)
-        s.val = [Wire(nbits) for _ in range(nlanes)]
-        s.idx = [Wire(LaneT) for _ in range(nlanes)]
-        s.max_val //= s.val[nlanes - 1]
-        s.max_idx //= s.idx[nlanes - 1]
-
-        @update
-        def up_argmax():
-            s.val[0] @= s.lane[0]
-            s.idx[0] @= 0
-            for i in range(LAST):
-                if s.lane[i + 1] > s.val[i]:
-                    s.val[i + 1] @= s.lane[i + 1]
-                    s.idx[i + 1] @= LaneT(i + 1)
-                else:
-                    s.val[i + 1] @= s.val[i]
-                    s.idx[i + 1] @= s.idx[i]
+                s.onehot[i + 1] @= s.above[i + 1] & ~s.above[i]
