@@ -512,6 +512,11 @@ def sim_speed(full: RoundBatch, small: RoundBatch, lanes: int = 32, repeats: int
         run_rounds("rtl", cfg, list(full.rounds), SimOptions())
         out.append(_speed_row("RTL Verilator co-simulation", cfg, full, time.perf_counter() - t0,
                               "one run incl. elaboration + import of the cached build"))
+        # the same Verilog with the C++ batch driver (compiled once, cached)
+        run_rounds("rtl", cfg, list(full.rounds[:1]), SimOptions(backend="batch"))
+        t = time_median(lambda: run_rounds("rtl", cfg, list(full.rounds), SimOptions(backend="batch")), repeats)
+        out.append(_speed_row("RTL Verilator, C++ batch driver", cfg, full, t.median_s,
+                              f"incl. packing beats in Python; median of {t.runs}"))
     return out
 
 

@@ -41,26 +41,44 @@ def draft_beat(cfg: VerifierConfig, token: int, uniform: int) -> int:
     return int(token) | (int(uniform) << cfg.token_bits)
 
 
-def row_beats(cfg: VerifierConfig, row: np.ndarray) -> list[int]:
-    """Pack one row into beats of L entries (little-endian lanes, zero padded)."""
+def beat_bytes(cfg: VerifierConfig) -> int:
+    """Bytes per beat when beats are stored as little-endian 32-bit words."""
+    return 4 * -(-cfg.beat_bits // 32)
+
+
+def _int_beat(cfg: VerifierConfig, value: int) -> np.ndarray:
+    return np.frombuffer(int(value).to_bytes(beat_bytes(cfg), "little"), dtype=np.uint8)
+
+
+def rows_beat_array(cfg: VerifierConfig, rows: np.ndarray) -> np.ndarray:
+    """Pack rows [n, V] into beats of L entries of W bits (little-endian lanes, zero padded):
+    uint8 [n * ceil(V/L), beat_bytes], vectorised."""
     L, W = cfg.lanes, cfg.prob_bits
-    n = beats_per_row(cfg, len(row))
-    padded = np.zeros(n * L, dtype=object)
-    padded[: len(row)] = [int(x) for x in row]
-    words = padded.reshape(n, L)
-    shifts = [i * W for i in range(L)]
-    return [sum(int(x) << s for x, s in zip(w, shifts)) for w in words]
+    rows = np.asarray(rows, dtype=np.uint64)
+    n, V = rows.shape
+    per_row = beats_per_row(cfg, V)
+    padded = np.zeros((n, per_row * L), dtype=np.uint64)
+    padded[:, :V] = rows
+    bits = ((padded[..., None] >> np.arange(W, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    bits = bits.reshape(n * per_row, L * W)
+    width = 8 * beat_bytes(cfg)
+    if width > L * W:
+        bits = np.concatenate([bits, np.zeros((bits.shape[0], width - L * W), np.uint8)], axis=1)
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
+def round_beat_array(cfg: VerifierConfig, rnd: Round) -> np.ndarray:
+    """All beats of a round as uint8 [n_beats, beat_bytes] (the batch simulator's input)."""
+    check_round(cfg, rnd)
+    head = [_int_beat(cfg, header_beat(cfg, rnd))]
+    head += [_int_beat(cfg, draft_beat(cfg, x, u)) for x, u in zip(rnd.draft_tokens, rnd.accept_uniforms)]
+    rows = np.concatenate([rnd.draft_probs, rnd.target_probs]) if rnd.gamma else rnd.target_probs
+    return np.concatenate([np.stack(head), rows_beat_array(cfg, rows)])
 
 
 def round_beats(cfg: VerifierConfig, rnd: Round) -> list[int]:
-    check_round(cfg, rnd)
-    beats = [header_beat(cfg, rnd)]
-    beats += [draft_beat(cfg, x, u) for x, u in zip(rnd.draft_tokens, rnd.accept_uniforms)]
-    for row in rnd.draft_probs:
-        beats += row_beats(cfg, row)
-    for row in rnd.target_probs:
-        beats += row_beats(cfg, row)
-    return beats
+    """All beats of a round as Python ints (the PyMTL3 source's messages)."""
+    return [int.from_bytes(b.tobytes(), "little") for b in round_beat_array(cfg, rnd)]
 
 
 def pack_result(cfg: VerifierConfig, res: RoundResult) -> int:

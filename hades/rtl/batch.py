@@ -20,7 +20,7 @@ import numpy as np
 
 from hades.config import VerifierConfig
 from hades.errors import HadesError
-from hades.protocol import round_beats, unpack_result
+from hades.protocol import round_beat_array, unpack_result
 from hades.round import Round, RoundResult
 
 CSRC = Path(__file__).parent / "csrc" / "batch_tb.cpp"
@@ -40,12 +40,15 @@ def build_batch_sim(cfg: VerifierConfig) -> Path:
     name = cfg.module_name()
     root = _build_root() / name
     root.mkdir(parents=True, exist_ok=True)
-    vfile = emit_verilog(cfg, root)
-    key = hashlib.sha256(vfile.read_bytes() + CSRC.read_bytes()).hexdigest()
+    # the build is keyed on everything the Verilog is generated from, so a cached binary is
+    # reused without re-running the translation
+    sources = sorted(Path(__file__).parent.glob("*.py")) + [Path(__file__).parents[1] / "config.py", CSRC]
+    key = hashlib.sha256(name.encode() + b"".join(p.read_bytes() for p in sources)).hexdigest()
     binary = root / "sim"
     stamp = root / "sim.key"
     if binary.exists() and stamp.exists() and stamp.read_text() == key:
         return binary
+    vfile = emit_verilog(cfg, root)
     result_words = -(-cfg.result_bits // 32)
     # Verilator escapes the '__' of pymtl3's port names (recv__msg -> recv___05Fmsg)
     ports = "".join(f"#define {ifc.upper()}_{sig.upper()} {ifc}___05F{sig}\n"
@@ -72,12 +75,11 @@ def run_batch(cfg: VerifierConfig, rounds: list[Round], src_stall: float = 0.0, 
     binary = build_batch_sim(cfg)
     beat_words = -(-cfg.beat_bits // 32)
     result_words = -(-cfg.result_bits // 32)
-    beats = [b for r in rounds for b in round_beats(cfg, r)]
+    beats = np.concatenate([round_beat_array(cfg, r) for r in rounds])
     max_cycles = len(beats) * (8 if src_stall or sink_stall else 2) + 200 * len(rounds) + 100
     header = np.array([len(beats), beat_words, len(rounds), int(src_stall * 1e6), int(sink_stall * 1e6),
                        seed & 0xFFFFFFFF, max_cycles & 0xFFFFFFFF, max_cycles >> 32], dtype="<u4")
-    nbytes = beat_words * 4
-    payload = b"".join(b.to_bytes(nbytes, "little") for b in beats)
+    payload = beats.tobytes()
     with tempfile.TemporaryDirectory() as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         fin.write_bytes(header.tobytes() + payload)
