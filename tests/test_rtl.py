@@ -123,3 +123,21 @@ def test_batch_driver_equals_pymtl3_import(case):
         assert batch == run_rounds("rtl", case.cfg, rounds)
     assert [r.decision() for r in batch] == [verify_round(r, case.cfg.row_sum, case.cfg.uniform_bits).decision()
                                            for r in rounds]
+
+
+def test_scan_tail_visible_when_rejecting_the_last_draft(level, sim_options):
+    """Rejecting the last draft with the residual mass in the row's last word: the scan runs
+    the whole row after the test, two cycles past the bonus row (pinned numbers from the
+    cycle accounting in docs/ARCHITECTURE.md: k_last = 1 + 3*16 = 49, result at 53)."""
+    from hades.synthetic import make_round
+    cfg = VerifierConfig(lanes=4, vocab_max=64, gamma_max=4)
+    M = cfg.row_sum
+    p = np.zeros((1, 64), np.int64)
+    p[0, 0] = M
+    q = np.zeros((2, 64), np.int64)
+    q[:, 63] = M
+    rnd = make_round(q, p, [0], [0], 12345)
+    (res,) = run_rounds(level, cfg, [rnd], sim_options)
+    assert res.decision() == (0, 63)
+    if level != "fl":
+        assert (res.cycles, res.latency) == (54, 4)

@@ -75,8 +75,13 @@ def run(args) -> int:
     if results and results[0].cycles is not None:
         cyc = np.array([r.cycles for r in results])
         lat = np.array([r.latency for r in results])
+        full = acc == gam
+        beats = -(-trace.vocab_size // cfg.lanes)
         summary.update(total_cycles=int(cyc.sum()), mean_cycles=float(cyc.mean()),
                        mean_latency=float(lat.mean()), max_latency=int(lat.max()),
+                       max_latency_rejected=int(lat[~full].max()) if (~full).any() else None,
+                       max_latency_all_accepted=int(lat[full].max()) if full.any() else None,
+                       latency_bound_rejected=1.25 * beats + 64, latency_bound_all_accepted=64,
                        tokens_per_kcycle=float(1000 * summary["tokens"] / cyc.sum()))
         if args.level == "rtl":
             summary["sim_cycles_per_second"] = round(float(cyc.sum()) / wall)
