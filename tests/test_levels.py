@@ -7,7 +7,9 @@ import dataclasses
 
 import pytest
 
+from hades.config import VerifierConfig
 from hades.synthetic import synthetic_trace
+from hades.trace import read_trace
 from harness.cases import CASES
 from harness.checks import check_rounds
 
@@ -18,3 +20,19 @@ def test_case_table(level, sim_options, case):
     case.cfg.check_trace(trace)
     opts = dataclasses.replace(sim_options, src_stall=case.src_stall, sink_stall=case.sink_stall, seed=7)
     check_rounds(level, case.cfg, list(trace.rounds()), opts, case.stall_free)
+
+
+REAL_CFG = VerifierConfig(lanes=32, vocab_max=65536, gamma_max=4)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("which", ["stochastic", "greedy"])
+def test_real_llm_trace(level, sim_options, which, request):
+    """Rounds recorded from the embedded SmolLM2 pair (V = 49152): every round bit-exact with
+    FL and with the recorder's own decisions; CL == RTL cycles."""
+    path = request.getfixturevalue("real_trace_path" if which == "stochastic" else "real_greedy_trace_path")
+    trace = read_trace(path)
+    REAL_CFG.check_trace(trace)
+    results = check_rounds(level, REAL_CFG, list(trace.rounds()), sim_options)
+    assert [r.decision() for r in results] == list(zip(trace.expected_accepted.tolist(),
+                                                       trace.expected_token.tolist()))
