@@ -35,6 +35,7 @@ class RealTraceParams:
     prob_bits: int = 16
     uniform_bits: int = 32
     draft_layers: tuple[int, ...] | None = None
+    threads: int = 1        # torch threads while decoding (float reductions may depend on it)
 
     def decode_config(self):
         from hades.specdec import DecodeConfig
@@ -79,7 +80,6 @@ def cache_key(params: RealTraceParams) -> str:
         "format": CACHE_FORMAT, "params": asdict(params), "specdec": TOOL_VERSION,
         "default_draft_layers": list(DEFAULT_DRAFT_LAYERS),
         "versions": [torch.__version__, transformers.__version__, md.version("numpy")],
-        "threads": torch.get_num_threads(),   # float reductions may depend on the thread count
         "model_file": [gguf.name, gguf.stat().st_size],
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
@@ -89,11 +89,12 @@ def generate_real_trace(pair, params: RealTraceParams):
     """Decode params.prompt with the pair and return the recorded Trace (no caching)."""
     from hades.commands.trace import trace_meta
     from hades.models import encode_prompt
-    from hades.specdec import SpeculativeDecoder, build_trace
+    from hades.specdec import SpeculativeDecoder, build_trace, torch_threads
     config = params.decode_config()
     prompt_ids = encode_prompt(pair.tokenizer, params.prompt)
-    result = SpeculativeDecoder(pair, config).generate(prompt_ids)
-    meta = trace_meta(pair, config, params.prompt, prompt_ids, result)
+    with torch_threads(params.threads):
+        result = SpeculativeDecoder(pair, config).generate(prompt_ids)
+        meta = trace_meta(pair, config, params.prompt, prompt_ids, result)
     meta["harness"] = {"builder": "harness.real_traces.build_real_trace", "params": asdict(params)}
     return build_trace(result, config, pair.vocab_size, meta)
 

