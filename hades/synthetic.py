@@ -44,6 +44,10 @@ class SyntheticSpec:
             raise ConfigError(f"gammas must be non-negative, got {self.gammas}")
         if self.gamma_max is not None and self.gamma_max < max(self.gammas):
             raise ConfigError(f"gamma_max {self.gamma_max} below max(gammas) {max(self.gammas)}")
+        if not 2 <= self.prob_bits <= 24:
+            raise ConfigError(f"prob_bits must be in 2..24, got {self.prob_bits}")
+        if not 1 <= self.uniform_bits <= 64:
+            raise ConfigError(f"uniform_bits must be in 1..64, got {self.uniform_bits}")
         if self.mode not in ("stochastic", "greedy"):
             raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
 

@@ -129,7 +129,7 @@ def _run(args) -> int:
 
     rows = []
     with tqdm(total=len(gammas) * len(encoded) * args.new_tokens, desc="decoding", unit="tok",
-              file=sys.stderr, disable=args.no_progress) as bar:
+              file=sys.stderr, disable=True if args.no_progress else None) as bar:
         for config in configs:
             row = GammaRow(gamma=config.gammas[0], timings=Timings())
             for ids in encoded:

@@ -104,17 +104,12 @@ def run(args) -> int:
 
 
 def _synthetic(args):
-    from tqdm import tqdm
-
     from hades.synthetic import SyntheticSpec, synthetic_trace
     spec = SyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
                          rounds=args.rounds if args.rounds is not None else 16,
                          gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, mode=args.mode,
                          seed=args.seed, prob_bits=args.prob_bits, uniform_bits=args.uniform_bits)
-    with tqdm(total=1, desc="synthetic trace", file=sys.stderr, disable=args.no_progress) as bar:
-        trace = synthetic_trace(spec)
-        bar.update(1)
-    return trace
+    return synthetic_trace(spec)   # fast: no progress bar
 
 
 def read_prompt(args) -> str:
@@ -166,7 +161,7 @@ def _from_models(args, out: Path):
         pair = load_pair(spec)
         prompt_ids = encode_prompt(pair.tokenizer, prompt, chat=not args.raw_prompt)
         total, unit = (rounds, "round") if rounds is not None else (args.new_tokens, "tok")
-        with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=args.no_progress) as bar:
+        with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
             def on_round(res):
                 bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
             result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=on_round)
