@@ -49,9 +49,6 @@ class VerifierConfig:
             raise ConfigError(f"prob_bits must be in 2..24, got {self.prob_bits}")
         if not 1 <= self.uniform_bits <= 40:
             raise ConfigError(f"uniform_bits must be in 1..40, got {self.uniform_bits}")
-        if self.beat_bits >= 1024:
-            raise ConfigError(f"lanes * prob_bits = {self.lanes * self.prob_bits} bits per beat; PyMTL3 signals are "
-                              "limited to 1023 bits (use lanes <= 32 at prob_bits = 16)")
         if self.sram_words is not None and self.sram_words < self.row_words:
             raise ConfigError(f"sram_words={self.sram_words} is smaller than one row "
                               f"({self.row_words} words of {L} entries for vocab_max={self.vocab_max})")
@@ -116,6 +113,13 @@ class VerifierConfig:
         d = asdict(self)
         d["sram_words"] = self.sram_depth
         return d
+
+    def require_simulatable(self):
+        """The PyMTL3 models (FL/CL components, RTL) carry a beat in one signal, and PyMTL3
+        signals stop at 1023 bits; the analytic CL timing has no such limit."""
+        if self.beat_bits >= 1024:
+            raise ConfigError(f"lanes * prob_bits = {self.lanes * self.prob_bits} bits per beat; PyMTL3 signals are "
+                              "limited to 1023 bits (use lanes <= 32 at prob_bits = 16 for simulation)")
 
     def require_rtl_buffer(self):
         """The RTL keeps every draft row on chip; a smaller buffer is refused (the CL model

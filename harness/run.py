@@ -64,6 +64,7 @@ def _in_dir(path: Path):
 
 
 def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOptions):
+    cfg.require_simulatable()
     dut = make_dut(level, cfg, opts)
     th = VerifierHarness(dut, mk_bits(cfg.beat_bits), mk_bits(cfg.result_bits), beats,
                          opts.src_stall, opts.sink_stall, opts.seed)

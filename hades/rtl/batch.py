@@ -36,6 +36,7 @@ def build_batch_sim(cfg: VerifierConfig) -> Path:
     from hades.rtl.emit import emit_verilog
     if shutil.which("verilator") is None:
         raise HadesError("verilator is not installed (run scripts/setup.sh)")
+    cfg.require_simulatable()
     cfg.require_rtl_buffer()
     name = cfg.module_name()
     root = _build_root() / name

@@ -1,0 +1,136 @@
+"""`hades sweep`: design-space sweep of the verifier (CL timing model) into a tidy CSV.
+
+    hades sweep --source synthetic --gammas 1-16 --sram-kib 128,256,512,1024,2048 --out sweep.csv
+    hades sweep --resume --out sweep.csv ...          # finish an interrupted sweep
+    hades sweep --scheduler tcp://host:8786 ...       # the same sweep on a Dask cluster
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hades.errors import ConfigError
+from hades.sweep import (DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS, DEFAULT_ROUNDS, DEFAULT_SRAM_KIB,
+                         DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep, summarize_rows)
+from hades.trace_cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """'1,2,4' or '1-16' or '1-4,8,16' -> sorted unique ints."""
+    values: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            if sep and lo:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                values.update(range(a, b + 1))
+            else:
+                values.add(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4 or 1-16, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
+    return tuple(sorted(values))
+
+
+def _csv_text(values) -> str:
+    return ",".join(map(str, values))
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "sweep", help="design-space sweep (gamma x SRAM x lanes x W) with the CL timing model",
+        description="Time decode traces on a grid of hardware configurations with the CL model "
+                    "(identical to the RTL when the draft rows fit on chip; beyond that the CL "
+                    "off-chip overflow model) and write one CSV row per point.")
+    g = p.add_argument_group("grid")
+    g.add_argument("--gammas", type=int_list, default=DEFAULT_GAMMAS, metavar="LIST",
+                   help=f"draft tokens per round (default {_csv_text(DEFAULT_GAMMAS)}; ranges like 1-16 work)")
+    g.add_argument("--sram-kib", type=int_list, default=DEFAULT_SRAM_KIB, metavar="LIST",
+                   help=f"on-chip buffer sizes in KiB (default {_csv_text(DEFAULT_SRAM_KIB)})")
+    g.add_argument("--lanes", type=int_list, default=DEFAULT_LANES, metavar="LIST",
+                   help=f"lane counts, powers of two (default {_csv_text(DEFAULT_LANES)})")
+    g.add_argument("--prob-bits", type=int_list, default=DEFAULT_PROB_BITS, metavar="LIST",
+                   help="probability widths W in bits; each W gets its own traces "
+                        f"(default {_csv_text(DEFAULT_PROB_BITS)})")
+    t = p.add_argument_group("traces")
+    t.add_argument("--source", choices=SOURCES, default="real",
+                   help="real: recorded with the embedded LLM pair; synthetic: Zipf-shaped rows (default real)")
+    t.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"rounds per trace (default {DEFAULT_ROUNDS})")
+    t.add_argument("--vocab", type=int, default=None,
+                   help=f"synthetic vocabulary size (default {DEFAULT_SYNTHETIC_VOCAB}, SmolLM2's)")
+    t.add_argument("--seed", type=int, default=0, help="trace seed (default 0)")
+    t.add_argument("--mode", choices=("stochastic", "greedy"), default="stochastic")
+    t.add_argument("--nested", action="store_true",
+                   help="cut every gamma's rounds from one trace at the largest gamma (the first gamma drafts "
+                        "of each round): one trace to build instead of one per gamma, and the same contexts "
+                        "and uniforms for every gamma (smoother curves); per-round statistics are unchanged")
+    t.add_argument("--cache-dir", default=None, help=f"trace cache (default {DEFAULT_CACHE_DIR})")
+    m = p.add_argument_group("timing model")
+    m.add_argument("--clock-hz", type=float, default=1.0e9, help="clock for tokens/s (default 1e9)")
+    m.add_argument("--offchip-bw", type=float, default=4.0,
+                   help="off-chip bandwidth, entries per cycle each way (default 4)")
+    m.add_argument("--offchip-latency", type=int, default=100,
+                   help="cycles before the first off-chip word of a residual scan (default 100)")
+    r = p.add_argument_group("running")
+    r.add_argument("--out", default="sweep.csv", help="output CSV (default sweep.csv)")
+    r.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2)")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the tasks on the Dask cluster at ADDRESS (e.g. tcp://10.0.0.5:8786)")
+    r.add_argument("--resume", action="store_true",
+                   help="keep the rows already in --out and compute only the missing points")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    r.add_argument("--bench", action="store_true",
+                   help="print timing figures of the run (wall time, trace vs timing-model time)")
+    p.set_defaults(func=run)
+    return p
+
+
+def spec_from_args(args) -> SweepSpec:
+    if args.source == "real" and args.vocab is not None:
+        raise ConfigError("--vocab applies to --source synthetic only (the real pair has its own vocabulary)")
+    return SweepSpec(gammas=tuple(args.gammas), sram_kib=tuple(args.sram_kib), lanes=tuple(args.lanes),
+                     prob_bits=tuple(args.prob_bits), rounds=args.rounds, source=args.source,
+                     vocab_size=args.vocab if args.source == "synthetic" else None, seed=args.seed,
+                     mode=args.mode, nested=args.nested,
+                     timing=TimingSettings(clock_hz=args.clock_hz, offchip_bw=args.offchip_bw,
+                                           offchip_latency=args.offchip_latency))
+
+
+def run(args) -> int:
+    spec = spec_from_args(args)
+    spec.check()
+    if spec.source == "real":
+        reason = real_unavailable_reason()
+        if reason is not None:
+            # never fall back silently: synthetic numbers must not pass for real-model ones
+            raise ConfigError(f"real traces are unavailable ({reason}); rerun with --source synthetic "
+                              "for synthetic Zipf traces")
+    report = run_sweep(spec, args.out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
+                       cache_dir=args.cache_dir, progress=not args.no_progress)
+    head = summarize_rows(report.rows)
+    print(f"sweep: {report.points_run} points computed, {report.points_skipped} already in {args.out}; "
+          f"{len(report.rows)} rows written to {args.out}", file=sys.stderr)
+    if head:
+        bp = head["best_point"]
+        print(f"best: {head['best_tokens_per_s']:.4g} verified tokens/s at gamma={bp['gamma']} "
+              f"lanes={bp['lanes']} sram={bp['sram_kib']} KiB W={bp['prob_bits']}", file=sys.stderr)
+    if args.bench:
+        figures = {
+            "points": spec.num_points(), "points_computed": report.points_run, "tasks": report.tasks_run,
+            "jobs": args.jobs, "scheduler": args.scheduler,
+            "wall_seconds": round(report.wall_seconds, 3),
+            "trace_seconds_summed": round(report.trace_seconds, 3),
+            "timing_model_seconds_summed": round(report.timing_seconds, 4),
+            "rounds_timed": report.rounds_timed,
+            "timing_model_rounds_per_second": (round(report.rounds_timed / report.timing_seconds)
+                                               if report.timing_seconds else None),
+        }
+        print(json.dumps(figures))
+    return 0

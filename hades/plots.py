@@ -1,0 +1,370 @@
+"""Figures of sweep CSVs (hades.sweep) and of the decode table (hades decode).
+
+    paths = plot_sweep(read_csv("sweep.csv"), "plots/", decode_rows=None)
+
+Matplotlib through its object API with the Agg canvas: no pyplot, so no global figure
+state and no display needed. Every PNG is written atomically.
+
+A sweep CSV can mix several trace/timing families (other models, clocks, off-chip
+bandwidths); each family gets its own set of figures, named with a suffix when there is
+more than one. Within a family, lane counts and probability widths are panels.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
+
+from hades.errors import ConfigError
+from hades.trace import atomic_write
+
+# rows of one family share the traces and the timing parameters; only the grid varies
+FAMILY_KEY = ("source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "uniform_bits",
+              "nested_from", "clock_hz", "offchip_bw", "offchip_latency")
+PHASES = (("input_cycles_per_round", "input streaming (rows on chip)", "#4c72b0"),
+          ("tail_cycles_per_round", "post-input tail (residual scan)", "#dd8452"),
+          ("offchip_cycles_per_round", "off-chip overflow", "#c44e52"))
+
+
+@dataclass(frozen=True)
+class Family:
+    key: tuple
+    rows: tuple
+
+    def value(self, name):
+        return self.key[FAMILY_KEY.index(name)]
+
+    def models_text(self) -> str:
+        draft, target = self.value("draft_model"), self.value("target_model")
+        if self.value("source") == "synthetic":
+            return f"synthetic Zipf traces (V={self.value('vocab_size')})"
+        return f"target {target}, draft {draft} (V={self.value('vocab_size')})"
+
+    def config_text(self) -> str:
+        clock = self.value("clock_hz")
+        nested = self.value("nested_from")
+        rounds = (f"{self.value('rounds')} rounds/point" if not nested
+                  else f"{self.value('rounds')} rounds cut from one γ={nested} trace")
+        return (f"{self.value('mode')} verification, {rounds}, "
+                f"clock {_si(clock)}Hz, off-chip {self.value('offchip_bw'):g} entries/cycle "
+                f"+ {self.value('offchip_latency')} cycles latency")
+
+    def slug(self) -> str:
+        text = (f"{self.value('source')}-{self.value('target_model')}-{self.value('mode')}-V{self.value('vocab_size')}"
+                f"-r{self.value('rounds')}-s{self.value('seed')}-n{self.value('nested_from')}"
+                f"-clk{self.value('clock_hz'):g}"
+                f"-bw{self.value('offchip_bw'):g}-lat{self.value('offchip_latency')}")
+        return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text)
+
+
+def _si(x: float) -> str:
+    for scale, prefix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(x) >= scale:
+            return f"{x / scale:g}{prefix}"
+    return f"{x:g} "
+
+
+def families(rows) -> list[Family]:
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in FAMILY_KEY)].append(r)
+    return [Family(k, tuple(v)) for k, v in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))]
+
+
+def _values(rows, name):
+    return sorted({r[name] for r in rows})
+
+
+def _select(rows, **conds):
+    return [r for r in rows if all(r[k] == v for k, v in conds.items())]
+
+
+def _series(rows, x, y):
+    pts = sorted((r[x], r[y]) for r in rows)
+    return np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
+
+
+def _panel_grid(fam: Family, width_per=5.6, height_per=4.2):
+    """One panel per (W, lanes); returns (fig, [(ax, W, lanes)])."""
+    widths, lanes = _values(fam.rows, "prob_bits"), _values(fam.rows, "lanes")
+    fig = Figure(figsize=(width_per * len(lanes), height_per * len(widths) + 0.9), layout="constrained")
+    axes = fig.subplots(len(widths), len(lanes), squeeze=False)
+    return fig, [(axes[i][j], w, l) for i, w in enumerate(widths) for j, l in enumerate(lanes)]
+
+
+def _title(fig: Figure, what: str, fam: Family):
+    fig.suptitle(f"{what}\n{fam.models_text()}\n{fam.config_text()}", fontsize=10)
+
+
+def _rows_text(n: float) -> str:
+    return f"{n:g} row" + ("" if n == 1 else "s")
+
+
+def _row_kib(fam: Family, w: int) -> float:
+    return fam.value("vocab_size") * w / 8192
+
+
+# ---- the figures -------------------------------------------------------------------------------
+
+def _rate_unit(rows) -> tuple[float, str]:
+    """Divisor and axis label for tokens/s, so that tick labels stay short."""
+    top = max(r["tokens_per_s"] for r in rows)
+    for scale, name in ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands")):
+        if top >= scale:
+            return scale, f"verified tokens/s ({name})"
+    return 1.0, "verified tokens/s"
+
+
+def plot_tokens_vs_gamma(fam: Family, path: Path) -> Path:
+    fig, panels = _panel_grid(fam)
+    cmap = _colormap(len(_values(fam.rows, "sram_kib")))
+    unit, ylabel = _rate_unit(fam.rows)
+    for ax, w, lanes in panels:
+        rows = _select(fam.rows, prob_bits=w, lanes=lanes)
+        for c, kib in enumerate(_values(rows, "sram_kib")):
+            sel = _select(rows, sram_kib=kib)
+            x, y = _series(sel, "gamma", "tokens_per_s")
+            ax.plot(x, y / unit, marker="o", ms=3, color=cmap[c], label=f"{kib} KiB ({_rows_text(sel[0]['sram_rows'])})")
+        ax.set_title(f"L = {lanes} lanes, W = {w} bit (row = {_row_kib(fam, w):g} KiB)", fontsize=9)
+        ax.set_xlabel("γ (draft tokens per round)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+        ax.legend(title="on-chip SRAM (draft rows that fit)", fontsize=7, title_fontsize=8)
+    _title(fig, "Verified tokens/s vs γ, one curve per SRAM size", fam)
+    return _save(fig, path)
+
+
+def plot_tokens_vs_sram(fam: Family, path: Path) -> Path:
+    fig, panels = _panel_grid(fam, width_per=6.6)
+    gammas = _values(fam.rows, "gamma")
+    cmap = _colormap(len(gammas))
+    unit, ylabel = _rate_unit(fam.rows)
+    for ax, w, lanes in panels:
+        rows = _select(fam.rows, prob_bits=w, lanes=lanes)
+        for c, g in enumerate(gammas):
+            sel = _select(rows, gamma=g)
+            if not sel:
+                continue
+            x, y = _series(sel, "sram_kib", "tokens_per_s")
+            line, = ax.plot(x, y / unit, marker="o", ms=3, color=cmap[c], label=f"γ = {g}")
+            # the knee: the smallest buffer that holds all γ draft rows
+            fits = [r["sram_kib"] for r in sel if r["sram_rows"] >= g]
+            if fits and min(fits) > min(x):
+                knee = min(fits)
+                ax.plot([knee], [_select(sel, sram_kib=knee)[0]["tokens_per_s"] / unit], marker="*", ms=11,
+                        color=line.get_color(), markeredgecolor="black", markeredgewidth=0.5, zorder=5)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(_values(rows, "sram_kib"))
+        ax.set_xticklabels([str(k) for k in _values(rows, "sram_kib")], rotation=45, fontsize=7)
+        ax.set_title(f"L = {lanes} lanes, W = {w} bit (row = {_row_kib(fam, w):g} KiB)", fontsize=9)
+        ax.set_xlabel("on-chip SRAM (KiB, log scale)   ★ = all γ draft rows fit")
+        ax.set_ylabel(ylabel + ", log scale")
+        # log: the knee is a ratio (on chip vs off chip), and the large-γ curves sit far below
+        # the small-γ ones; on a linear axis their knees flatten into the floor
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")   # 40, not 4x10^1
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))   # labelled minors, not crowded
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=6)
+        ax.grid(alpha=0.3, which="both")
+        # outside the axes: inside, it hides the flat on-chip lines it labels
+        ax.legend(fontsize=7, ncol=2 if len(gammas) > 8 else 1, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _title(fig, "Verified tokens/s vs SRAM size: the knee where γ draft rows stop fitting", fam)
+    return _save(fig, path)
+
+
+def plot_cycles_by_phase(fam: Family, path: Path) -> Path:
+    """Stacked cycles per round vs γ, for the smallest and the largest SRAM of the sweep."""
+    sizes = _values(fam.rows, "sram_kib")
+    picks = [sizes[0]] if len(sizes) == 1 else [sizes[0], sizes[-1]]
+    widths, lanes = _values(fam.rows, "prob_bits"), _values(fam.rows, "lanes")
+    fig = Figure(figsize=(5.6 * len(lanes), 3.8 * len(widths) * len(picks) + 0.9), layout="constrained")
+    axes = fig.subplots(len(widths) * len(picks), len(lanes), squeeze=False)
+    for i, w in enumerate(widths):
+        for k, kib in enumerate(picks):
+            for j, L in enumerate(lanes):
+                ax = axes[i * len(picks) + k][j]
+                rows = sorted(_select(fam.rows, prob_bits=w, lanes=L, sram_kib=kib), key=lambda r: r["gamma"])
+                if not rows:
+                    ax.set_visible(False)
+                    continue
+                g = np.array([r["gamma"] for r in rows])
+                bottom = np.zeros(len(rows))
+                for col, label, color in PHASES:
+                    vals = np.array([r[col] for r in rows]) / 1e3
+                    ax.bar(g, vals, bottom=bottom, color=color, label=label, width=0.8)
+                    bottom += vals
+                # the tail is a few cycles next to thousands of streaming cycles: print it
+                for x, top, r in zip(g, bottom, rows):
+                    ax.annotate(f"{r['tail_cycles_per_round']:.3g}", (x, top), xytext=(0, 2),
+                                textcoords="offset points", ha="center", fontsize=6, color=PHASES[1][2])
+                ax.set_ylim(0, 1.12 * float(bottom.max()))   # room for the tail labels
+                ax.set_title(f"L = {L}, W = {w} bit, SRAM {kib} KiB ({_rows_text(rows[0]['sram_rows'])}); "
+                             "numbers: tail cycles", fontsize=9)
+                ax.set_xlabel("γ (draft tokens per round)")
+                ax.set_ylabel("cycles per round (thousands)")
+                ax.set_xticks(g)
+                ax.grid(alpha=0.3, axis="y")
+                ax.legend(fontsize=7)
+    _title(fig, "Cycles per verification round by phase", fam)
+    return _save(fig, path)
+
+
+def plot_acceptance(fam: Family, path: Path) -> Path:
+    """Acceptance and tokens per round depend on the trace only: one point per (γ, W)."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    ax_rate, ax_tok = fig.subplots(1, 2)
+    for w in _values(fam.rows, "prob_bits"):
+        per_gamma = {}
+        for r in _select(fam.rows, prob_bits=w):
+            per_gamma.setdefault(r["gamma"], r)
+        g = np.array(sorted(per_gamma))
+        rate = np.array([per_gamma[x]["acceptance_rate"] for x in g])
+        tok = np.array([per_gamma[x]["tokens_per_round"] for x in g])
+        label = f"W = {w} bit"
+        ax_rate.plot(g, rate, marker="o", ms=4, label=label)
+        ax_tok.plot(g, tok, marker="o", ms=4, label=label)
+    gmax = max(_values(fam.rows, "gamma"))
+    ax_tok.plot([0, gmax], [1, gmax + 1], ls=":", color="gray", label="every draft accepted (γ + 1)")
+    ax_rate.set_ylim(0, 1)
+    ax_rate.set_xlabel("γ (draft tokens per round)")
+    ax_rate.set_ylabel("acceptance rate (accepted / γ)")
+    ax_rate.set_title("Acceptance rate", fontsize=9)
+    ax_tok.set_xlabel("γ (draft tokens per round)")
+    ax_tok.set_ylabel("tokens per round (accepted + 1)")
+    ax_tok.set_title("Tokens emitted per verification round", fontsize=9)
+    ax_tok.set_ylim(bottom=0)
+    for ax in (ax_rate, ax_tok):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _title(fig, "Acceptance and tokens per round vs γ", fam)
+    return _save(fig, path)
+
+
+def _colormap(n: int):
+    from matplotlib import colormaps
+    cm = colormaps["viridis"]
+    return [cm(0.9 * i / max(1, n - 1)) for i in range(n)]
+
+
+# ---- entry point -------------------------------------------------------------------------------
+
+def plot_sweep(rows, out_dir: str | Path, decode_rows=None, decode_label: str = "hades decode") -> list[Path]:
+    """Write every figure for rows (typed sweep rows) into out_dir; returns the PNG paths."""
+    if not rows:
+        raise ConfigError("no sweep rows to plot")
+    out_dir = Path(out_dir)
+    fams = families(rows)
+    decode = parse_decode_rows(decode_rows) if decode_rows is not None else None
+    paths = []
+    for fam in fams:
+        suffix = "" if len(fams) == 1 else f"-{fam.slug()}"
+        paths.append(plot_tokens_vs_gamma(fam, out_dir / f"tokens_per_s_vs_gamma{suffix}.png"))
+        paths.append(plot_tokens_vs_sram(fam, out_dir / f"tokens_per_s_vs_sram{suffix}.png"))
+        paths.append(plot_cycles_by_phase(fam, out_dir / f"cycles_by_phase{suffix}.png"))
+        paths.append(plot_acceptance(fam, out_dir / f"acceptance_vs_gamma{suffix}.png"))
+        if decode is not None:
+            paths.append(plot_decode_speedup(fam, decode, out_dir / f"decode_speedup_vs_gamma{suffix}.png",
+                                             decode_label))
+    return paths
+
+
+# ---- end-to-end decode (Table I of `hades decode`) ---------------------------------------------------
+
+DECODE_REQUIRED = ("gamma", "new_tokens", "rounds", "seconds", "tokens_per_s", "target_rows_s", "verify_s",
+                   "draft_share", "target_share", "verification_share", "other_share")
+
+
+def read_decode_csv(path: str | Path) -> list[dict]:
+    """Rows of the CSV `hades decode --csv` writes (columns: hades/commands/decode.py CSV_FIELDS)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    missing = [c for c in DECODE_REQUIRED if rows and c not in rows[0]]
+    if not rows or missing:
+        raise ConfigError(f"{path}: not a `hades decode --csv` table"
+                          + (f" (no column {missing[0]!r})" if missing else " (no rows)"))
+    return rows
+
+
+def parse_decode_rows(raw_rows) -> list[dict]:
+    """Typed decode rows sorted by gamma; the gamma 0 row (plain decoding) is the baseline."""
+    try:
+        rows = sorted(({k: int(r[k]) if k in ("gamma", "new_tokens", "rounds") else float(r[k])
+                        for k in DECODE_REQUIRED} for r in raw_rows), key=lambda r: r["gamma"])
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"decode table: malformed row ({e})") from None
+    if not any(r["gamma"] == 0 for r in rows):
+        raise ConfigError("decode table: needs a gamma 0 row (plain decoding), the speedup baseline")
+    return rows
+
+
+def plot_decode_speedup(fam: Family, decode: list[dict], path: Path, decode_label: str = "hades decode") -> Path:
+    """Measured software speedup over plain decoding, and the same decode with its verification
+    (target softmax + quantisation + verify_round, what HADES takes over) replaced by the
+    HADES cycles of this sweep for the same number of rounds."""
+    base = next(r for r in decode if r["gamma"] == 0)["tokens_per_s"]
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    ax_speed, ax_share = fig.subplots(1, 2)
+    g = np.array([r["gamma"] for r in decode])
+    ax_speed.plot(g, [r["tokens_per_s"] / base for r in decode], marker="o", color="black",
+                  label="software (measured)")
+    clock = fam.value("clock_hz")
+    w = _values(fam.rows, "prob_bits")[0]
+    biggest = max(_values(fam.rows, "sram_kib"))
+    styles = (("s", "--"), ("^", ":"), ("D", "-."), ("v", (0, (5, 1))))
+    for k, lanes in enumerate(_values(fam.rows, "lanes")):
+        marker, ls = styles[k % len(styles)]
+        pts = []
+        for r in decode:
+            sweep = _select(fam.rows, gamma=r["gamma"], lanes=lanes, sram_kib=biggest, prob_bits=w)
+            if not sweep:
+                continue
+            hades_s = r["rounds"] * sweep[0]["cycles_per_round"] / clock
+            seconds = r["seconds"] - (r["target_rows_s"] + r["verify_s"]) + hades_s
+            pts.append((r["gamma"], r["new_tokens"] / seconds / base))
+        if pts:
+            x, y = zip(*pts)
+            # marker sizes shrink per lane count: when the HADES time is negligible the curves
+            # coincide, and every one must stay visible
+            ax_speed.plot(x, y, marker=marker, ls=ls, ms=8 - 2 * k, label=f"verification on HADES, L = {lanes}, {biggest} KiB")
+    ax_speed.axhline(1.0, color="gray", lw=0.8, ls=":")
+    ax_speed.set_xlabel("γ (draft tokens per round)")
+    ax_speed.set_ylabel("decode speedup over plain decoding (γ = 0)")
+    ax_speed.set_title(f"End-to-end decode tokens/s relative to γ = 0 ({base:.1f} tokens/s)", fontsize=9)
+    ax_speed.set_xticks(g)
+    ax_speed.grid(alpha=0.3)
+    ax_speed.set_ylim(bottom=0)
+    ax_speed.legend(fontsize=7)
+    bottom = np.zeros(len(decode))
+    for key, label, color in (("draft_share", "draft model", "#55a868"), ("target_share", "target model", "#4c72b0"),
+                              ("verification_share", "verification (HADES' part)", "#c44e52"),
+                              ("other_share", "other", "#8c8c8c")):
+        vals = np.array([100 * r[key] for r in decode])
+        ax_share.bar(g.astype(str), vals, bottom=bottom, color=color, label=label)
+        bottom += vals
+    ax_share.set_xlabel("γ (draft tokens per round)")
+    ax_share.set_ylabel("share of software decode time (%)")
+    ax_share.set_title("Where the software decode spends its time", fontsize=9)
+    ax_share.set_ylim(0, 100)
+    ax_share.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"End-to-end speculative decoding: software ({decode_label}) vs verification on HADES\n"
+                 f"{fam.models_text()}\n{fam.config_text()}", fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,506 @@
+"""Design-space sweeps of the verifier with the CL timing model.
+
+A sweep crosses gamma x SRAM size x lanes x probability width W over decode traces and
+times every point with hades.cl.timing.round_timing on the trace's FL decisions. One CSV
+row per point, holding every configuration column and the metrics (SWEEP_COLUMNS).
+
+Work is split into tasks, one per trace (gamma, W): a task fetches the trace's checked
+decisions from hades.trace_cache (building the trace when missing, the expensive part)
+and times all its hardware points (cheap: a few vectorised numpy passes per point). Tasks
+run inline, in local processes, or on a Dask cluster; the same function runs everywhere.
+
+The output CSV is rewritten atomically, sorted, after every finished task, so an
+interrupted sweep leaves a valid CSV holding the points it finished; with resume=True
+those points are skipped and the final file equals an uninterrupted run's byte for byte.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from hades.cl.timing import TimingConfig, round_timing
+from hades.config import VerifierConfig
+from hades.errors import ConfigError
+from hades.trace import atomic_write
+from hades.trace_cache import (SOURCES, RealPairLoader, TraceRequest, TraceSummary, cached_summary,
+                               get_summaries, get_summary)
+
+DEFAULT_GAMMAS = (1, 2, 3, 4, 6, 8, 12, 16)
+# A row of the SmolLM2 vocabulary (49152 x 16 bit) is 96 KiB, so gamma = 16 draft rows need
+# 1.5 MiB: these sizes hold 1, 2, 4, 5, 8, 10, 16 and 21 rows and span the knee for every
+# default gamma. 128 KiB is also one row of the largest supported vocabulary (65536) at W=16.
+DEFAULT_SRAM_KIB = (128, 256, 384, 512, 768, 1024, 1536, 2048)
+# 64 lanes at W = 16 would be a 1024-bit beat, which VerifierConfig refuses (PyMTL3 signals
+# stop at 1023 bits); 32 is the widest the RTL supports at the default W.
+DEFAULT_LANES = (16, 32)
+DEFAULT_PROB_BITS = (16,)
+DEFAULT_SYNTHETIC_VOCAB = 49152   # SmolLM2's vocabulary: synthetic sweeps put the knee where real ones do
+DEFAULT_ROUNDS = 64
+EMBEDDED_VOCAB = 49152            # logits width of the embedded SmolLM2-135M-Instruct (real traces)
+
+
+# ---- the CSV schema ------------------------------------------------------------------------
+# (name, type, meaning). The type drives parsing on resume, so a re-read row formats to the
+# same text as a freshly computed one.
+CONFIG_COLUMNS = (
+    ("source", str, "trace source: real or synthetic"),
+    ("draft_model", str, "draft model of the trace (synthetic: the generator)"),
+    ("target_model", str, "target model of the trace"),
+    ("mode", str, "stochastic or greedy verification"),
+    ("vocab_size", int, "V, entries per probability row"),
+    ("rounds", int, "verification rounds in the trace"),
+    ("seed", int, "trace seed"),
+    ("gamma", int, "draft tokens per round"),
+    ("nested_from", int, "0: a trace of its own per gamma; G: rounds cut from one gamma-G trace"),
+    ("lanes", int, "L, entries per cycle"),
+    ("prob_bits", int, "W, bits per probability entry"),
+    ("uniform_bits", int, "U, bits per uniform"),
+    ("sram_kib", int, "on-chip buffer, KiB"),
+    ("sram_words", int, "on-chip buffer, words of L entries"),
+    ("sram_rows", int, "draft rows of V entries that fit on chip"),
+    ("clock_hz", float, "clock for tokens/s"),
+    ("offchip_bw", float, "off-chip bandwidth, entries per cycle each way"),
+    ("offchip_latency", int, "cycles before the first off-chip word of a scan"),
+    ("trace_id", str, "hash of the trace parameters (the trace cache key)"),
+)
+METRIC_COLUMNS = (
+    ("tokens_per_s", float, "verified tokens per second at clock_hz: sum(accepted + 1) / sum(cycles)"),
+    ("tokens_per_round", float, "mean accepted + 1"),
+    ("accepted_per_round", float, "mean accepted drafts"),
+    ("acceptance_rate", float, "sum(accepted) / sum(gamma) (nan at gamma 0)"),
+    ("cycles_per_round", float, "mean cycles from the first input beat to the result"),
+    ("latency_per_round", float, "mean cycles after the last input beat"),
+    ("input_cycles_per_round", float, "phase: input streaming with every row on chip"),
+    ("tail_cycles_per_round", float, "phase: post-input tail (residual scan) with every row on chip"),
+    ("offchip_cycles_per_round", float, "phase: extra cycles because rows overflowed off chip"),
+    ("scan_cycles_per_round", float, "mean residual-scan cycles (0 in rounds without a scan)"),
+    ("offchip_rows_per_round", float, "mean draft rows kept off chip"),
+    ("sram_bytes_per_round", float, "mean bytes written to + read from the on-chip buffer"),
+    ("offchip_bytes_per_round", float, "mean bytes moved to + from off-chip memory"),
+)
+SWEEP_COLUMNS = tuple(name for name, _, _ in CONFIG_COLUMNS + METRIC_COLUMNS)
+COLUMN_TYPES = {name: typ for name, typ, _ in CONFIG_COLUMNS + METRIC_COLUMNS}
+# what makes two rows the same point (everything else is derived from these)
+POINT_KEY = ("trace_id", "lanes", "sram_kib", "clock_hz", "offchip_bw", "offchip_latency")
+SORT_KEY = ("source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "nested_from",
+            "uniform_bits", "prob_bits", "lanes", "sram_kib", "gamma", "clock_hz", "offchip_bw",
+            "offchip_latency", "trace_id")
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """CL-only timing parameters applied to every point (see hades.cl.timing.TimingConfig)."""
+    clock_hz: float = 1.0e9
+    offchip_bw: float = 4.0
+    offchip_latency: int = 100
+
+    def check(self) -> None:
+        if not (self.clock_hz > 0 and math.isfinite(self.clock_hz)):
+            raise ConfigError(f"clock must be a positive frequency in Hz, got {self.clock_hz}")
+        if not (self.offchip_bw > 0 and math.isfinite(self.offchip_bw)):
+            raise ConfigError(f"off-chip bandwidth must be > 0 entries/cycle, got {self.offchip_bw}")
+        if self.offchip_latency < 0:
+            raise ConfigError(f"off-chip latency must be >= 0 cycles, got {self.offchip_latency}")
+
+
+@dataclass(frozen=True)
+class HwPoint:
+    lanes: int
+    sram_kib: int
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The grid and the trace parameters of a sweep."""
+    gammas: tuple[int, ...] = DEFAULT_GAMMAS
+    sram_kib: tuple[int, ...] = DEFAULT_SRAM_KIB
+    lanes: tuple[int, ...] = DEFAULT_LANES
+    prob_bits: tuple[int, ...] = DEFAULT_PROB_BITS
+    rounds: int = DEFAULT_ROUNDS
+    source: str = "real"
+    vocab_size: int | None = None      # synthetic only (default DEFAULT_SYNTHETIC_VOCAB)
+    seed: int = 0
+    mode: str = "stochastic"
+    uniform_bits: int = 32
+    nested: bool = False               # cut every gamma's rounds from one trace at max(gammas)
+    timing: TimingSettings = field(default_factory=TimingSettings)
+
+    def check(self) -> None:
+        """Refuse an impossible grid before any work starts, naming the offending value."""
+        if self.source not in SOURCES:
+            raise ConfigError(f"unknown trace source {self.source!r}; expected one of {', '.join(SOURCES)}")
+        for name in ("gammas", "sram_kib", "lanes", "prob_bits"):
+            if not getattr(self, name):
+                raise ConfigError(f"the sweep needs at least one value of {name}")
+        for g in self.gammas:
+            if not 0 <= g <= 64:
+                raise ConfigError(f"gamma must be in 0..64, got {g}")
+        for kib in self.sram_kib:
+            if kib < 1:
+                raise ConfigError(f"SRAM size must be >= 1 KiB, got {kib}")
+        for lanes in self.lanes:
+            if lanes < 1 or lanes & (lanes - 1):
+                raise ConfigError(f"lanes must be a power of two >= 1, got {lanes}")
+        for w in self.prob_bits:
+            if not 2 <= w <= 24:
+                raise ConfigError(f"prob width W must be in 2..24 bits, got {w}")
+        self.timing.check()
+        for req in self.trace_requests():
+            req.check()
+        for w in self.prob_bits:
+            for lanes in self.lanes:
+                # the hardware's own checks (beat width, field widths), before any trace is built
+                VerifierConfig(lanes=lanes, vocab_max=self.vocab or 65536, gamma_max=max(self.gammas),
+                               prob_bits=w, uniform_bits=self.uniform_bits)
+        # real traces: V is the embedded model's logits width, known for sure only once a trace
+        # exists (evaluate_point checks again); refusing a too-small SRAM now saves recording
+        expected_vocab = self.vocab if self.vocab is not None else EMBEDDED_VOCAB
+        for w in self.prob_bits:
+            for lanes in self.lanes:
+                for kib in self.sram_kib:
+                    check_sram_holds_a_row(kib, lanes, w, expected_vocab)
+
+    @property
+    def vocab(self) -> int | None:
+        """V when known before any trace exists (synthetic), else None."""
+        if self.source == "synthetic":
+            return self.vocab_size or DEFAULT_SYNTHETIC_VOCAB
+        return None
+
+    def trace_requests(self) -> list[TraceRequest]:
+        """One trace per (gamma, W): W changes the quantised rows and hence the decisions."""
+        nested_from = max(self.gammas) if self.nested else None
+        return [TraceRequest(source=self.source, gamma=g, rounds=self.rounds, seed=self.seed, mode=self.mode,
+                             prob_bits=w, uniform_bits=self.uniform_bits, vocab_size=self.vocab,
+                             nested_from=nested_from)
+                for w in self.prob_bits for g in self.gammas]
+
+    def hw_points(self) -> list[HwPoint]:
+        return [HwPoint(lanes, kib) for lanes in self.lanes for kib in self.sram_kib]
+
+    def num_points(self) -> int:
+        return len(self.gammas) * len(self.prob_bits) * len(self.lanes) * len(self.sram_kib)
+
+
+def sram_words_for(kib: int, lanes: int, prob_bits: int) -> int:
+    """Words of L W-bit entries in kib KiB (rounded down: a partial word holds nothing)."""
+    return kib * 1024 * 8 // (lanes * prob_bits)
+
+
+def check_sram_holds_a_row(kib: int, lanes: int, prob_bits: int, vocab: int) -> None:
+    words = sram_words_for(kib, lanes, prob_bits)
+    row_words = -(-vocab // lanes)
+    if words < row_words:
+        row_kib = row_words * lanes * prob_bits / 8192
+        raise ConfigError(f"SRAM of {kib} KiB is smaller than one row: V={vocab} entries x {prob_bits} bits "
+                          f"at {lanes} lanes need {row_kib:g} KiB")
+
+
+# ---- one point -----------------------------------------------------------------------------
+
+def _model_names(summary: TraceSummary) -> tuple[str, str]:
+    meta = summary.meta
+    if summary.request.source == "synthetic":
+        name = f"synthetic-zipf(V={summary.vocab_size})"
+        return name, name
+    models = meta.get("models") if isinstance(meta.get("models"), dict) else {}
+    draft = meta.get("draft_model") or meta.get("draft") or models.get("draft") or "unknown"
+    target = meta.get("target_model") or meta.get("target") or models.get("target") or "unknown"
+    return str(draft), str(target)
+
+
+def evaluate_point(summary: TraceSummary, hw_point: HwPoint, timing: TimingSettings) -> dict:
+    """Time every round of the trace on one hardware point; returns one CSV row (typed)."""
+    V, W = summary.vocab_size, summary.prob_bits
+    L, kib = hw_point.lanes, hw_point.sram_kib
+    check_sram_holds_a_row(kib, L, W, V)
+    sram_words = sram_words_for(kib, L, W)
+    hw = VerifierConfig(lanes=L, vocab_max=V, gamma_max=summary.gamma_max, prob_bits=W,
+                        uniform_bits=summary.uniform_bits, sram_words=sram_words)
+    hw.check_trace(summary)
+    tc = TimingConfig(hw=hw, offchip_bw=timing.offchip_bw, offchip_latency=timing.offchip_latency,
+                      clock_hz=timing.clock_hz)
+    # the same rounds with every draft row on chip: the reference that splits off-chip cost off
+    on_chip = replace(tc, hw=replace(hw, sram_words=None), sram_words=None)
+    args = (summary.gamma, V, summary.greedy, summary.accepted, summary.token)
+    t = round_timing(tc, *args)
+    ideal = round_timing(on_chip, *args)
+
+    gamma = summary.gamma
+    tokens = summary.accepted + 1
+    R = summary.num_rounds
+    bytes_per_entry = W / 8
+    draft_model, target_model = _model_names(summary)
+    req = summary.request
+    row = {
+        "source": req.source, "draft_model": draft_model, "target_model": target_model, "mode": summary.mode,
+        "vocab_size": V, "rounds": R, "seed": req.seed, "gamma": int(req.gamma),
+        "nested_from": int(req.nested_from or 0), "lanes": L, "prob_bits": W,
+        "uniform_bits": summary.uniform_bits, "sram_kib": kib, "sram_words": sram_words,
+        "sram_rows": sram_words // hw.row_words, "clock_hz": float(timing.clock_hz),
+        "offchip_bw": float(timing.offchip_bw), "offchip_latency": int(timing.offchip_latency),
+        "trace_id": summary.trace_id,
+        "tokens_per_s": float(tokens.sum() / t.cycles.sum() * timing.clock_hz),
+        "tokens_per_round": float(tokens.mean()),
+        "accepted_per_round": float(summary.accepted.mean()),
+        "acceptance_rate": float(summary.accepted.sum() / gamma.sum()) if gamma.sum() else float("nan"),
+        "cycles_per_round": float(t.cycles.mean()),
+        "latency_per_round": float(t.latency.mean()),
+        "input_cycles_per_round": float(ideal.input_cycles.mean()),
+        "tail_cycles_per_round": float(ideal.latency.mean()),
+        "offchip_cycles_per_round": float((t.cycles - ideal.cycles).mean()),
+        "scan_cycles_per_round": float(t.scan_cycles.mean()),
+        "offchip_rows_per_round": float(t.offchip_rows.mean()),
+        "sram_bytes_per_round": float(t.sram_entries.mean() * bytes_per_entry),
+        "offchip_bytes_per_round": float(t.offchip_entries.mean() * bytes_per_entry),
+    }
+    assert tuple(row) == SWEEP_COLUMNS, "evaluate_point and the CSV schema disagree"
+    return row
+
+
+# ---- tasks (one per trace; the unit of distribution and of resume) ----------------------------
+
+@dataclass(frozen=True)
+class SweepTask:
+    request: TraceRequest
+    hw_points: tuple[HwPoint, ...]
+    timing: TimingSettings
+    cache_dir: str | None = None      # None: the executing machine's default cache
+    summary: TraceSummary | None = None   # set when the planner already has the decisions
+
+    @property
+    def cost(self) -> int:
+        """Relative cost of building the trace: rows generated (for scheduling big ones first)."""
+        return self.request.rounds * (2 * self.request.gamma + 1)
+
+
+@dataclass
+class TaskResult:
+    rows: list[dict]
+    trace_seconds: float       # fetching or building the trace's decisions
+    timing_seconds: float      # round_timing over every point
+    rounds_timed: int
+
+
+def run_task(task: SweepTask) -> TaskResult:
+    """Runs anywhere (inline, process pool, Dask worker): everything it needs is in task."""
+    t0 = time.perf_counter()
+    summary = task.summary if task.summary is not None else get_summary(task.request, task.cache_dir)
+    t1 = time.perf_counter()
+    rows = [evaluate_point(summary, hp, task.timing) for hp in task.hw_points]
+    t2 = time.perf_counter()
+    return TaskResult(rows, t1 - t0, t2 - t1, summary.num_rounds * len(rows))
+
+
+# ---- CSV ------------------------------------------------------------------------------------
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return repr(value)      # shortest text that parses back to the same float
+    return str(value)
+
+
+def parse_row(raw: dict) -> dict:
+    return {name: COLUMN_TYPES[name](raw[name]) for name in SWEEP_COLUMNS}
+
+
+def point_key(row: dict) -> tuple:
+    return tuple(row[k] for k in POINT_KEY)
+
+
+def sort_rows(rows) -> list[dict]:
+    return sorted(rows, key=lambda r: tuple(r[k] for k in SORT_KEY))
+
+
+def write_csv(path: str | Path, rows) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SWEEP_COLUMNS)
+    for row in sort_rows(rows):
+        w.writerow([format_value(row[c]) for c in SWEEP_COLUMNS])
+    text = buf.getvalue()
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text), suffix=".csv")
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows of a sweep CSV, typed. Refuses a file with other columns (another tool or version)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = tuple(reader.fieldnames or ())
+            if header != SWEEP_COLUMNS:
+                missing = [c for c in SWEEP_COLUMNS if c not in header]
+                raise ConfigError(f"{path}: not a sweep CSV of this version (columns differ"
+                                  + (f"; missing {missing[0]!r}" if missing else "") + ")")
+            return [parse_row(raw) for raw in reader]
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: malformed sweep CSV ({e})") from None
+
+
+# ---- the driver ------------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    rows: list[dict]
+    points_run: int
+    points_skipped: int
+    tasks_run: int
+    wall_seconds: float
+    trace_seconds: float = 0.0     # summed over tasks (across workers)
+    timing_seconds: float = 0.0
+    rounds_timed: int = 0
+
+
+def plan_tasks(spec: SweepSpec, done: set[tuple], cache_dir: str | None) -> list[SweepTask]:
+    """Tasks for the points not in done, the most expensive trace first (shorter makespan)."""
+    tasks = []
+    for req in spec.trace_requests():
+        trace_id = req.key()
+        todo = tuple(hp for hp in spec.hw_points()
+                     if (trace_id, hp.lanes, hp.sram_kib, float(spec.timing.clock_hz),
+                         float(spec.timing.offchip_bw), int(spec.timing.offchip_latency)) not in done)
+        if todo:
+            tasks.append(SweepTask(req, todo, spec.timing, cache_dir))
+    return sorted(tasks, key=lambda t: -t.cost)
+
+
+def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, scheduler: str | None = None,
+              resume: bool = False, cache_dir: str | Path | None = None, progress: bool = False,
+              max_tasks: int | None = None) -> SweepReport:
+    """Run the sweep; with out, keep the CSV there up to date after every finished task.
+
+    resume: keep the rows already in out (any grid) and skip the points they cover.
+    max_tasks: stop after that many tasks (a deliberately partial sweep, for tests).
+    progress: tqdm bars on stderr (shown when stderr is a terminal).
+    """
+    spec.check()
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    start = time.perf_counter()
+    rows: dict[tuple, dict] = {}
+    if resume and out is not None and Path(out).is_file():
+        rows = {point_key(r): r for r in read_csv(out)}
+    cache = str(cache_dir) if cache_dir is not None else None
+    tasks = plan_tasks(spec, set(rows), cache)
+    if max_tasks is not None:
+        tasks = tasks[:max_tasks]
+    todo_points = sum(len(t.hw_points) for t in tasks)
+    report = SweepReport(rows=[], points_run=0, points_skipped=spec.num_points() - todo_points,
+                         tasks_run=0, wall_seconds=0.0)
+    t0 = time.perf_counter()
+    tasks = _attach_summaries(tasks, cache, progress)
+    report.trace_seconds += time.perf_counter() - t0
+
+    from tqdm import tqdm
+    bar = tqdm(total=todo_points, unit="pt", desc="sweep", file=sys.stderr,
+               disable=None if progress else True,   # None: only on a terminal (project convention)
+               dynamic_ncols=True)
+
+    def finished(result: TaskResult):
+        for row in result.rows:
+            rows[point_key(row)] = row
+        report.points_run += len(result.rows)
+        report.tasks_run += 1
+        report.trace_seconds += result.trace_seconds
+        report.timing_seconds += result.timing_seconds
+        report.rounds_timed += result.rounds_timed
+        if out is not None:
+            write_csv(out, rows.values())   # atomic: an interrupt leaves the last good file
+        bar.update(len(result.rows))
+
+    try:
+        for result in _execute(tasks, jobs, scheduler):
+            finished(result)
+    finally:
+        bar.close()
+    if out is not None and not report.tasks_run:
+        write_csv(out, rows.values())       # nothing was missing: still leave a sorted, complete file
+    report.rows = sort_rows(rows.values())
+    report.wall_seconds = time.perf_counter() - start
+    return report
+
+
+def _attach_summaries(tasks: list[SweepTask], cache_dir: str | None, progress: bool) -> list[SweepTask]:
+    """Give every task the decisions this machine already has, so that workers (or a Dask
+    cluster without this cache) only time. Missing decisions are made here, in one process,
+    when parallel workers would only waste work on them: real traces (one model load for all;
+    torch already uses every core, and each worker would hold its own copy of the model) and
+    nested gammas (one base trace serves every gamma; each worker would rebuild it).
+    Synthetic traces of their own gamma are left to the tasks, which build them in parallel."""
+    from tqdm import tqdm
+    out = [replace(task, summary=cached_summary(task.request, cache_dir)) for task in tasks]
+    here = [i for i, t in enumerate(out) if t.summary is None
+            and (t.request.source == "real" or t.request.nested_from is not None)]
+    if here:
+        loader = RealPairLoader() if any(out[i].request.source == "real" for i in here) else None
+        with tqdm(total=len(here), unit="trace", desc="preparing traces", file=sys.stderr,
+                  disable=None if progress else True) as bar:
+            summaries = get_summaries([out[i].request for i in here], cache_dir, loader, progress=bar.update)
+        for i, summary in zip(here, summaries):
+            out[i] = replace(out[i], summary=summary)
+    return out
+
+
+def _execute(tasks: list[SweepTask], jobs: int, scheduler: str | None):
+    """Yield TaskResults as tasks finish: inline, in a process pool, or on a Dask cluster."""
+    if not tasks:
+        return
+    if scheduler is not None:
+        yield from _execute_dask(tasks, scheduler)
+    elif jobs == 1 or len(tasks) == 1 or all(t.summary is not None for t in tasks):
+        # decisions at hand: timing them takes milliseconds, less than starting a process
+        for task in tasks:
+            yield run_task(task)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing
+        # spawn: workers start clean (no inherited threads or locks from the parent)
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+            futures = [pool.submit(run_task, t) for t in tasks]
+            try:
+                for fut in cf.as_completed(futures):
+                    yield fut.result()
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+
+def _execute_dask(tasks: list[SweepTask], address: str):
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as e:  # pragma: no cover - dask is a declared dependency
+        raise ConfigError(f"--scheduler needs dask.distributed ({e})") from None
+    try:
+        client = Client(address, timeout=30)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({type(e).__name__}: {e})") from None
+    try:
+        # pure=False: a task's result depends on the worker's cache only in speed, but we
+        # never want Dask to merge or reuse tasks behind our back
+        futures = [client.submit(run_task, t, pure=False, priority=t.cost) for t in tasks]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+
+
+def summarize_rows(rows: list[dict]) -> dict:
+    """A few headline numbers of a sweep (for the command's closing line)."""
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: r["tokens_per_s"])
+    return {"points": len(rows), "best_tokens_per_s": best["tokens_per_s"],
+            "best_point": {k: best[k] for k in ("gamma", "lanes", "sram_kib", "prob_bits")}}
+

@@ -1,0 +1,403 @@
+"""One place that hands out decode traces by their parameters, from a disk cache.
+
+    req = TraceRequest(source="synthetic", gamma=4, rounds=64, vocab_size=49152)
+    trace = get_trace(req)        # hades.trace.Trace, built once, then read from disk
+    summary = get_summary(req)    # only what timing needs: gamma, accepted, token per round
+
+Files live under <repo>/.cache/traces/ (or a cache_dir the caller names), keyed by a hash of
+every parameter that shapes the trace plus the producer's version, so a changed generator
+never serves a stale file. Every file is written atomically (temporary file, then rename):
+two processes that build the same trace at once both end with the same complete file.
+
+Sources:
+  "synthetic"  hades.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed)
+  "real"       speculative decoding of a fixed prompt with the embedded LLM pair (SmolLM2-135M
+               target, layer-skip draft) recorded by hades.specdec; the model is loaded on
+               the first cache miss only (pass a RealPairLoader to share one load).
+A nested request (TraceRequest.nested_from) is cut from the trace at a larger gamma.
+
+The summary (a small JSON next to the trace) exists so that sweeps, which need only the
+per-round decisions, do not re-read and re-validate hundreds of MB of probability rows on
+every run. It is written only after a sample of the recorded decisions has been re-derived
+with the FL golden model (verify_round), so a summary on disk is a checked one. Synthetic
+traces are a pure function of their seed: get_summary keeps only their summary (writing the
+compressed rows would cost as much as generating them); get_trace stores any trace.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from hades.errors import ConfigError, HadesError, TraceError
+from hades.fl.verifier import verify_round
+from hades.trace import Trace, atomic_write, read_trace, write_trace
+
+SOURCES = ("synthetic", "real")
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CACHE_DIR = REPO / ".cache" / "traces"
+CACHE_FORMAT = "hades-trace-cache/1"   # bump when the key or the summary layout changes
+SUMMARY_FORMAT = "hades-trace-summary/1"
+
+
+class TraceUnavailable(HadesError):
+    """The requested trace source cannot produce traces on this machine."""
+
+
+@dataclass(frozen=True)
+class TraceRequest:
+    """Everything that determines a trace. Rounds all use the same gamma.
+
+    vocab_size is a synthetic parameter; real traces come from the embedded model pair, which
+    fixes its own vocabulary, so it must be None for them (equal traces, equal keys).
+
+    nested_from: derive the rounds from the trace at gamma = nested_from (same other
+    parameters) by keeping each round's first gamma drafts, its first gamma + 1 target rows
+    and its uniforms, and re-deciding it with the FL verifier. A gamma-g round cut from a
+    longer one is exactly what a gamma-g run would verify in that context (drafts are
+    proposed one at a time; q_1..q_{g+1} depend only on the context and x_1..x_g), so the
+    statistics per round are unchanged; what changes is that every gamma sees the same
+    contexts and uniforms (common random numbers: smoother gamma curves) and that one
+    trace is built instead of one per gamma.
+    """
+    source: str
+    gamma: int
+    rounds: int
+    seed: int = 0
+    mode: str = "stochastic"
+    prob_bits: int = 16
+    uniform_bits: int = 32
+    vocab_size: int | None = None
+    nested_from: int | None = None
+
+    def check(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"unknown trace source {self.source!r}; expected one of {', '.join(SOURCES)}")
+        if self.gamma < 0:
+            raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
+        if self.mode not in ("stochastic", "greedy"):
+            raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
+        if self.source == "synthetic":
+            if self.vocab_size is None or self.vocab_size < 2:
+                raise ConfigError(f"synthetic traces need a vocabulary of at least 2, got {self.vocab_size}")
+        elif self.vocab_size is not None:
+            raise ConfigError("real traces take their vocabulary from the model pair; do not set vocab_size")
+        if self.nested_from is not None and self.nested_from < self.gamma:
+            raise ConfigError(f"a gamma-{self.gamma} trace cannot be cut from rounds of gamma {self.nested_from}")
+
+    @property
+    def base(self) -> "TraceRequest":
+        """The request whose rounds a nested request is cut from (itself when not nested)."""
+        return self if self.nested_from is None else replace(self, gamma=self.nested_from, nested_from=None)
+
+    def producer_version(self) -> str:
+        """Version of the code that builds this source's traces (part of the cache key)."""
+        if self.source == "synthetic":
+            from hades.synthetic import TOOL_VERSION
+            return TOOL_VERSION
+        return _real_recorder_version()
+
+    def key(self) -> str:
+        """Stable hash of all parameters and the producer version: the cache file's identity."""
+        payload = {"cache": CACHE_FORMAT, "producer": self.producer_version(), **asdict(self)}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return digest[:16]
+
+    def file_stem(self) -> str:
+        # readable prefix for people browsing the folder; the hash alone is the identity
+        nested = "" if self.nested_from is None else f"-from{self.nested_from}"
+        return (f"{self.source}-{self.mode}-g{self.gamma}{nested}-r{self.rounds}-s{self.seed}-w{self.prob_bits}"
+                f"-{self.key()}")
+
+
+@dataclass
+class TraceSummary:
+    """The per-round decisions of a trace plus what identifies it (small, picklable)."""
+    trace_id: str
+    request: TraceRequest
+    mode: str
+    vocab_size: int
+    row_sum: int
+    prob_bits: int
+    uniform_bits: int
+    gamma_max: int
+    gamma: np.ndarray              # int64 [R]
+    accepted: np.ndarray           # int64 [R]  (FL decisions, re-derived and checked)
+    token: np.ndarray              # int64 [R]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def greedy(self) -> bool:
+        return self.mode == "greedy"
+
+    @property
+    def num_rounds(self) -> int:
+        return len(self.gamma)
+
+    def to_json(self) -> dict:
+        return {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": asdict(self.request),
+                "mode": self.mode, "vocab_size": self.vocab_size, "row_sum": self.row_sum,
+                "prob_bits": self.prob_bits, "uniform_bits": self.uniform_bits,
+                "gamma_max": self.gamma_max, "gamma": self.gamma.tolist(),
+                "accepted": self.accepted.tolist(), "token": self.token.tolist(), "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TraceSummary":
+        if d.get("format") != SUMMARY_FORMAT:
+            raise TraceError(f"trace summary format {d.get('format')!r}, expected {SUMMARY_FORMAT!r}")
+        arrays = {k: np.asarray(d[k], np.int64) for k in ("gamma", "accepted", "token")}
+        return cls(trace_id=d["trace_id"], request=TraceRequest(**d["request"]), mode=d["mode"],
+                   vocab_size=int(d["vocab_size"]), row_sum=int(d["row_sum"]), prob_bits=int(d["prob_bits"]),
+                   uniform_bits=int(d["uniform_bits"]), gamma_max=int(d["gamma_max"]), meta=d["meta"], **arrays)
+
+
+def trace_path(req: TraceRequest, cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir or DEFAULT_CACHE_DIR) / f"{req.file_stem()}.npz"
+
+
+def _summary_path(req: TraceRequest, cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir or DEFAULT_CACHE_DIR) / f"{req.file_stem()}.summary.json"
+
+
+def get_trace(req: TraceRequest, cache_dir: str | Path | None = None,
+              pair_loader: RealPairLoader | None = None) -> Trace:
+    """The trace for req: read from the cache, or built and cached when missing. A nested
+    request is cut from its (cached) base trace on the fly: cutting costs less than reading."""
+    return _trace_for(req, cache_dir, pair_loader, store=True)
+
+
+def _trace_for(req: TraceRequest, cache_dir, pair_loader, store: bool) -> Trace:
+    req.check()
+    if req.nested_from is not None:
+        return cut_trace(_trace_for(req.base, cache_dir, pair_loader, store), req)
+    path = trace_path(req, cache_dir)
+    if path.is_file():
+        try:
+            return read_trace(path)
+        except TraceError:
+            # only a bug or a foreign hand could leave a bad file (writes are atomic):
+            # rebuilding is the right repair, the key says what it must contain
+            path.unlink(missing_ok=True)
+    trace = build_trace(req, pair_loader)
+    if store:
+        write_trace(path, trace)
+    return trace
+
+
+def _store_traces_for_summaries(req: TraceRequest) -> bool:
+    """get_summary keeps the full trace on disk only when it is expensive to rebuild: a real
+    trace (an LLM decode, and not bit-reproducible across library versions) yes; a synthetic
+    one no (a pure function of its seed, and compressing its rows costs as much as making them)."""
+    return req.source == "real"
+
+
+def cached_summary(req: TraceRequest, cache_dir: str | Path | None = None) -> TraceSummary | None:
+    """The cached summary for req, or None when it has not been built yet (never builds)."""
+    req.check()
+    path = _summary_path(req, cache_dir)
+    if not path.is_file():
+        return None
+    try:
+        summary = TraceSummary.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, TraceError):
+        return None   # unreadable: get_summary rebuilds it from the trace
+    return summary if summary.trace_id == req.key() else None
+
+
+def get_summary(req: TraceRequest, cache_dir: str | Path | None = None,
+                pair_loader: RealPairLoader | None = None) -> TraceSummary:
+    """The checked per-round decisions of the trace for req (cached next to the trace)."""
+    return get_summaries([req], cache_dir, pair_loader)[0]
+
+
+def get_summaries(reqs: list[TraceRequest], cache_dir: str | Path | None = None,
+                  pair_loader: RealPairLoader | None = None, progress=None) -> list[TraceSummary]:
+    """Summaries of several requests; nested requests that share a base trace load or build
+    it once. progress(n) is called as summaries become available."""
+    out: dict[int, TraceSummary] = {}
+    missing: dict[TraceRequest, list[int]] = {}
+    for i, req in enumerate(reqs):
+        summary = cached_summary(req, cache_dir)
+        if summary is not None:
+            out[i] = summary
+            if progress:
+                progress(1)
+        else:
+            missing.setdefault(req.base, []).append(i)
+    for base, idx in missing.items():
+        trace = _trace_for(base, cache_dir, pair_loader, store=_store_traces_for_summaries(base))
+        for i in idx:
+            req = reqs[i]
+            if req.nested_from is None:
+                out[i] = summarize(trace, req)
+            else:   # cut_trace decided every round with the FL verifier already
+                out[i] = summarize(cut_trace(trace, req), req, decided_by_fl=True)
+            text = json.dumps(out[i].to_json(), sort_keys=True)
+            atomic_write(_summary_path(req, cache_dir), lambda tmp, text=text: Path(tmp).write_text(text))
+            if progress:
+                progress(1)
+    return [out[i] for i in range(len(reqs))]
+
+
+def cut_trace(base: Trace, req: TraceRequest) -> Trace:
+    """The rounds of base cut to req.gamma drafts (see TraceRequest.nested_from), re-decided
+    with the FL verifier: a round that accepted all of its first gamma drafts now ends with
+    the bonus sample from q_{gamma+1} instead of going on."""
+    g = req.gamma
+    if base.gamma.min() < g:
+        raise TraceError(f"cannot cut gamma-{g} rounds from a trace with gamma {int(base.gamma.min())} rounds")
+    gamma = np.full(base.num_rounds, g, base.gamma.dtype)
+    decided = np.zeros(base.num_rounds, base.expected_accepted.dtype)
+    cut = Trace(mode=base.mode, vocab_size=base.vocab_size, row_sum=base.row_sum, prob_bits=base.prob_bits,
+                uniform_bits=base.uniform_bits, gamma=gamma, draft_tokens=base.draft_tokens[:, :g],
+                draft_probs=base.draft_probs[:, :g], target_probs=base.target_probs[:, : g + 1],
+                accept_uniforms=base.accept_uniforms[:, :g], sample_uniform=base.sample_uniform,
+                expected_accepted=decided, expected_token=decided.copy(),
+                meta={**base.meta, "nested": {"cut_to_gamma": g, "from_gamma": int(base.gamma.max())}})
+    for i, rnd in enumerate(cut.rounds()):
+        res = verify_round(rnd, cut.row_sum, cut.uniform_bits)
+        cut.expected_accepted[i], cut.expected_token[i] = res.accepted, res.token
+        # a round the base rejected before draft g is unchanged by the cut: a free cross-check
+        # of the producer's recorded decision
+        base_decision = (int(base.expected_accepted[i]), int(base.expected_token[i]))
+        if base_decision[0] < g and res.decision() != base_decision:
+            raise TraceError(f"base trace of {req.file_stem()}, round {i}: recorded decision {base_decision} but "
+                             f"the FL verifier gives {res.decision()}")
+    return cut
+
+
+# Rounds whose recorded decision summarize re-derives with the FL verifier. Every producer
+# (synthetic_trace, hades.specdec) decides with verify_round itself, so a sample catches a
+# foreign or stale producer at a fraction of the cost (converting a full-vocabulary round for
+# verify_round takes ~20 ms, as long as timing thousands of rounds).
+CHECKED_ROUNDS = 8
+
+
+def summarize(trace: Trace, req: TraceRequest, decided_by_fl: bool = False) -> TraceSummary:
+    """The per-round decisions, with an evenly spread sample of rounds (first and last
+    included) re-derived with the FL golden model and compared with the producer's recorded
+    ones: a sweep must time the decisions the verifier really makes.
+    decided_by_fl: the recorded decisions come from verify_round in this process already."""
+    accepted = trace.expected_accepted.astype(np.int64)
+    token = trace.expected_token.astype(np.int64)
+    R = trace.num_rounds
+    sample = [] if decided_by_fl else sorted(set(np.linspace(0, R - 1, min(R, CHECKED_ROUNDS)).round().astype(int)))
+    for i in sample:
+        res = verify_round(trace.round(int(i)), trace.row_sum, trace.uniform_bits)
+        want = (int(trace.expected_accepted[i]), int(trace.expected_token[i]))
+        if res.decision() != want:
+            raise TraceError(f"trace {req.file_stem()}, round {i}: recorded decision (accepted, token) = {want} "
+                             f"but the FL verifier gives {res.decision()}")
+    return TraceSummary(trace_id=req.key(), request=req, mode=trace.mode, vocab_size=int(trace.vocab_size),
+                        row_sum=int(trace.row_sum), prob_bits=int(trace.prob_bits),
+                        uniform_bits=int(trace.uniform_bits), gamma_max=int(trace.gamma_max),
+                        gamma=trace.gamma.astype(np.int64), accepted=accepted, token=token, meta=dict(trace.meta))
+
+
+def build_trace(req: TraceRequest, pair_loader: "RealPairLoader | None" = None) -> Trace:
+    """Produce the trace for req from its source (no cache)."""
+    req.check()
+    if req.source == "synthetic":
+        from hades.synthetic import SyntheticSpec, synthetic_trace
+        spec = SyntheticSpec(vocab_size=req.vocab_size, rounds=req.rounds, gammas=(req.gamma,),
+                             mode=req.mode, seed=req.seed, prob_bits=req.prob_bits,
+                             uniform_bits=req.uniform_bits)
+        return synthetic_trace(spec)
+    return _build_real(req, pair_loader)
+
+
+# ---- real traces (hades.specdec with the embedded pair of hades.models) ---------------------
+
+# Open-ended, so that 64 rounds at gamma 16 stay inside a coherent answer (the same text as
+# the first prompt of `hades decode`, whose Table I the sweep's speedup figure combines with).
+REAL_TRACE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+# torch threads while decoding: part of the key (float reductions may depend on the count).
+# One, as `hades trace` / `hades decode` default to: batch-1 decoding of a small model is
+# memory-bound, and two threads on a shared 2-core machine were measured far slower.
+REAL_TRACE_THREADS = 1
+
+
+class RealPairLoader:
+    """Loads the embedded model pair on first use and keeps it, so that a sweep that records
+    many real traces loads the weights (20-40 s) once. Hold one per process; pass it along."""
+
+    def __init__(self):
+        self._pair = None
+
+    def get(self):
+        if self._pair is None:
+            from hades.models import PairSpec, load_pair
+            self._pair = load_pair(PairSpec())
+        return self._pair
+
+
+def real_unavailable_reason() -> str | None:
+    """Why real traces cannot be recorded here, or None when they can."""
+    import importlib.util
+    for module in ("hades.specdec", "hades.models", "torch", "transformers"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"the LLM trace recorder needs {module}, which is not installed"
+    from hades.models import embedded_gguf_path
+    try:
+        embedded_gguf_path()
+    except HadesError as e:
+        return str(e)
+    return None
+
+
+def real_traces_available() -> bool:
+    return real_unavailable_reason() is None
+
+
+def _real_recorder_version() -> str:
+    """Everything besides the request that changes a real trace's bits: the recorder and
+    library versions, torch's thread count (float reductions), the model file, the draft's
+    layers and the prompt (the same inputs harness/real_traces.py keys its cache on)."""
+    reason = real_unavailable_reason()
+    if reason is not None:
+        return "unavailable"
+    import importlib.metadata as md
+
+    import torch
+    import transformers
+
+    from hades.models import DEFAULT_DRAFT_LAYERS, embedded_gguf_path
+    from hades.specdec import TOOL_VERSION
+    gguf = embedded_gguf_path()
+    return json.dumps({"specdec": TOOL_VERSION, "versions": [torch.__version__, transformers.__version__,
+                                                             md.version("numpy")],
+                       "threads": REAL_TRACE_THREADS, "model_file": [gguf.name, gguf.stat().st_size],
+                       "draft_layers": list(DEFAULT_DRAFT_LAYERS), "prompt": REAL_TRACE_PROMPT},
+                      sort_keys=True)
+
+
+def _build_real(req: TraceRequest, pair_loader: RealPairLoader | None = None) -> Trace:
+    reason = real_unavailable_reason()
+    if reason is not None:
+        raise TraceUnavailable(f"real traces are unavailable: {reason}")
+    from hades.commands.trace import trace_meta
+    from hades.models import encode_prompt
+    from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
+    pair = (pair_loader or RealPairLoader()).get()
+    config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
+                          uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
+                          max_rounds=req.rounds, stop_at_eos=False, record=True)
+    prompt_ids = encode_prompt(pair.tokenizer, REAL_TRACE_PROMPT)
+    from tqdm import tqdm
+    # an LLM decode of many rounds takes minutes: show it (on a terminal only, like `hades trace`)
+    with tqdm(total=req.rounds, unit="round", desc=f"recording real trace, gamma {req.gamma}", file=sys.stderr,
+              disable=None, leave=False) as bar, torch_threads(REAL_TRACE_THREADS):
+        result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=lambda _res: bar.update(1))
+        meta = trace_meta(pair, config, REAL_TRACE_PROMPT, prompt_ids, result)   # records the thread count
+    meta["trace_cache"] = {"request": asdict(req), "key": req.key()}
+    return build_trace(result, config, pair.vocab_size, meta)
