@@ -315,3 +315,16 @@ def test_real_source_sweep_names_the_models(tmp_path):
     assert "SmolLM2" in row["target_model"] and "layer-skip" in row["draft_model"]
     assert row["tokens_per_s"] > 0
     assert report.rows[0]["offchip_rows_per_round"] > 0 == report.rows[1]["offchip_rows_per_round"]
+
+
+def test_cl_sweep_reaches_beyond_the_pymtl3_beat_limit(capsys, tmp_path):
+    """64 lanes x 16 bits is past what a PyMTL3 signal carries (1023 bits), but the CL timing
+    model is analytic: a sweep may explore it, and more lanes are never slower."""
+    out = tmp_path / "wide.csv"
+    rc, lines = _cli(capsys, "sweep", "--source", "synthetic", "--rounds", "2", "--no-progress", "--vocab", "4096",
+                     "--gammas", "2", "--sram-kib", "2048", "--lanes", "32,64", "--cache-dir", str(tmp_path),
+                     "--out", str(out), "--jobs", "1")
+    assert rc == 0, lines
+    import csv
+    rows = {int(r["lanes"]): float(r["tokens_per_s"]) for r in csv.DictReader(out.open())}
+    assert rows[64] >= rows[32] > 0

@@ -8,7 +8,6 @@ Outputs go to --out (default out/demo). Cached traces and builds make a second r
 """
 from __future__ import annotations
 
-import importlib.util
 import shlex
 from pathlib import Path
 
@@ -29,10 +28,6 @@ def _step(title: str, argv: list[str]) -> int:
     return rc
 
 
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -46,17 +41,24 @@ def run(args) -> int:
           ["verify", syn, "--level", "rtl", "--lanes", "16", "--vocab-max", "4096", "--gamma-max", "8"])
     if args.quick:
         return 0
-    real = str(out / "smollm2_g4.npz")
-    _step("real trace: SmolLM2-135M target, layer-skip draft (embedded, offline)",
-          ["trace", "--gamma", "4", "--rounds", "8", "--seed", "0", "-o", real])
+    from hades.trace_cache import TraceRequest, get_trace, trace_path
+    req = TraceRequest(source="real", gamma=4, rounds=8, seed=0)
+    print("\n=== real trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
+          "$ hades trace --gamma 4 --rounds 8 --seed 0 -o ...   (via the trace cache)", flush=True)
+    get_trace(req)
+    real = str(trace_path(req))
+    print(f"trace: {real}")
     _step("verify the real trace at FL", ["verify", real, "--level", "fl"])
     _step("... at CL", ["verify", real, "--level", "cl", "--lanes", "32", "--gamma-max", "4"])
-    _step("... at RTL through Verilator (full 49152-entry vocabulary)",
-          ["verify", real, "--level", "rtl", "--lanes", "32", "--gamma-max", "4"])
-    if _have("hades.commands.sweep") and _have("hades.commands.plot"):
-        csv = str(out / "sweep.csv")
-        _step("CL sweep over gamma x SRAM size x lanes on real traces",
-              ["sweep", "--source", "real", "--gammas", "1,2,4,8", "--rounds", "16", "--out", csv, "--resume"])
-        _step("plots", ["plot", csv, "--out-dir", str(out / "plots")])
+    _step("... at RTL: the same Verilog in Verilator with the C++ batch driver (full 49152-entry vocabulary)",
+          ["verify", real, "--level", "rtl", "--rtl-backend", "batch", "--lanes", "32", "--gamma-max", "4"])
+    csv = str(out / "sweep.csv")
+    _step("CL sweep over gamma x SRAM size x lanes on real traces",
+          ["sweep", "--source", "real", "--nested", "--gammas", "1,2,3,4,6,8,12,16", "--rounds", "32",
+           "--out", csv, "--resume"])
+    plot_args = ["plot", csv, "--out-dir", str(out / "plots")]
+    if Path("docs/decode.csv").is_file():
+        plot_args += ["--decode-csv", "docs/decode.csv"]
+    _step("plots (open the PNGs)", plot_args)
     print(f"\ndemo finished; outputs in {out}/")
     return 0
