@@ -256,7 +256,6 @@ def _cli(capsys, *argv):
     (("--lanes", "12"), "lanes must be a power of two"),
     (("--sram-kib", "1"), "smaller than one row"),
     (("--source", "real", "--sram-kib", "64"), "smaller than one row"),   # refused before any model loads
-    (("--lanes", "64"), "1023 bits"),                                    # VerifierConfig's beat-width limit
     (("--source", "model"), "invalid choice"),
     (("--gammas", "two"), "expected integers"),
     (("--gammas", "70"), "gamma must be in 0..64"),
