@@ -2,7 +2,7 @@
 
 1. a synthetic trace, verified at FL (result table);
 2. a real trace from the embedded LLM pair (SmolLM2-135M target, layer-skip draft),
-   verified at FL, CL and RTL (Verilator), results and cycles compared;
+   verified at FL, CL and RTL (Verilator, C++ batch driver), results and cycles compared;
 3. a CL design-space sweep over gamma and SRAM size on real traces, and its plots.
 Outputs go to --out (default out/demo). Cached traces and builds make a second run quick.
 """
@@ -42,9 +42,9 @@ def run(args) -> int:
     if args.quick:
         return 0
     from hades.trace_cache import TraceRequest, get_trace, trace_path
-    req = TraceRequest(source="real", gamma=4, rounds=8, seed=0)
+    req = TraceRequest(source="real", gamma=4, rounds=16, seed=0)
     print("\n=== real trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
-          "$ hades trace --gamma 4 --rounds 8 --seed 0 -o ...   (via the trace cache)", flush=True)
+          "$ hades trace --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
     get_trace(req)
     real = str(trace_path(req))
     print(f"trace: {real}")
@@ -57,8 +57,9 @@ def run(args) -> int:
           ["sweep", "--source", "real", "--nested", "--gammas", "1,2,3,4,6,8,12,16", "--rounds", "32",
            "--out", csv, "--resume"])
     plot_args = ["plot", csv, "--out-dir", str(out / "plots")]
-    if Path("docs/decode.csv").is_file():
-        plot_args += ["--decode-csv", "docs/decode.csv"]
+    measured_table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "decode_smollm2.csv"
+    if measured_table1.is_file():   # `hades decode` measured on this pair (docs/PERFORMANCE.md)
+        plot_args += ["--decode-csv", str(measured_table1)]
     _step("plots (open the PNGs)", plot_args)
     print(f"\ndemo finished; outputs in {out}/")
     return 0
