@@ -142,3 +142,24 @@ def test_scan_tail_visible_when_rejecting_the_last_draft(level, sim_options):
     assert res.decision() == (0, 63)
     if level != "fl":
         assert (res.cycles, res.latency) == (54, 4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(lane_bits=st.integers(1, 3), extra_vocab=st.integers(1, 60), gamma_max=st.integers(1, 5),
+       prob_bits=st.integers(4, 16), uniform_bits=st.integers(8, 32), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
+def test_property_random_configurations_pure_python_rtl(lane_bits, extra_vocab, gamma_max, prob_bits,
+                                                        uniform_bits, seed, data):
+    """Fully random small configurations (every parameter drawn), through the pure-Python RTL
+    simulation (no build per configuration), checked against FL and the CL cycle model."""
+    lanes = 1 << lane_bits
+    cfg = VerifierConfig(lanes=lanes, vocab_max=lanes + extra_vocab, gamma_max=gamma_max,
+                         prob_bits=prob_bits, uniform_bits=uniform_bits)
+    rng = np.random.default_rng(seed)
+    rounds = [random_round(rng, data.draw(st.integers(2, cfg.vocab_max), label="vocab"),
+                           data.draw(st.integers(0, gamma_max), label="gamma"), prob_bits, uniform_bits,
+                           greedy=data.draw(st.booleans(), label="greedy"),
+                           flavour=data.draw(st.sampled_from(FLAVOURS), label="flavour"))
+              for _ in range(2)]
+    from harness.run import SimOptions
+    check_rounds("rtl", cfg, rounds, SimOptions(backend="python"))
