@@ -31,7 +31,7 @@ from hades import numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.trace import Trace, prob_dtype
+from hades.trace import Trace, trace_from_rounds
 
 TOOL_VERSION = "hades-specdec/1"
 
@@ -364,34 +364,12 @@ def build_trace(result: DecodeResult, config: DecodeConfig, vocab_size: int, met
         raise ConfigError("no rounds to write")
     if config.record is not True or any(r.target_probs.shape != (r.gamma + 1, vocab_size) for r in result.rounds):
         raise ConfigError("the run was not recorded with full rows (DecodeConfig.record=True)")
-    R = len(result.rounds)
     G = max(r.gamma for r in result.rounds) if gamma_max is None else gamma_max
     if G < max(r.gamma for r in result.rounds):
         raise ConfigError(f"gamma_max {G} below the largest gamma of the run")
-    V, U = vocab_size, config.uniform_bits
-    pd = prob_dtype(config.prob_bits)
-    u_dtype = np.uint32 if U <= 32 else np.uint64
-    gamma = np.zeros(R, np.int32)
-    draft_tokens = np.zeros((R, G), np.int32)
-    draft_probs = np.zeros((R, G, V), pd)
-    target_probs = np.zeros((R, G + 1, V), pd)
-    accept_u = np.zeros((R, G), u_dtype)
-    sample_u = np.zeros(R, u_dtype)
-    exp_acc = np.zeros(R, np.int32)
-    exp_tok = np.zeros(R, np.int32)
-    for i, r in enumerate(result.rounds):
-        g = r.gamma
-        gamma[i] = g
-        draft_tokens[i, :g] = r.draft_tokens
-        draft_probs[i, :g] = r.draft_probs
-        target_probs[i, : g + 1] = r.target_probs
-        accept_u[i, :g] = r.accept_uniforms
-        sample_u[i] = r.sample_uniform
-        exp_acc[i], exp_tok[i] = r.accepted, r.token
-    return Trace(mode=config.trace_mode, vocab_size=V, row_sum=config.row_sum, prob_bits=config.prob_bits,
-                 uniform_bits=U, gamma=gamma, draft_tokens=draft_tokens, draft_probs=draft_probs,
-                 target_probs=target_probs, accept_uniforms=accept_u, sample_uniform=sample_u,
-                 expected_accepted=exp_acc, expected_token=exp_tok, meta=meta)
+    return trace_from_rounds(result.rounds, [(r.accepted, r.token) for r in result.rounds], mode=config.trace_mode,
+                             vocab_size=vocab_size, row_sum=config.row_sum, prob_bits=config.prob_bits,
+                             uniform_bits=config.uniform_bits, gamma_max=G, meta=meta)
 
 
 def config_meta(config: DecodeConfig) -> dict:

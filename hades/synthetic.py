@@ -16,7 +16,7 @@ from hades import numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.trace import Trace, prob_dtype
+from hades.trace import Trace, trace_from_rounds
 
 TOOL_VERSION = "hades-synthetic/1"
 
@@ -75,46 +75,28 @@ def synthetic_trace(spec: SyntheticSpec) -> Trace:
     G = spec.gamma_max if spec.gamma_max is not None else max(spec.gammas)
     M = numerics.default_row_sum(spec.prob_bits)
     U = spec.uniform_bits
-    u_dtype = np.uint32 if U <= 32 else np.uint64
-    pd = prob_dtype(spec.prob_bits)
-
-    gamma = np.array([spec.gammas[i % len(spec.gammas)] for i in range(R)], np.int32)
-    draft_tokens = np.zeros((R, G), np.int32)
-    draft_probs = np.zeros((R, G, V), pd)
-    target_probs = np.zeros((R, G + 1, V), pd)
-    accept_u = np.zeros((R, G), u_dtype)
-    sample_u = np.zeros(R, u_dtype)
-    exp_acc = np.zeros(R, np.int32)
-    exp_tok = np.zeros(R, np.int32)
 
     def uniform(size=None):
         return rng.integers(0, 1 << U, size=size, dtype=np.uint64)
 
+    rounds = []
     for r in range(R):
-        g = int(gamma[r])
+        g = spec.gammas[r % len(spec.gammas)]
         zq = _target_logits(rng, g + 1, V, spec.zipf_exponent)
         q = numerics.quantize_rows(_softmax(zq), M)
         zp = spec.draft_power * zq[:g] + spec.draft_noise * rng.standard_normal((g, V))
         p = numerics.quantize_rows(_softmax(zp), M)
-        for t in range(g):
-            # drafts are drawn from the quantised row itself, with the shared integer sampler
-            draft_tokens[r, t] = numerics.sample_from_weights(p[t], int(uniform()), U)
-        target_probs[r, : g + 1] = q
-        draft_probs[r, :g] = p
-        accept_u[r, :g] = uniform(g)
-        sample_u[r] = uniform()
-
-    tr = Trace(mode=spec.mode, vocab_size=V, row_sum=M, prob_bits=spec.prob_bits, uniform_bits=U,
-               gamma=gamma, draft_tokens=draft_tokens, draft_probs=draft_probs,
-               target_probs=target_probs, accept_uniforms=accept_u, sample_uniform=sample_u,
-               expected_accepted=exp_acc, expected_token=exp_tok,
-               meta={"source": "synthetic", "tool": TOOL_VERSION,
-                     "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
-                     "regenerate": "hades trace --synthetic " + spec_to_args(spec)})
-    for r in range(R):
-        res = verify_round(tr.round(r), M, U)
-        exp_acc[r], exp_tok[r] = res.accepted, res.token
-    return tr
+        # drafts are drawn from the quantised row itself, with the shared integer sampler
+        tokens = np.array([numerics.sample_from_weights(p[t], int(uniform()), U) for t in range(g)], np.int64)
+        accept_u = uniform(g).astype(np.int64)
+        rounds.append(Round(greedy=spec.mode == "greedy", draft_tokens=tokens, draft_probs=p, target_probs=q,
+                            accept_uniforms=accept_u, sample_uniform=int(uniform())))
+    decisions = [verify_round(rnd, M, U).decision() for rnd in rounds]
+    return trace_from_rounds(
+        rounds, decisions, mode=spec.mode, vocab_size=V, row_sum=M, prob_bits=spec.prob_bits, uniform_bits=U,
+        gamma_max=G, meta={"source": "synthetic", "tool": TOOL_VERSION,
+                           "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
+                           "regenerate": "hades trace --synthetic " + spec_to_args(spec)})
 
 
 def spec_to_args(spec: SyntheticSpec) -> str:

@@ -182,6 +182,36 @@ def validate(tr: Trace) -> None:
         _fail("key 'meta': expected a JSON object")
 
 
+def trace_from_rounds(rounds, decisions, *, mode: str, vocab_size: int, row_sum: int, prob_bits: int,
+                      uniform_bits: int, gamma_max: int | None = None, meta: dict | None = None) -> Trace:
+    """Pad Round-like objects (gamma, draft_tokens, draft_probs, target_probs, accept_uniforms,
+    sample_uniform) and their (accepted, token) decisions into a validated Trace.
+    The one place where producers (synthetic, the LLM recorder) lay out the file's arrays."""
+    rounds = list(rounds)
+    R = len(rounds)
+    G = max((r.gamma for r in rounds), default=0) if gamma_max is None else gamma_max
+    V = vocab_size
+    pd = prob_dtype(prob_bits)
+    u_dtype = np.uint32 if uniform_bits <= 32 else np.uint64
+    arrays = dict(gamma=np.zeros(R, np.int32), draft_tokens=np.zeros((R, G), np.int32),
+                  draft_probs=np.zeros((R, G, V), pd), target_probs=np.zeros((R, G + 1, V), pd),
+                  accept_uniforms=np.zeros((R, G), u_dtype), sample_uniform=np.zeros(R, u_dtype),
+                  expected_accepted=np.zeros(R, np.int32), expected_token=np.zeros(R, np.int32))
+    for i, (r, (acc, tok)) in enumerate(zip(rounds, decisions, strict=True)):
+        g = r.gamma
+        if g > G:
+            raise TraceError(f"round {i}: gamma {g} above gamma_max {G}")
+        arrays["gamma"][i] = g
+        arrays["draft_tokens"][i, :g] = r.draft_tokens
+        arrays["draft_probs"][i, :g] = r.draft_probs
+        arrays["target_probs"][i, : g + 1] = r.target_probs
+        arrays["accept_uniforms"][i, :g] = r.accept_uniforms
+        arrays["sample_uniform"][i] = r.sample_uniform
+        arrays["expected_accepted"][i], arrays["expected_token"][i] = acc, tok
+    return Trace(mode=mode, vocab_size=V, row_sum=row_sum, prob_bits=prob_bits, uniform_bits=uniform_bits,
+                 meta=meta or {}, **arrays)
+
+
 def prob_dtype(prob_bits: int):
     return np.uint8 if prob_bits <= 8 else np.uint16 if prob_bits <= 16 else np.uint32
 
