@@ -41,6 +41,10 @@ def main(argv=None) -> int:
     except HadesError as e:
         print(f"hades {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # an unwritable output path, a directory where a file was expected, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"hades {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"hades {args.command}: interrupted", file=sys.stderr)
         return 130

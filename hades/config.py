@@ -85,10 +85,6 @@ class VerifierConfig:
         return bits_for(self.gamma_max)
 
     @property
-    def lane_bits(self) -> int:
-        return clog2(self.lanes) if self.lanes > 1 else 1
-
-    @property
     def header_bits(self) -> int:
         return 1 + self.gamma_bits + self.vocab_bits + self.uniform_bits
 
@@ -120,6 +116,17 @@ class VerifierConfig:
         if self.beat_bits >= 1024:
             raise ConfigError(f"lanes * prob_bits = {self.lanes * self.prob_bits} bits per beat; PyMTL3 signals are "
                               "limited to 1023 bits (use lanes <= 32 at prob_bits = 16 for simulation)")
+
+    def require_rtl(self):
+        """Everything the RTL needs beyond the shared checks (raises ConfigError)."""
+        if self.lanes < 2:
+            raise ConfigError(f"the RTL needs lanes >= 2, got {self.lanes}")
+        if self.vocab_max <= self.lanes:
+            raise ConfigError(f"the RTL needs vocab_max > lanes, got vocab_max={self.vocab_max}, lanes={self.lanes}")
+        if self.gamma_max < 1:
+            raise ConfigError(f"the RTL needs gamma_max >= 1, got {self.gamma_max}")
+        self.require_simulatable()
+        self.require_rtl_buffer()
 
     def require_rtl_buffer(self):
         """The RTL keeps every draft row on chip; a smaller buffer is refused (the CL model

@@ -14,5 +14,9 @@ class ConfigError(HadesError):
     """An impossible hardware or sweep configuration."""
 
 
+class OutputError(HadesError):
+    """An output file cannot be written (unwritable folder, a directory in the way, ...)."""
+
+
 class ModelError(HadesError):
     """A model pair cannot be loaded or used (missing weights, tokenizer mismatch)."""

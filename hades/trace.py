@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hades.errors import TraceError
+from hades.errors import OutputError, TraceError
 from hades.round import Round
 
 FORMAT = "hades-trace/1"
@@ -219,8 +219,13 @@ def prob_dtype(prob_bits: int):
 def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:
     """Call write_fn(tmp_path) on a temporary file next to path, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     os.chmod(tmp, 0o644)   # mkstemp makes 0600; outputs are ordinary shareable files
     try:

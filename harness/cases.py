@@ -36,6 +36,8 @@ CASES = [
     Case("small_big_sram", SMALL_BIG_SRAM, SyntheticSpec(vocab_size=61, rounds=10, gammas=(4, 2), seed=4)),
     Case("small_stalls", SMALL, SyntheticSpec(vocab_size=33, rounds=12, gammas=(3, 0, 4), seed=5),
          src_stall=0.3, sink_stall=0.5),
+    Case("sink_backpressure_only", SMALL, SyntheticSpec(vocab_size=47, rounds=10, gammas=(4, 0, 2), seed=10),
+         sink_stall=0.6),   # the result waits, the round's counters do not: cycles stay pinned
     Case("greedy_stalls", SMALL, SyntheticSpec(vocab_size=40, rounds=8, gammas=(2, 4), mode="greedy", seed=6),
          src_stall=0.2, sink_stall=0.3),
     Case("eight_lanes_w12", EIGHT_LANES, SyntheticSpec(vocab_size=100, rounds=12, gammas=(8, 5, 1), seed=7,

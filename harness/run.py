@@ -78,7 +78,8 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
             th.apply(VerilogPlaceholderPass())
             th = VerilogTranslationImportPass()(th)
     elif level == "rtl" and opts.backend != "python":
-        raise ConfigError(f"RTL backend {opts.backend!r} has no tick-level harness; expected verilator or python")
+        raise ConfigError(f"RTL backend {opts.backend!r} has no tick-level harness; expected verilator or python "
+                          "(the batch backend runs whole traces only)")
     if opts.vcd:
         if level != "rtl" or opts.backend != "python":
             raise ConfigError("VCD waveforms come from the pure-Python RTL simulation (--backend python)")

@@ -52,6 +52,8 @@ class TimingConfig:
             raise ConfigError(f"input_bw must be > 0, got {self.input_bw}")
         if self.offchip_bw <= 0:
             raise ConfigError(f"offchip_bw must be > 0, got {self.offchip_bw}")
+        if self.offchip_latency < 0:
+            raise ConfigError(f"offchip_latency must be >= 0 cycles, got {self.offchip_latency}")
         if self.clock_hz <= 0:
             raise ConfigError(f"clock_hz must be > 0, got {self.clock_hz}")
 

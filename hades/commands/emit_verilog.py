@@ -15,7 +15,7 @@ def add_parser(sub):
 def run(args) -> int:
     from hades.rtl.emit import emit_verilog, lint_verilog
     cfg = hw_config(args)
-    cfg.require_rtl_buffer()
+    cfg.require_rtl()
     path = emit_verilog(cfg, args.out)
     print(f"wrote {path} (top module {cfg.module_name()})")
     if args.lint:

@@ -36,7 +36,9 @@ def run(args) -> int:
         raise ConfigError(f"--src-stall must be in [0, 1), got {args.src_stall}")
     cfg = hw_config(args)
     if args.level == "rtl":
-        cfg.require_rtl_buffer()
+        if args.rtl_backend not in ("verilator", "batch", "python"):
+            raise ConfigError(f"unknown RTL backend {args.rtl_backend!r}; expected verilator, batch or python")
+        cfg.require_rtl()
     trace = read_trace(args.trace)
     cfg.check_trace(trace)
     rounds = list(trace.rounds())

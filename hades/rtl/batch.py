@@ -33,11 +33,9 @@ def _build_root() -> Path:
 
 def build_batch_sim(cfg: VerifierConfig) -> Path:
     """Compile (once per configuration and source; cached) and return the simulator binary."""
-    from hades.rtl.emit import emit_verilog
     if shutil.which("verilator") is None:
         raise HadesError("verilator is not installed (run scripts/setup.sh)")
-    cfg.require_simulatable()
-    cfg.require_rtl_buffer()
+    cfg.require_rtl()
     name = cfg.module_name()
     root = _build_root() / name
     root.mkdir(parents=True, exist_ok=True)
@@ -49,25 +47,31 @@ def build_batch_sim(cfg: VerifierConfig) -> Path:
     stamp = root / "sim.key"
     if binary.exists() and stamp.exists() and stamp.read_text() == key:
         return binary
-    vfile = emit_verilog(cfg, root)
+    with tempfile.TemporaryDirectory(dir=root) as work:   # concurrent builds never share files
+        _compile(cfg, Path(work), binary, stamp, key)
+    return binary
+
+
+def _compile(cfg: VerifierConfig, work: Path, binary: Path, stamp: Path, key: str) -> None:
+    from hades.rtl.emit import emit_verilog
+    name = cfg.module_name()
+    vfile = emit_verilog(cfg, work)
     result_words = -(-cfg.result_bits // 32)
     # Verilator escapes the '__' of pymtl3's port names (recv__msg -> recv___05Fmsg)
     ports = "".join(f"#define {ifc.upper()}_{sig.upper()} {ifc}___05F{sig}\n"
                     for ifc in ("recv", "send") for sig in ("msg", "val", "rdy"))
-    (root / "batch_top.h").write_text(
+    (work / "batch_top.h").write_text(
         f'#include "V{name}.h"\n#define TOP_CLASS V{name}\n#define RESULT_WORDS {result_words}\n{ports}')
-    obj = root / "obj_dir"
-    shutil.rmtree(obj, ignore_errors=True)
+    obj = work / "obj_dir"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
            "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", name, "-Mdir", str(obj),
-           "-CFLAGS", f"-O2 -std=c++17 -I{root}", "-j", str(min(2, os.cpu_count() or 1)),
+           "-CFLAGS", f"-O2 -std=c++17 -I{work}", "-j", str(min(2, os.cpu_count() or 1)),
            "-o", "sim", str(CSRC), str(vfile)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise HadesError(f"verilator build of the batch simulator failed:\n{proc.stderr[-3000:]}")
-    shutil.copy2(obj / "sim", binary)
+    os.replace(obj / "sim", binary)      # atomic: a running simulation keeps its old inode
     stamp.write_text(key)
-    return binary
 
 
 def run_batch(cfg: VerifierConfig, rounds: list[Round], src_stall: float = 0.0, sink_stall: float = 0.0,

@@ -17,8 +17,8 @@ def emit_verilog(cfg: VerifierConfig, out_dir: str | Path) -> Path:
     from hades.rtl.verifier import VerifierRTL
     from harness.run import _in_dir
 
+    from hades.trace import atomic_write
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = cfg.module_name()
     top = VerifierRTL(cfg)
     top.elaborate()
@@ -27,11 +27,7 @@ def emit_verilog(cfg: VerifierConfig, out_dir: str | Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp, _in_dir(Path(tmp)):
         top.apply(VerilogTranslationPass())
         produced = Path(tmp) / top.get_metadata(VerilogTranslationPass.translated_filename)
-        target = out_dir / f"{name}.v"
-        staging = out_dir / f".{name}.v.tmp"
-        shutil.copyfile(produced, staging)
-        staging.replace(target)
-    return target
+        return atomic_write(out_dir / f"{name}.v", lambda staging: shutil.copyfile(produced, staging))
 
 
 # Lint waivers, each justified in docs/ARCHITECTURE.md ("Lint waivers"): whole rules that

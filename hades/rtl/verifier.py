@@ -29,10 +29,7 @@ class VerifierRTL(Component):
     def construct(s, cfg):
         # ---- parameters, checked up front -------------------------------------------
         assert isinstance(cfg, VerifierConfig)
-        cfg.require_simulatable()
-        cfg.require_rtl_buffer()
-        assert cfg.lanes >= 2 and cfg.vocab_max > cfg.lanes and cfg.gamma_max >= 1, \
-            "RTL needs lanes >= 2, vocab_max > lanes and gamma_max >= 1"
+        cfg.require_rtl()
         NL, NW, NU, NG = cfg.lanes, cfg.prob_bits, cfg.uniform_bits, cfg.gamma_max
         ROW_SUM = cfg.row_sum
         GB, TB, VB = cfg.gamma_bits, cfg.token_bits, cfg.vocab_bits
