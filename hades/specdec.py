@@ -143,8 +143,24 @@ class RoundRecord:
     token: int
 
 
+class AcceptanceStats:
+    """Acceptance figures derived from the counts accepted, tested and drafted (shared by one
+    decode run and by the totals `hades decode` sums over its prompts)."""
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted drafts / accept tests performed: the estimate of the per-token acceptance
+        probability alpha (None when nothing was drafted, i.e. gamma = 0)."""
+        return self.accepted / self.tested if self.tested else None
+
+    @property
+    def accepted_share(self) -> float | None:
+        """Accepted drafts / proposed drafts (drafts after a rejection count as lost)."""
+        return self.accepted / self.drafted if self.drafted else None
+
+
 @dataclass
-class DecodeResult:
+class DecodeResult(AcceptanceStats):
     prompt_tokens: list[int]
     new_tokens: list[int]
     rounds: list[RoundRecord] = field(default_factory=list)
@@ -166,17 +182,6 @@ class DecodeResult:
     def tested(self) -> int:
         """Accept tests actually performed: a round stops testing at its first rejection."""
         return sum(min(r.accepted + 1, r.gamma) for r in self.rounds)
-
-    @property
-    def acceptance_rate(self) -> float | None:
-        """Accepted drafts / accept tests performed: the estimate of the per-token acceptance
-        probability alpha (None when nothing was drafted, i.e. gamma = 0)."""
-        return self.accepted / self.tested if self.tested else None
-
-    @property
-    def accepted_share(self) -> float | None:
-        """Accepted drafts / proposed drafts (drafts after a rejection count as lost)."""
-        return self.accepted / self.drafted if self.drafted else None
 
     @property
     def tokens_per_round(self) -> float:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hades.commands.trace import DEFAULT_THREADS, pair_spec_from_args, parse_gammas
 from hades.errors import ConfigError
+from hades.specdec import AcceptanceStats
 
 # Open-ended chat prompts: answers run well past the default token budget, so every gamma
 # decodes the same number of tokens per prompt.
@@ -30,7 +31,7 @@ CSV_FIELDS = ("gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per
 
 
 @dataclass
-class GammaRow:
+class GammaRow(AcceptanceStats):
     """Totals over the prompt set for one gamma."""
     gamma: int
     prompts: int = 0
@@ -48,16 +49,6 @@ class GammaRow:
     @property
     def tokens_per_s(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def acceptance(self) -> float | None:
-        """Accepted / accept tests performed: the per-token acceptance probability alpha."""
-        return self.accepted / self.tested if self.tested else None
-
-    @property
-    def accepted_share(self) -> float | None:
-        """Accepted / drafted: drafts after a rejection count as lost."""
-        return self.accepted / self.drafted if self.drafted else None
 
     @property
     def tokens_per_round(self) -> float:
@@ -172,7 +163,7 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
         "gamma": row.gamma, "prompts": row.prompts, "new_tokens": row.new_tokens, "rounds": row.rounds,
         "seconds": round(row.seconds, 3), "tokens_per_s": round(row.tokens_per_s, 2),
         "speedup": round(row.tokens_per_s / base.tokens_per_s, 3) if base and base.tokens_per_s > 0 else "",
-        "acceptance": round(row.acceptance, 3) if row.acceptance is not None else "",
+        "acceptance": round(row.acceptance_rate, 3) if row.acceptance_rate is not None else "",
         "accepted_share": round(row.accepted_share, 3) if row.accepted_share is not None else "",
         "tokens_per_round": round(row.tokens_per_round, 3),
         "draft_share": round(shares["draft"], 3), "target_share": round(shares["target"], 3),
