@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hades.config import VerifierConfig
-from hades.synthetic import SyntheticSpec
+from hades.traces.synthetic import SyntheticSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hades.cl.model import timed_result
 from hades.cl.timing import TimingConfig
 from hades.fl.verifier import verify_round
-from harness.run import run_rounds
+from hades.sim.run import run_rounds
 
 
 def check_rounds(level, cfg, rounds, opts, stall_free=True):

@@ -10,12 +10,10 @@ import shutil
 
 import pytest
 
-from harness.run import LEVELS, SimOptions
+from hades.sim.run import LEVELS, SimOptions
 
-try:  # the real-trace fixtures (they load the embedded LLM on first use only)
-    from harness.real_traces import embedded_pair_loader, real_greedy_trace_path, real_trace_path  # noqa: F401
-except ImportError:  # pragma: no cover - before the real-trace module exists
-    pass
+# the real-trace fixtures (they load the embedded LLM on first use only)
+from harness.real_traces import embedded_pair_loader, real_greedy_trace_path, real_trace_path  # noqa: F401
 
 
 def pytest_addoption(parser):

@@ -12,7 +12,7 @@ Verilator RTL co-simulation.
 2. CL rounds/s: round_timing vectorised over the 64 rounds of a trace (the sweep's inner
    loop), and the CL component's per-round path (verify_round + round_timing).
 3. RTL rounds/s: the Verilator co-simulation of one or two full-vocabulary rounds
-   (harness.run's src -> dut -> sink harness ticked from Python), with the elaboration +
+   (hades.sim.run's src -> dut -> sink harness ticked from Python), with the elaboration +
    import of the cached build timed apart from the simulated cycles; and, for scale, the same
    Verilog under the C++ batch driver of hades/rtl/batch.py.
 """
@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 from hades.cl.model import timed_result  # noqa: E402
 from hades.cl.timing import TimingConfig, round_timing  # noqa: E402
 from hades.config import VerifierConfig  # noqa: E402
-from hades.sweep import SweepSpec, run_sweep  # noqa: E402
-from hades.trace_cache import TraceRequest, get_summary, get_trace  # noqa: E402
+from hades.studies.sweep import SweepSpec, run_sweep  # noqa: E402
+from hades.traces.cache import TraceRequest, get_summary, get_trace  # noqa: E402
 
 TARGET = SweepSpec(gammas=tuple(range(1, 17)), sram_kib=(128, 256, 384, 512, 768, 1024, 1536, 2048),
                    lanes=(16, 32), rounds=64, source="synthetic", vocab_size=49152)
@@ -83,7 +83,7 @@ def bench_rtl(cache_dir: Path, gamma: int, lanes: int, n_rounds: int) -> dict:
     from pymtl3 import mk_bits  # noqa: F401  (pymtl3 import cost is not part of the figure)
 
     from hades.protocol import round_beats
-    from harness.run import SimOptions, build_harness
+    from hades.sim.run import SimOptions, build_harness
     req = TraceRequest(source="synthetic", gamma=gamma, rounds=max(n_rounds, 2), vocab_size=49152)
     trace = get_trace(req, cache_dir)
     rounds = list(trace.rounds())[:n_rounds]

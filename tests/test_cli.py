@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hades.cli import main
-from hades.synthetic import SyntheticSpec, synthetic_trace
-from hades.trace import write_trace
+from hades.traces.synthetic import SyntheticSpec, synthetic_trace
+from hades.traces.format import write_trace
 
 
 @pytest.fixture(scope="module")

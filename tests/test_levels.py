@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from hades.config import VerifierConfig
-from hades.synthetic import synthetic_trace
-from hades.trace import read_trace
+from hades.traces.synthetic import synthetic_trace
+from hades.traces.format import read_trace
 from harness.cases import CASES
 from harness.checks import check_rounds
 

@@ -22,7 +22,7 @@ from hades import numerics
 from hades.errors import TraceError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.synthetic import make_round
+from hades.traces.synthetic import make_round
 
 W = 16
 M = numerics.default_row_sum(W)  # 65535

@@ -1,4 +1,4 @@
-"""`hades plot` and hades.plots: every figure is written, non-empty, from a small sweep CSV."""
+"""`hades plot` and hades.studies.plots: every figure is written, non-empty, from a small sweep CSV."""
 from __future__ import annotations
 
 import csv
@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from hades import cli
-from hades.plots import plot_sweep
-from hades.sweep import SweepSpec, TimingSettings, read_csv, run_sweep
+from hades.studies.plots import plot_sweep
+from hades.studies.sweep import SweepSpec, TimingSettings, read_csv, run_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPEC = SweepSpec(gammas=(1, 2, 4), sram_kib=(2, 4, 8), lanes=(4, 16), rounds=6, source="synthetic",
@@ -26,7 +26,7 @@ def sweep_csv(tmp_path_factory):
 
 def _decode_csv(path):
     """A small table in the format `hades decode --csv` writes."""
-    from hades.commands.decode import CSV_FIELDS
+    from hades.cli.decode import CSV_FIELDS
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()

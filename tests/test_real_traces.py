@@ -13,14 +13,15 @@ import pytest
 
 # the fixtures embedded_pair_loader, real_trace_path and real_greedy_trace_path come from
 # harness.real_traces through the project's pytest plugin (harness/pytest_plugin.py)
-from harness.real_traces import STOCHASTIC_TRACE, generate_real_trace
+from harness.real_traces import STOCHASTIC_TRACE
 from hades import cli
 from hades.errors import ConfigError, ModelError
 from hades.fl.verifier import verify_round
-from hades.models import (PairSpec, check_same_tokenizer, encode_prompt, embedded_gguf_path, format_layer_list,
+from hades.llm.models import (PairSpec, check_same_tokenizer, encode_prompt, embedded_gguf_path, format_layer_list,
                           layer_skip_draft, load_pair, load_tokenizer, parse_layer_list)
-from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
-from hades.trace import ARRAY_KEYS, read_trace
+from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, torch_threads, trace_from_decode
+from hades.traces.cache import produce_trace
+from hades.traces.format import ARRAY_KEYS, read_trace
 
 pytestmark = pytest.mark.model
 
@@ -140,9 +141,9 @@ def test_real_greedy_trace_reverifies(real_greedy_trace_path):
             (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
 
 
-def test_regenerating_with_same_seed_is_identical(real_trace_path, embedded):
+def test_regenerating_with_same_seed_is_identical(real_trace_path, embedded_pair_loader):
     cached = read_trace(real_trace_path)
-    again = generate_real_trace(embedded, STOCHASTIC_TRACE)
+    again = produce_trace(STOCHASTIC_TRACE, embedded_pair_loader)   # recorded anew, not from the cache
     for key in ARRAY_KEYS:
         np.testing.assert_array_equal(getattr(again, key), getattr(cached, key), err_msg=key)
     assert again.meta["emitted_tokens"] == cached.meta["emitted_tokens"]
@@ -204,7 +205,7 @@ def test_tiny_pair_decodes_and_layer_skip_reindexes(tiny_models):
     pair = load_pair(PairSpec(target=tiny_models["target"], draft=tiny_models["draft"]))
     ids = encode_prompt(pair.tokenizer, "the sea wave")
     cfg = DecodeConfig(gammas=(3,), max_rounds=5, max_new_tokens=None, record=True, seed=7)
-    tr = build_trace(SpeculativeDecoder(pair, cfg).generate(ids), cfg, pair.vocab_size, {})
+    tr = trace_from_decode(SpeculativeDecoder(pair, cfg).generate(ids), cfg, pair.vocab_size, {})
     assert tr.vocab_size == pair.vocab_size == len(TINY_WORDS) + 2
     for i in range(tr.num_rounds):
         assert verify_round(tr.round(i), tr.row_sum, tr.uniform_bits).decision() == \

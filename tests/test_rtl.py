@@ -14,9 +14,9 @@ from hades.config import VerifierConfig
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.protocol import round_beats, unpack_result
-from hades.synthetic import SyntheticSpec, synthetic_trace
-from harness.rounds import FLAVOURS, random_round
-from harness.run import build_harness, run_rounds
+from hades.traces.synthetic import SyntheticSpec, synthetic_trace
+from hades.sim.rounds import FLAVOURS, random_round
+from hades.sim.run import build_harness, run_rounds
 from harness.cases import CASES
 from harness.checks import check_rounds
 
@@ -130,7 +130,7 @@ def test_scan_tail_visible_when_rejecting_the_last_draft(level, sim_options):
     """Rejecting the last draft with the residual mass in the row's last word: the scan runs
     the whole row after the test, two cycles past the bonus row (pinned numbers from the
     cycle accounting in docs/ARCHITECTURE.md: k_last = 1 + 3*16 = 49, result at 53)."""
-    from hades.synthetic import make_round
+    from hades.traces.synthetic import make_round
     cfg = VerifierConfig(lanes=4, vocab_max=64, gamma_max=4)
     M = cfg.row_sum
     p = np.zeros((1, 64), np.int64)
@@ -161,5 +161,5 @@ def test_property_random_configurations_pure_python_rtl(lane_bits, extra_vocab, 
                            greedy=data.draw(st.booleans(), label="greedy"),
                            flavour=data.draw(st.sampled_from(FLAVOURS), label="flavour"))
               for _ in range(2)]
-    from harness.run import SimOptions
+    from hades.sim.run import SimOptions
     check_rounds("rtl", cfg, rounds, SimOptions(backend="python"))

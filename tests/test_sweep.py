@@ -1,4 +1,4 @@
-"""Design-space sweeps (hades.sweep, `hades sweep`) and the trace cache (hades.trace_cache).
+"""Design-space sweeps (hades.studies.sweep, `hades sweep`) and the trace cache (hades.traces.cache).
 
 Small synthetic grids (V = 1024: a row is 2 KiB at W = 16, so 2..16 KiB spans the knee for
 gamma up to 4) keep this file to a few seconds; the real-model test is marked `model`.
@@ -23,9 +23,9 @@ from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_round
-from hades.sweep import (SWEEP_COLUMNS, SweepSpec, TimingSettings, read_csv, run_sweep, sram_words_for)
-from hades.trace import write_trace
-from hades.trace_cache import TraceRequest, get_summary, get_trace, trace_path
+from hades.studies.sweep import (SWEEP_COLUMNS, SweepSpec, TimingSettings, read_csv, run_sweep, sram_words_for)
+from hades.traces.format import write_trace
+from hades.traces.cache import TraceRequest, get_summary, get_trace, trace_path
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = SweepSpec(gammas=(1, 2, 4), sram_kib=(2, 4, 8, 16), lanes=(4, 8, 16), prob_bits=(16,), rounds=8,
@@ -270,7 +270,7 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, message):
 
 
 def test_cli_real_source_unavailable_is_an_error_not_a_fallback(capsys, tmp_path, monkeypatch):
-    import hades.commands.sweep as sweep_cmd
+    import hades.cli.sweep as sweep_cmd
     monkeypatch.setattr(sweep_cmd, "real_unavailable_reason", lambda: "no model here")
     rc, lines = _cli(capsys, "sweep", "--source", "real", "--out", str(tmp_path / "x.csv"))
     assert rc == 2 and len(lines) == 1
@@ -302,7 +302,7 @@ def test_cli_sweep_writes_the_csv_and_bench_figures(capsys, tmp_path, cache_dir)
 
 @pytest.mark.model
 def test_real_source_sweep_names_the_models(tmp_path):
-    from hades.trace_cache import real_unavailable_reason
+    from hades.traces.cache import real_unavailable_reason
     reason = real_unavailable_reason()
     if reason:
         pytest.skip(reason)

@@ -14,8 +14,8 @@ import pytest
 from hades import numerics
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_round
-from hades.synthetic import SyntheticSpec, synthetic_trace
-from hades.trace import ARRAY_KEYS, FORMAT, SCALAR_KEYS, Trace, read_trace, validate, write_trace
+from hades.traces.synthetic import SyntheticSpec, synthetic_trace
+from hades.traces.format import ARRAY_KEYS, FORMAT, SCALAR_KEYS, Trace, read_trace, validate, write_trace
 
 SPEC = SyntheticSpec(vocab_size=40, rounds=6, gammas=(3, 0, 5, 2), seed=5)
 

@@ -3,7 +3,7 @@ the component at the cycle the RTL would present it."""
 from hades.cl.timing import TimingConfig, round_timing
 from hades.fl.verifier import verify_round
 from hades.round import RoundResult
-from hades.stream_model import RoundStreamModel
+from hades.fl.stream_model import RoundStreamModel
 
 
 class VerifierCL(RoundStreamModel):

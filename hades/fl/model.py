@@ -1,6 +1,6 @@
 """VerifierFL: the golden function behind the verifier's stream interface (no timing)."""
 from hades.fl.verifier import verify_round
-from hades.stream_model import RoundStreamModel
+from hades.fl.stream_model import RoundStreamModel
 
 
 class VerifierFL(RoundStreamModel):

@@ -27,7 +27,7 @@ CSRC = Path(__file__).parent / "csrc" / "batch_tb.cpp"
 
 
 def _build_root() -> Path:
-    from harness.run import BUILD_DIR
+    from hades.paths import BUILD_DIR
     return BUILD_DIR / "batch"
 
 

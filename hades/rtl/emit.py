@@ -15,16 +15,16 @@ def emit_verilog(cfg: VerifierConfig, out_dir: str | Path) -> Path:
     from pymtl3.passes.backends.verilog import VerilogTranslationPass
 
     from hades.rtl.verifier import VerifierRTL
-    from harness.run import _in_dir
+    from hades.paths import in_dir
 
-    from hades.trace import atomic_write
+    from hades.fileio import atomic_write
     out_dir = Path(out_dir).resolve()
     name = cfg.module_name()
     top = VerifierRTL(cfg)
     top.elaborate()
     top.set_metadata(VerilogTranslationPass.enable, True)
     top.set_metadata(VerilogTranslationPass.explicit_module_name, name)
-    with tempfile.TemporaryDirectory() as tmp, _in_dir(Path(tmp)):
+    with tempfile.TemporaryDirectory() as tmp, in_dir(Path(tmp)):
         top.apply(VerilogTranslationPass())
         produced = Path(tmp) / top.get_metadata(VerilogTranslationPass.translated_filename)
         return atomic_write(out_dir / f"{name}.v", lambda staging: shutil.copyfile(produced, staging))

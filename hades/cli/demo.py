@@ -41,7 +41,7 @@ def run(args) -> int:
           ["verify", syn, "--level", "rtl", "--lanes", "16", "--vocab-max", "4096", "--gamma-max", "8"])
     if args.quick:
         return 0
-    from hades.trace_cache import TraceRequest, get_trace, trace_path
+    from hades.traces.cache import TraceRequest, get_trace, trace_path
     req = TraceRequest(source="real", gamma=4, rounds=16, seed=0)
     print("\n=== real trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
           "$ hades trace --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)

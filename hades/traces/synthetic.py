@@ -16,7 +16,7 @@ from hades import numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.trace import Trace, trace_from_rounds
+from hades.traces.format import Trace, trace_from_rounds
 
 TOOL_VERSION = "hades-synthetic/1"
 

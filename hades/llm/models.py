@@ -357,6 +357,20 @@ def load_pair(spec: PairSpec = PairSpec()) -> ModelPair:
     return ModelPair(draft=draft, target=target, tokenizer=tokenizer, vocab_size=vt, description=description)
 
 
+class PairLoader:
+    """Loads a model pair on first use and keeps it, so that everything that records several
+    traces in one process (a sweep, a test session) loads the weights (20-40 s) once."""
+
+    def __init__(self, spec: PairSpec | None = None):
+        self._spec = spec if spec is not None else PairSpec()
+        self._pair = None
+
+    def get(self) -> ModelPair:
+        if self._pair is None:
+            self._pair = load_pair(self._spec)
+        return self._pair
+
+
 def _location(src: _Source) -> str:
     return os.path.join(src.location, src.gguf_file) if src.gguf_file else src.location
 

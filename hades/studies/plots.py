@@ -1,4 +1,4 @@
-"""Figures of sweep CSVs (hades.sweep) and of the decode table (hades decode).
+"""Figures of sweep CSVs (hades.studies.sweep) and of the decode table (hades decode).
 
     paths = plot_sweep(read_csv("sweep.csv"), "plots/", decode_rows=None)
 
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from hades.errors import ConfigError
-from hades.trace import atomic_write
+from hades.fileio import atomic_write
 
 # rows of one family share the traces and the timing parameters; only the grid varies
 FAMILY_KEY = ("source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "uniform_bits",

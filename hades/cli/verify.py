@@ -8,11 +8,11 @@ import time
 import numpy as np
 
 from hades.cl.timing import TimingConfig, round_timing
-from hades.commands.common import add_hw_args, hw_config, progress_bar
+from hades.cli.common import add_hw_args, hw_config, progress_bar
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import RoundResult
-from hades.trace import read_trace
+from hades.traces.format import read_trace
 
 
 def add_parser(sub):
@@ -44,7 +44,7 @@ def run(args) -> int:
     rounds = list(trace.rounds())
     t0 = time.perf_counter()
     if args.level == "rtl" or args.sim:
-        from harness.run import SimOptions, run_rounds
+        from hades.sim.run import SimOptions, run_rounds
         opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
         with progress_bar(len(rounds), f"{args.level} simulation") as bar:
             results = run_rounds(args.level, cfg, rounds, opts, progress=bar.update)

@@ -1,7 +1,7 @@
 """One place that hands out decode traces by their parameters, from a disk cache.
 
     req = TraceRequest(source="synthetic", gamma=4, rounds=64, vocab_size=49152)
-    trace = get_trace(req)        # hades.trace.Trace, built once, then read from disk
+    trace = get_trace(req)        # hades.traces.format.Trace, built once, then read from disk
     summary = get_summary(req)    # only what timing needs: gamma, accepted, token per round
 
 Files live under <repo>/.cache/traces/ (or a cache_dir the caller names), keyed by a hash of
@@ -10,10 +10,10 @@ never serves a stale file. Every file is written atomically (temporary file, the
 two processes that build the same trace at once both end with the same complete file.
 
 Sources:
-  "synthetic"  hades.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed)
+  "synthetic"  hades.traces.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed)
   "real"       speculative decoding of a fixed prompt with the embedded LLM pair (SmolLM2-135M
-               target, layer-skip draft) recorded by hades.specdec; the model is loaded on
-               the first cache miss only (pass a RealPairLoader to share one load).
+               target, layer-skip draft) recorded by hades.llm.specdec; the model is loaded on
+               the first cache miss only (pass a hades.llm.models.PairLoader to share one load).
 A nested request (TraceRequest.nested_from) is cut from the trace at a larger gamma.
 
 The summary (a small JSON next to the trace) exists so that sweeps, which need only the
@@ -35,17 +35,23 @@ import numpy as np
 
 from hades.errors import ConfigError, HadesError, TraceError
 from hades.fl.verifier import verify_round
-from hades.trace import Trace, atomic_write, read_trace, write_trace
+from hades.paths import TRACE_CACHE_DIR
+from hades.fileio import atomic_write
+from hades.traces.format import Trace, read_trace, write_trace
 
 SOURCES = ("synthetic", "real")
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE_DIR = REPO / ".cache" / "traces"
+DEFAULT_CACHE_DIR = TRACE_CACHE_DIR
 CACHE_FORMAT = "hades-trace-cache/1"   # bump when the key or the summary layout changes
 SUMMARY_FORMAT = "hades-trace-summary/1"
 
 
 class TraceUnavailable(HadesError):
     """The requested trace source cannot produce traces on this machine."""
+
+
+# Fields added after the cache format was fixed: left unset they stay out of the key, so the
+# keys (and trace ids in sweep CSVs) of every earlier request are unchanged.
+_KEY_IF_SET = ("prompt",)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class TraceRequest:
     statistics per round are unchanged; what changes is that every gamma sees the same
     contexts and uniforms (common random numbers: smoother gamma curves) and that one
     trace is built instead of one per gamma.
+
+    prompt: real traces only, the text decoded (None: REAL_TRACE_PROMPT).
     """
     source: str
     gamma: int
@@ -73,6 +81,7 @@ class TraceRequest:
     uniform_bits: int = 32
     vocab_size: int | None = None
     nested_from: int | None = None
+    prompt: str | None = None
 
     def check(self) -> None:
         if self.source not in SOURCES:
@@ -88,6 +97,8 @@ class TraceRequest:
                 raise ConfigError(f"synthetic traces need a vocabulary of at least 2, got {self.vocab_size}")
         elif self.vocab_size is not None:
             raise ConfigError("real traces take their vocabulary from the model pair; do not set vocab_size")
+        if self.source == "synthetic" and self.prompt is not None:
+            raise ConfigError("synthetic traces have no prompt")
         if self.nested_from is not None and self.nested_from < self.gamma:
             raise ConfigError(f"a gamma-{self.gamma} trace cannot be cut from rounds of gamma {self.nested_from}")
 
@@ -99,13 +110,14 @@ class TraceRequest:
     def producer_version(self) -> str:
         """Version of the code that builds this source's traces (part of the cache key)."""
         if self.source == "synthetic":
-            from hades.synthetic import TOOL_VERSION
+            from hades.traces.synthetic import TOOL_VERSION
             return TOOL_VERSION
         return _real_recorder_version()
 
     def key(self) -> str:
         """Stable hash of all parameters and the producer version: the cache file's identity."""
-        payload = {"cache": CACHE_FORMAT, "producer": self.producer_version(), **asdict(self)}
+        fields = {k: v for k, v in asdict(self).items() if not (k in _KEY_IF_SET and v is None)}
+        payload = {"cache": CACHE_FORMAT, "producer": self.producer_version(), **fields}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 
@@ -166,7 +178,7 @@ def _summary_path(req: TraceRequest, cache_dir: str | Path | None) -> Path:
 
 
 def get_trace(req: TraceRequest, cache_dir: str | Path | None = None,
-              pair_loader: RealPairLoader | None = None) -> Trace:
+              pair_loader: PairLoader | None = None) -> Trace:
     """The trace for req: read from the cache, or built and cached when missing. A nested
     request is cut from its (cached) base trace on the fly: cutting costs less than reading."""
     return _trace_for(req, cache_dir, pair_loader, store=True)
@@ -184,7 +196,7 @@ def _trace_for(req: TraceRequest, cache_dir, pair_loader, store: bool) -> Trace:
             # only a bug or a foreign hand could leave a bad file (writes are atomic):
             # rebuilding is the right repair, the key says what it must contain
             path.unlink(missing_ok=True)
-    trace = build_trace(req, pair_loader)
+    trace = produce_trace(req, pair_loader)
     if store:
         write_trace(path, trace)
     return trace
@@ -211,13 +223,13 @@ def cached_summary(req: TraceRequest, cache_dir: str | Path | None = None) -> Tr
 
 
 def get_summary(req: TraceRequest, cache_dir: str | Path | None = None,
-                pair_loader: RealPairLoader | None = None) -> TraceSummary:
+                pair_loader: PairLoader | None = None) -> TraceSummary:
     """The checked per-round decisions of the trace for req (cached next to the trace)."""
     return get_summaries([req], cache_dir, pair_loader)[0]
 
 
 def get_summaries(reqs: list[TraceRequest], cache_dir: str | Path | None = None,
-                  pair_loader: RealPairLoader | None = None, progress=None) -> list[TraceSummary]:
+                  pair_loader: PairLoader | None = None, progress=None) -> list[TraceSummary]:
     """Summaries of several requests; nested requests that share a base trace load or build
     it once. progress(n) is called as summaries become available."""
     out: dict[int, TraceSummary] = {}
@@ -273,7 +285,7 @@ def cut_trace(base: Trace, req: TraceRequest) -> Trace:
 
 
 # Rounds whose recorded decision summarize re-derives with the FL verifier. Every producer
-# (synthetic_trace, hades.specdec) decides with verify_round itself, so a sample catches a
+# (synthetic_trace, hades.llm.specdec) decides with verify_round itself, so a sample catches a
 # foreign or stale producer at a fraction of the cost (converting a full-vocabulary round for
 # verify_round takes ~20 ms, as long as timing thousands of rounds).
 CHECKED_ROUNDS = 8
@@ -300,11 +312,11 @@ def summarize(trace: Trace, req: TraceRequest, decided_by_fl: bool = False) -> T
                         gamma=trace.gamma.astype(np.int64), accepted=accepted, token=token, meta=dict(trace.meta))
 
 
-def build_trace(req: TraceRequest, pair_loader: "RealPairLoader | None" = None) -> Trace:
+def produce_trace(req: TraceRequest, pair_loader: "PairLoader | None" = None) -> Trace:
     """Produce the trace for req from its source (no cache)."""
     req.check()
     if req.source == "synthetic":
-        from hades.synthetic import SyntheticSpec, synthetic_trace
+        from hades.traces.synthetic import SyntheticSpec, synthetic_trace
         spec = SyntheticSpec(vocab_size=req.vocab_size, rounds=req.rounds, gammas=(req.gamma,),
                              mode=req.mode, seed=req.seed, prob_bits=req.prob_bits,
                              uniform_bits=req.uniform_bits)
@@ -312,7 +324,7 @@ def build_trace(req: TraceRequest, pair_loader: "RealPairLoader | None" = None) 
     return _build_real(req, pair_loader)
 
 
-# ---- real traces (hades.specdec with the embedded pair of hades.models) ---------------------
+# ---- real traces (hades.llm.specdec with the embedded pair of hades.llm.models) ---------------------
 
 # Open-ended, so that 64 rounds at gamma 16 stay inside a coherent answer (the same text as
 # the first prompt of `hades decode`, whose Table I the sweep's speedup figure combines with).
@@ -323,31 +335,17 @@ REAL_TRACE_PROMPT = "Write a short story about a lighthouse keeper who finds a m
 REAL_TRACE_THREADS = 1
 
 
-class RealPairLoader:
-    """Loads the embedded model pair on first use and keeps it, so that a sweep that records
-    many real traces loads the weights (20-40 s) once. Hold one per process; pass it along."""
-
-    def __init__(self):
-        self._pair = None
-
-    def get(self):
-        if self._pair is None:
-            from hades.models import PairSpec, load_pair
-            self._pair = load_pair(PairSpec())
-        return self._pair
-
-
 def real_unavailable_reason() -> str | None:
     """Why real traces cannot be recorded here, or None when they can."""
     import importlib.util
-    for module in ("hades.specdec", "hades.models", "torch", "transformers"):
+    for module in ("hades.llm.specdec", "hades.llm.models", "torch", "transformers"):
         try:
             found = importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:
             found = False
         if not found:
             return f"the LLM trace recorder needs {module}, which is not installed"
-    from hades.models import embedded_gguf_path
+    from hades.llm.models import embedded_gguf_path
     try:
         embedded_gguf_path()
     except HadesError as e:
@@ -355,14 +353,10 @@ def real_unavailable_reason() -> str | None:
     return None
 
 
-def real_traces_available() -> bool:
-    return real_unavailable_reason() is None
-
-
 def _real_recorder_version() -> str:
     """Everything besides the request that changes a real trace's bits: the recorder and
     library versions, torch's thread count (float reductions), the model file, the draft's
-    layers and the prompt (the same inputs harness/real_traces.py keys its cache on)."""
+    layers and the default prompt."""
     reason = real_unavailable_reason()
     if reason is not None:
         return "unavailable"
@@ -371,8 +365,8 @@ def _real_recorder_version() -> str:
     import torch
     import transformers
 
-    from hades.models import DEFAULT_DRAFT_LAYERS, embedded_gguf_path
-    from hades.specdec import TOOL_VERSION
+    from hades.llm.models import DEFAULT_DRAFT_LAYERS, embedded_gguf_path
+    from hades.llm.specdec import TOOL_VERSION
     gguf = embedded_gguf_path()
     return json.dumps({"specdec": TOOL_VERSION, "versions": [torch.__version__, transformers.__version__,
                                                              md.version("numpy")],
@@ -381,23 +375,23 @@ def _real_recorder_version() -> str:
                       sort_keys=True)
 
 
-def _build_real(req: TraceRequest, pair_loader: RealPairLoader | None = None) -> Trace:
+def _build_real(req: TraceRequest, pair_loader: "PairLoader | None" = None) -> Trace:
     reason = real_unavailable_reason()
     if reason is not None:
         raise TraceUnavailable(f"real traces are unavailable: {reason}")
-    from hades.commands.trace import trace_meta
-    from hades.models import encode_prompt
-    from hades.specdec import DecodeConfig, SpeculativeDecoder, build_trace, torch_threads
-    pair = (pair_loader or RealPairLoader()).get()
+    from tqdm import tqdm
+
+    from hades.llm.models import PairLoader
+    from hades.llm.record import record_trace
+    from hades.llm.specdec import DecodeConfig
+    pair = (pair_loader or PairLoader()).get()
     config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
                           uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
                           max_rounds=req.rounds, stop_at_eos=False, record=True)
-    prompt_ids = encode_prompt(pair.tokenizer, REAL_TRACE_PROMPT)
-    from tqdm import tqdm
     # an LLM decode of many rounds takes minutes: show it (on a terminal only, like `hades trace`)
     with tqdm(total=req.rounds, unit="round", desc=f"recording real trace, gamma {req.gamma}", file=sys.stderr,
-              disable=None, leave=False) as bar, torch_threads(REAL_TRACE_THREADS):
-        result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=lambda _res: bar.update(1))
-        meta = trace_meta(pair, config, REAL_TRACE_PROMPT, prompt_ids, result)   # records the thread count
-    meta["trace_cache"] = {"request": asdict(req), "key": req.key()}
-    return build_trace(result, config, pair.vocab_size, meta)
+              disable=None, leave=False) as bar:
+        trace = record_trace(pair, config, req.prompt or REAL_TRACE_PROMPT, threads=REAL_TRACE_THREADS,
+                             on_round=lambda _res: bar.update(1))
+    trace.meta["trace_cache"] = {"request": asdict(req), "key": req.key()}
+    return trace

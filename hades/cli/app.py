@@ -1,4 +1,4 @@
-"""`hades` command line. Each subcommand lives in hades/commands/<name>.py and provides
+"""`hades` command line. Each subcommand lives in hades/cli/<name>.py and provides
 add_parser(subparsers) and run(args) -> int. Bad input (any HadesError) exits with status 2
 and one line on stderr."""
 from __future__ import annotations
@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hades", description="HADES speculative-decoding verifier: FL / CL / RTL models")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"hades.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"hades.commands.{name}":
-                continue  # not built yet
-            raise
-        mod.add_parser(sub)
+        importlib.import_module(f"hades.cli.{name}").add_parser(sub)
     return parser
 
 
@@ -49,6 +43,3 @@ def main(argv=None) -> int:
         print(f"hades {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Trace files v1 (DESIGN.md section 4): the one reader and the one writer.
+"""Trace files v1 (docs/TRACE_FORMAT.md): the one reader and the one writer.
 
 The writer is atomic (temporary file in the target folder, then rename). The reader checks
 every key and refuses a bad file with a TraceError that names the key, the round and what
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hades.errors import OutputError, TraceError
+from hades.errors import TraceError
+from hades.fileio import atomic_write
 from hades.round import Round
 
 FORMAT = "hades-trace/1"
@@ -214,27 +214,6 @@ def trace_from_rounds(rounds, decisions, *, mode: str, vocab_size: int, row_sum:
 
 def prob_dtype(prob_bits: int):
     return np.uint8 if prob_bits <= 8 else np.uint16 if prob_bits <= 16 else np.uint32
-
-
-def atomic_write(path: str | os.PathLike, write_fn, suffix: str = "") -> Path:
-    """Call write_fn(tmp_path) on a temporary file next to path, then rename it into place."""
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    os.close(fd)
-    os.chmod(tmp, 0o644)   # mkstemp makes 0600; outputs are ordinary shareable files
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_trace(path: str | os.PathLike, tr: Trace) -> Path:

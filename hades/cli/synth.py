@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hades import bench, synth
+from hades.studies import bench, synth
 from hades.cl.timing import TimingConfig, round_timing
-from hades.commands.bench import _int_list
+from hades.cli.bench import _int_list
 from hades.config import VerifierConfig
 
 
@@ -52,7 +52,7 @@ def run(args) -> int:
               f"{r.memory_bits:>9} {r.sram_bits:>9} {r.longest_path_levels:>6} {r.seconds:>6.1f}", flush=True)
 
     # energy: the deployed block (vocab_max/gamma_max large) with the synthesised logic count
-    from hades.trace_cache import TraceRequest, get_summary
+    from hades.traces.cache import TraceRequest, get_summary
     summ = get_summary(TraceRequest(source="synthetic", gamma=args.energy_gamma, rounds=args.energy_rounds,
                                     vocab_size=args.energy_vocab), args.cache_dir)
     add_cells = synth.adder32_cells()

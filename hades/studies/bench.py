@@ -35,7 +35,8 @@ from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.trace import Trace, atomic_write
+from hades.fileio import atomic_write
+from hades.traces.format import Trace
 
 # The seed paper's headline verification-throughput ratios (HADES vs GPU software). They were
 # measured on GPUs we do not have; they are reported beside our numbers, never mixed in.
@@ -88,8 +89,8 @@ def batches_from_trace(trace: Trace, gammas: list[int] | None, max_rounds: int |
 
 def synthetic_batches(gammas: list[int], rounds: int, vocab_size: int, seed: int = 0,
                       cache_dir: str | Path | None = None) -> list[RoundBatch]:
-    """Synthetic stand-in for real traces (cached on disk by hades.trace_cache)."""
-    from hades.trace_cache import TraceRequest, get_trace
+    """Synthetic stand-in for real traces (cached on disk by hades.traces.cache)."""
+    from hades.traces.cache import TraceRequest, get_trace
     out = []
     for g in gammas:
         req = TraceRequest(source="synthetic", gamma=g, rounds=rounds, seed=seed, vocab_size=vocab_size)
@@ -335,7 +336,7 @@ def rtl_check_config(batch: RoundBatch, lanes: int) -> VerifierConfig:
 
 def rtl_cycle_check(batch: RoundBatch, lanes: int = 32, n_rounds: int = 2, backend: str = "verilator") -> RtlCheck:
     """Co-simulate the first rounds of the batch and compare cycles with round_timing."""
-    from harness.run import SimOptions, run_rounds
+    from hades.sim.run import SimOptions, run_rounds
     cfg = rtl_check_config(batch, lanes)
     rounds = list(batch.rounds[:n_rounds])
     t0 = time.perf_counter()
@@ -481,7 +482,7 @@ def sim_speed(full: RoundBatch, small: RoundBatch, lanes: int = 32, repeats: int
     pure-Python RTL, which runs the `small` (small-vocabulary) rounds because it is slow.
     PyMTL3 runs include elaboration and, for Verilator, importing the cached build: that is
     what a user waits for, and the note says so."""
-    from harness.run import SimOptions, run_rounds
+    from hades.sim.run import SimOptions, run_rounds
     cfg = rtl_check_config(full, lanes)
     M, U = full.row_sum, full.uniform_bits
     out = []

@@ -65,14 +65,14 @@ def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path) -> Path:
     from pymtl3.passes.backends.yosys import YosysTranslationPass
 
     from hades.rtl.verifier import VerifierRTL
-    from harness.run import _in_dir
+    from hades.paths import in_dir
 
     out_dir = Path(out_dir).resolve()
     top = VerifierRTL(cfg)
     top.elaborate()
     top.set_metadata(YosysTranslationPass.enable, True)
     top.set_metadata(YosysTranslationPass.explicit_module_name, cfg.module_name())
-    with _in_dir(out_dir):
+    with in_dir(out_dir):
         top.apply(YosysTranslationPass())
     produced = out_dir / f"{cfg.module_name()}__pickled.v"   # the pickled file is the self-contained one
     if not produced.is_file():

@@ -21,8 +21,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from hades.plots import plot_sweep, read_decode_csv
-    from hades.sweep import point_key, read_csv
+    from hades.studies.plots import plot_sweep, read_decode_csv
+    from hades.studies.sweep import point_key, read_csv
     rows = {}
     for path in args.csv:
         got = read_csv(path)

@@ -33,9 +33,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from harness.rounds import FLAVOURS, random_round
-    from harness.run import SimOptions, run_rounds
-    from hades.commands.common import progress_bar
+    from hades.sim.rounds import FLAVOURS, random_round
+    from hades.sim.run import SimOptions, run_rounds
+    from hades.cli.common import progress_bar
     if args.rounds < 1 or args.batch < 1:
         raise ConfigError("--rounds and --batch must be >= 1")
     rng = np.random.default_rng(args.seed)

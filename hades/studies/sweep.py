@@ -5,7 +5,7 @@ times every point with hades.cl.timing.round_timing on the trace's FL decisions.
 row per point, holding every configuration column and the metrics (SWEEP_COLUMNS).
 
 Work is split into tasks, one per trace (gamma, W): a task fetches the trace's checked
-decisions from hades.trace_cache (building the trace when missing, the expensive part)
+decisions from hades.traces.cache (building the trace when missing, the expensive part)
 and times all its hardware points (cheap: a few vectorised numpy passes per point). Tasks
 run inline, in local processes, or on a Dask cluster; the same function runs everywhere.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
-from hades.trace import atomic_write
-from hades.trace_cache import (SOURCES, RealPairLoader, TraceRequest, TraceSummary, cached_summary,
+from hades.fileio import atomic_write
+from hades.traces.cache import (SOURCES, TraceRequest, TraceSummary, cached_summary,
                                get_summaries, get_summary)
 
 DEFAULT_GAMMAS = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -440,7 +440,8 @@ def _attach_summaries(tasks: list[SweepTask], cache_dir: str | None, progress: b
     here = [i for i, t in enumerate(out) if t.summary is None
             and (t.request.source == "real" or t.request.nested_from is not None)]
     if here:
-        loader = RealPairLoader() if any(out[i].request.source == "real" for i in here) else None
+        from hades.llm.models import PairLoader
+        loader = PairLoader() if any(out[i].request.source == "real" for i in here) else None
         with tqdm(total=len(here), unit="trace", desc="preparing traces", file=sys.stderr,
                   disable=None if progress else True) as bar:
             summaries = get_summaries([out[i].request for i in here], cache_dir, loader, progress=bar.update)

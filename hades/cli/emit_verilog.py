@@ -1,7 +1,7 @@
 """`hades emit-verilog --out DIR [hardware options]`: write the Verilog of a configuration."""
 from __future__ import annotations
 
-from hades.commands.common import add_hw_args, hw_config
+from hades.cli.common import add_hw_args, hw_config
 
 
 def add_parser(sub):

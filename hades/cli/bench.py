@@ -7,8 +7,8 @@ import datetime
 import sys
 from pathlib import Path
 
-from hades import bench
-from hades.commands.common import add_hw_args, hw_config, progress_bar
+from hades.studies import bench
+from hades.cli.common import add_hw_args, hw_config, progress_bar
 from hades.errors import ConfigError
 
 
@@ -55,7 +55,7 @@ def add_parser(sub):
 
 def _load_batches(args, gammas):
     if args.trace:
-        from hades.trace import read_trace
+        from hades.traces.format import read_trace
         tr = read_trace(args.trace)
         return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
     return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)

@@ -11,9 +11,9 @@ import csv
 import sys
 from dataclasses import dataclass
 
-from hades.commands.trace import DEFAULT_THREADS, pair_spec_from_args, parse_gammas
+from hades.cli.trace import DEFAULT_THREADS, pair_spec_from_args, parse_gammas
 from hades.errors import ConfigError
-from hades.specdec import AcceptanceStats
+from hades.llm.specdec import AcceptanceStats
 
 # Open-ended chat prompts: answers run well past the default token budget, so every gamma
 # decodes the same number of tokens per prompt.
@@ -84,7 +84,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from hades.specdec import torch_threads
+    from hades.llm.specdec import torch_threads
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     with torch_threads(args.threads):
@@ -94,8 +94,8 @@ def run(args) -> int:
 def _run(args) -> int:
     from tqdm import tqdm
 
-    from hades.models import encode_prompt, load_pair
-    from hades.specdec import DecodeConfig, SpeculativeDecoder, Timings
+    from hades.llm.models import encode_prompt, load_pair
+    from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, Timings
 
     gammas = parse_gammas(args.gammas)
     if args.new_tokens < 1:
@@ -193,7 +193,7 @@ def format_table(table: list[dict]) -> str:
 
 
 def write_csv(path, table: list[dict]) -> None:
-    from hades.trace import atomic_write
+    from hades.fileio import atomic_write
 
     def _write(tmp):
         with open(tmp, "w", newline="", encoding="utf-8") as f:

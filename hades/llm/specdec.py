@@ -31,7 +31,7 @@ from hades import numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import Round
-from hades.trace import Trace, trace_from_rounds
+from hades.traces.format import Trace, trace_from_rounds
 
 TOOL_VERSION = "hades-specdec/1"
 
@@ -362,7 +362,7 @@ class SpeculativeDecoder:
         return result
 
 
-def build_trace(result: DecodeResult, config: DecodeConfig, vocab_size: int, meta: dict,
+def trace_from_decode(result: DecodeResult, config: DecodeConfig, vocab_size: int, meta: dict,
                 gamma_max: int | None = None) -> Trace:
     """Trace file v1 of a recorded run (config.record must have been True)."""
     if not result.rounds:

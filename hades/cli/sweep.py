@@ -11,9 +11,9 @@ import json
 import sys
 
 from hades.errors import ConfigError
-from hades.sweep import (DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS, DEFAULT_ROUNDS, DEFAULT_SRAM_KIB,
+from hades.studies.sweep import (DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS, DEFAULT_ROUNDS, DEFAULT_SRAM_KIB,
                          DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep, summarize_rows)
-from hades.trace_cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
+from hades.traces.cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
 
 
 def int_list(text: str) -> tuple[int, ...]:

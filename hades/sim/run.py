@@ -8,8 +8,6 @@ backend="python" the pure-Python RTL simulation, for debugging and VCD waveforms
 """
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +15,12 @@ from pymtl3 import *
 
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
+from hades.paths import BUILD_DIR, in_dir
 from hades.protocol import round_beats, unpack_result
 from hades.round import Round, RoundResult
-from harness.stream import VerifierHarness
+from hades.sim.stream import VerifierHarness
 
 LEVELS = ("fl", "cl", "rtl")
-REPO = Path(__file__).resolve().parents[1]
-BUILD_DIR = Path(os.environ.get("HADES_BUILD_DIR", REPO / "build"))
 
 
 @dataclass(frozen=True)
@@ -51,18 +48,6 @@ def make_dut(level: str, cfg: VerifierConfig, opts: SimOptions):
     raise ConfigError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
 
 
-@contextlib.contextmanager
-def _in_dir(path: Path):
-    # Verilator import writes its products into the working directory (PYMTL3_NOTES 4)
-    path.mkdir(parents=True, exist_ok=True)
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOptions):
     cfg.require_simulatable()
     dut = make_dut(level, cfg, opts)
@@ -74,7 +59,7 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
                                                     VerilogTranslationPass)
         th.dut.set_metadata(VerilogTranslationImportPass.enable, True)
         th.dut.set_metadata(VerilogTranslationPass.explicit_module_name, cfg.module_name())
-        with _in_dir(BUILD_DIR / "verilator"):
+        with in_dir(BUILD_DIR / "verilator"):
             th.apply(VerilogPlaceholderPass())
             th = VerilogTranslationImportPass()(th)
     elif level == "rtl" and opts.backend != "python":

@@ -1,0 +1,5 @@
+import sys
+
+from hades.cli.app import main
+
+sys.exit(main())
