@@ -101,7 +101,7 @@ class VerifierConfig:
         return self.gamma_bits + self.token_bits + 64
 
     def module_name(self) -> str:
-        """Parameter-encoding Verilog name with no '__' (see PYMTL3_NOTES pitfall 1)."""
+        """Parameter-encoding Verilog name with no '__' (Verilator 5 escapes '__' in file names, which breaks pymtl3's import)."""
         return (f"Verifier_L{self.lanes}_V{self.vocab_max}_G{self.gamma_max}"
                 f"_W{self.prob_bits}_U{self.uniform_bits}_D{self.sram_depth}")
 

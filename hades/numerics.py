@@ -1,4 +1,4 @@
-"""Normative integer numerics of the verifier (DESIGN.md section 2).
+"""Normative integer numerics of the verifier (docs/NUMERICS.md).
 
 Every level (FL, CL, RTL) and every producer of traces imports these functions; nothing
 else in the project re-implements them. All arithmetic on probabilities is integer:
@@ -8,7 +8,7 @@ Bias bound of the samplers: a sample draws T = (R * S) >> U with R uniform on [0
 and emits the smallest k whose prefix sum exceeds T. Outcome k owns r_k consecutive values
 of T, i.e. the R in an interval of length 2^U * r_k / S, which holds that many integers
 give or take one. Hence |Pr[k] - r_k / S| < 2^-U for every outcome (tighter than the
-2^-(U - log2 S) of DESIGN.md), and the total-variation distance to r/S is below V * 2^-U / 2.
+2^-(U - log2 S) often quoted), and the total-variation distance to r/S is below V * 2^-U / 2.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Normative integer numerics (DESIGN.md section 2) and the FL golden model of one round.
+"""Normative integer numerics (docs/NUMERICS.md) and the FL golden model of one round.
 
 - quantize_rows: exact row sums, largest-remainder rounding, ties to the lowest index, refusals;
 - the integer sampler: end points and the exact count of uniforms per outcome (bias bound);

@@ -15,7 +15,7 @@ from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.protocol import round_beats, unpack_result
 from hades.traces.synthetic import SyntheticSpec, synthetic_trace
-from hades.sim.rounds import FLAVOURS, random_round
+from hades.sim.rounds import FLAVOURS, PROPERTY_CONFIGS, random_round
 from hades.sim.run import build_harness, run_rounds
 from harness.cases import CASES
 from harness.checks import check_rounds
@@ -76,13 +76,8 @@ def test_reset_mid_round_then_clean_rounds(level, sim_options):
     assert got == [verify_round(r, cfg.row_sum, cfg.uniform_bits).decision() for r in rounds]
 
 
-# A few fixed configurations keep the Verilator builds cached across examples; the
-# rounds themselves (vocabulary, gamma, flavour, uniforms) are drawn freely.
-PROPERTY_CONFIGS = [
-    VerifierConfig(lanes=2, vocab_max=16, gamma_max=3, prob_bits=8, uniform_bits=12),
-    VerifierConfig(lanes=4, vocab_max=64, gamma_max=4),
-    VerifierConfig(lanes=8, vocab_max=40, gamma_max=5, prob_bits=10, uniform_bits=20),
-]
+# A few fixed configurations keep the Verilator builds cached across examples (the small ones
+# of `hades fuzz`); the rounds themselves (vocabulary, gamma, flavour, uniforms) are drawn freely.
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

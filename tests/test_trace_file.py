@@ -1,4 +1,4 @@
-"""Trace file v1 (DESIGN.md section 4): the writer, the reader's refusals, synthetic traces."""
+"""Trace file v1 (docs/TRACE_FORMAT.md): the writer, the reader's refusals, synthetic traces."""
 from __future__ import annotations
 
 import io
@@ -214,7 +214,7 @@ def test_row_sum_key_mismatch(tmp_path, good_arrays):
 
 
 def test_padding_past_gamma_is_ignored(tmp_path, good_arrays):
-    """Entries past a round's gamma are ignored (DESIGN.md section 4): junk there is harmless."""
+    """Entries past a round's gamma are ignored (docs/TRACE_FORMAT.md): junk there is harmless."""
     a = good_arrays
     r = 1  # gamma 0 in SPEC
     assert int(a["gamma"][r]) == 0

@@ -1,9 +1,15 @@
 """VerifierCL: FL results plus the cycle accounting of hades.cl.timing; the result leaves
-the component at the cycle the RTL would present it."""
+the component at the cycle the RTL would present it.
+
+timed_results is the one "FL decisions + CL timing" function: every caller that needs what
+the hardware decides and how long it takes (the CL component, `hades verify --level cl`,
+the level comparison, benchmarks) goes through it."""
+from __future__ import annotations
+
 from hades.cl.timing import TimingConfig, round_timing
-from hades.fl.verifier import verify_round
-from hades.round import RoundResult
 from hades.fl.stream_model import RoundStreamModel
+from hades.fl.verifier import verify_round
+from hades.round import Round, RoundResult
 
 
 class VerifierCL(RoundStreamModel):
@@ -16,7 +22,24 @@ class VerifierCL(RoundStreamModel):
         return timed_result(s.timing, rnd)
 
 
-def timed_result(tc: TimingConfig, rnd) -> RoundResult:
-    res = verify_round(rnd, tc.hw.row_sum, tc.hw.uniform_bits)
-    t = round_timing(tc, [rnd.gamma], rnd.vocab_size, rnd.greedy, [res.accepted], [res.token])
-    return RoundResult(res.accepted, res.token, int(t.cycles[0]), int(t.latency[0]))
+def timed_results(tc: TimingConfig, rounds: list[Round], decisions: list[RoundResult] | None = None
+                  ) -> list[RoundResult]:
+    """The FL decision of every round (or the given ones) with its CL cycles and latency,
+    timed vectorised over the rounds that share a vocabulary and a mode."""
+    rounds = list(rounds)
+    if decisions is None:
+        decisions = [verify_round(r, tc.hw.row_sum, tc.hw.uniform_bits) for r in rounds]
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for i, rnd in enumerate(rounds):
+        groups.setdefault((rnd.vocab_size, rnd.greedy), []).append(i)
+    out: list[RoundResult | None] = [None] * len(rounds)
+    for (vocab_size, greedy), idx in groups.items():
+        t = round_timing(tc, [rounds[i].gamma for i in idx], vocab_size, greedy,
+                         [decisions[i].accepted for i in idx], [decisions[i].token for i in idx])
+        for k, i in enumerate(idx):
+            out[i] = RoundResult(decisions[i].accepted, decisions[i].token, int(t.cycles[k]), int(t.latency[k]))
+    return out
+
+
+def timed_result(tc: TimingConfig, rnd: Round) -> RoundResult:
+    return timed_results(tc, [rnd])[0]

@@ -1,7 +1,7 @@
 """Cycle accounting of the verifier: the CL model's timing, vectorised over rounds.
 
 With every draft row on chip and the input at full rate (one beat of L entries per cycle)
-these formulas equal the RTL cycle for cycle (tests/test_cross_level.py checks every round).
+these formulas equal the RTL cycle for cycle (tests/test_levels.py and tests/test_rtl.py check every round at --level rtl).
 Cycle 0 is the header beat; the draft beats follow; then the P rows, then the Q rows:
 
   k_last = gamma + sum(P row durations) + sum(Q row durations)   last input beat

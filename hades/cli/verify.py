@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from hades.cl.timing import TimingConfig, round_timing
+from hades.cl.model import timed_results
+from hades.cl.timing import TimingConfig
 from hades.cli.common import add_hw_args, hw_config, progress_bar
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
-from hades.round import RoundResult
 from hades.traces.format import read_trace
 
 
@@ -44,17 +44,14 @@ def run(args) -> int:
     rounds = list(trace.rounds())
     t0 = time.perf_counter()
     if args.level == "rtl" or args.sim:
-        from hades.sim.run import SimOptions, run_rounds
+        from hades.sim.run import SimOptions, run_rounds   # pymtl3: imported only when simulating
         opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
         with progress_bar(len(rounds), f"{args.level} simulation") as bar:
             results = run_rounds(args.level, cfg, rounds, opts, progress=bar.update)
+    elif args.level == "cl":
+        results = timed_results(TimingConfig(hw=cfg), rounds)
     else:
         results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in rounds]
-        if args.level == "cl":
-            tm = round_timing(TimingConfig(hw=cfg), trace.gamma, trace.vocab_size, trace.greedy,
-                              [r.accepted for r in results], [r.token for r in results])
-            results = [RoundResult(r.accepted, r.token, int(c), int(lat))
-                       for r, c, lat in zip(results, tm.cycles, tm.latency)]
     wall = time.perf_counter() - t0
 
     rows = []

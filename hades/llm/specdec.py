@@ -1,4 +1,4 @@
-"""Software speculative decoding with the project's integer numerics (DESIGN.md sections 1, 2).
+"""Software speculative decoding with the project's integer numerics (docs/NUMERICS.md).
 
 One round with gamma drafts:
 1. the draft model proposes x_1..x_gamma one token at a time (KV cache); each draft row is

@@ -8,7 +8,18 @@ from __future__ import annotations
 import numpy as np
 
 from hades import numerics
+from hades.config import VerifierConfig
 from hades.round import Round
+
+# The configurations of differential testing. The RTL property tests run the small ones (few
+# Verilator builds, all cached); `hades fuzz` runs every one.
+FUZZ_CONFIGS = (
+    VerifierConfig(lanes=2, vocab_max=16, gamma_max=3, prob_bits=8, uniform_bits=12),
+    VerifierConfig(lanes=4, vocab_max=64, gamma_max=4),
+    VerifierConfig(lanes=8, vocab_max=40, gamma_max=5, prob_bits=10, uniform_bits=20),
+    VerifierConfig(lanes=16, vocab_max=512, gamma_max=8),
+)
+PROPERTY_CONFIGS = FUZZ_CONFIGS[:3]
 
 FLAVOURS = ("peaked", "equal", "disjoint", "one_hot", "last_index", "residual_one_entry", "near_tie")
 
@@ -62,3 +73,10 @@ def random_round(rng: np.random.Generator, vocab: int, gamma: int, prob_bits: in
     r_sample = int(rng.integers(0, 1 << U, dtype=np.uint64)) if rng.random() > 0.2 else extremes[int(rng.integers(2))]
     return Round(greedy=greedy, draft_tokens=x, draft_probs=p.astype(np.int64), target_probs=q.astype(np.int64),
                  accept_uniforms=r_acc, sample_uniform=r_sample)
+
+
+def random_rounds(rng: np.random.Generator, cfg: VerifierConfig, n: int, greedy_share: float = 0.25) -> list[Round]:
+    """n rounds that fit cfg: vocabulary, gamma, mode and flavour all drawn from rng."""
+    return [random_round(rng, int(rng.integers(2, cfg.vocab_max + 1)), int(rng.integers(0, cfg.gamma_max + 1)),
+                         cfg.prob_bits, cfg.uniform_bits, greedy=bool(rng.random() < greedy_share),
+                         flavour=FLAVOURS[int(rng.integers(len(FLAVOURS)))]) for _ in range(n)]

@@ -49,9 +49,6 @@ class BeatSource(Component):
             else:
                 s.send.val <<= 0
 
-    def done(s):
-        return s.idx >= len(s.beats)
-
     def line_trace(s):
         return f"{s.send}"
 

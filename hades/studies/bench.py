@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from hades import numerics
+from hades.cl.model import timed_results
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
@@ -247,10 +248,7 @@ class BenchResult:
 
 def hades_seconds(batch: RoundBatch, hw: VerifierConfig, clock_hz: float) -> tuple[int, float]:
     """Total modeled cycles of the batch and the seconds they take at clock_hz."""
-    res = [verify_round(r, batch.row_sum, batch.uniform_bits) for r in batch.rounds]
-    tm = round_timing(TimingConfig(hw=hw, clock_hz=clock_hz), [r.gamma for r in batch.rounds], batch.vocab_size,
-                      batch.greedy, [x.accepted for x in res], [x.token for x in res])
-    cycles = int(tm.cycles.sum())
+    cycles = sum(r.cycles for r in timed_results(TimingConfig(hw=hw, clock_hz=clock_hz), batch.rounds))
     return cycles, cycles / clock_hz
 
 
@@ -335,19 +333,19 @@ def rtl_check_config(batch: RoundBatch, lanes: int) -> VerifierConfig:
 
 
 def rtl_cycle_check(batch: RoundBatch, lanes: int = 32, n_rounds: int = 2, backend: str = "verilator") -> RtlCheck:
-    """Co-simulate the first rounds of the batch and compare cycles with round_timing."""
+    """Co-simulate the first rounds of the batch and compare them with FL + CL timing."""
+    from hades.sim.compare import compare_levels
     from hades.sim.run import SimOptions, run_rounds
     cfg = rtl_check_config(batch, lanes)
     rounds = list(batch.rounds[:n_rounds])
     t0 = time.perf_counter()
     got = run_rounds("rtl", cfg, rounds, SimOptions(backend=backend))
     secs = time.perf_counter() - t0
-    fl = [verify_round(r, batch.row_sum, batch.uniform_bits) for r in rounds]
-    tm = round_timing(TimingConfig(hw=cfg), [r.gamma for r in rounds], batch.vocab_size, batch.greedy,
-                      [r.accepted for r in fl], [r.token for r in fl])
+    model = timed_results(TimingConfig(hw=cfg), rounds)
     return RtlCheck(module=cfg.module_name(), gamma=batch.gamma, rounds=len(rounds),
-                    rtl_cycles=tuple(int(r.cycles) for r in got), cl_cycles=tuple(int(c) for c in tm.cycles),
-                    decisions_match=all(a.decision() == b.decision() for a, b in zip(got, fl)), seconds=secs)
+                    rtl_cycles=tuple(int(r.cycles) for r in got), cl_cycles=tuple(r.cycles for r in model),
+                    decisions_match=not any(d.kind == "decision" for d in compare_levels("rtl", cfg, rounds, got)),
+                    seconds=secs)
 
 
 # ---- end-to-end projection (Amdahl) -------------------------------------------------------
@@ -468,10 +466,7 @@ class SimSpeedRow:
 
 
 def _speed_row(name, cfg, batch, seconds, note="") -> SimSpeedRow:
-    res = [verify_round(r, batch.row_sum, batch.uniform_bits) for r in batch.rounds]
-    tm = round_timing(TimingConfig(hw=cfg), [r.gamma for r in batch.rounds], batch.vocab_size, batch.greedy,
-                      [x.accepted for x in res], [x.token for x in res])
-    cycles = int(tm.cycles.sum())
+    cycles = sum(r.cycles for r in timed_results(TimingConfig(hw=cfg), batch.rounds))
     return SimSpeedRow(name, cfg.module_name(), batch.vocab_size, batch.gamma, batch.num_rounds, cycles, seconds,
                        batch.num_rounds / seconds, cycles / seconds, note)
 
