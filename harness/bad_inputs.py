@@ -135,6 +135,7 @@ TABLE: list[BadInput] = [
     BadInput("RTL buffer cannot hold gamma_max draft rows", "CLI argument",
              _verify(_good_file, "--level", "rtl", *SMALL_HW, "--sram-words", "20"), "cannot hold gamma_max=4 draft rows"),
     BadInput("unknown level", "CLI argument", _verify(_good_file, "--level", "gate"), "unknown level 'gate'"),
+    BadInput("no trace file named", "CLI argument", lambda t: ["verify"], "the following arguments are required: trace"),
     BadInput("unknown RTL backend", "CLI argument",
              _verify(_good_file, "--level", "rtl", *SMALL_HW, "--rtl-backend", "iverilog"), "unknown RTL backend 'iverilog'"),
     BadInput("RTL with a single lane", "CLI argument", _verify(_good_file, "--level", "rtl", "--lanes", "1",

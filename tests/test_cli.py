@@ -50,42 +50,7 @@ def test_verify_rtl_agrees_with_cl(capsys, small_trace):
            [(r["accepted"], r["token"], r["cycles"], r["latency"]) for r in rtl]
 
 
-BAD_ARGS = [
-    (["verify", "{trace}", "--level", "xyz"], "unknown level"),
-    (["verify", "{trace}", "--lanes", "0"], "lanes must be a power of two"),
-    (["verify", "{trace}", "--lanes", "4", "--vocab-max", "64", "--sram-words", "3"], "smaller than one row"),
-    (["verify", "{trace}", "--gamma-max", "2"], "exceeds the hardware's gamma_max=2"),
-    (["verify", "{trace}", "--vocab-max", "32"], "exceeds the hardware's vocab_max=32"),
-    (["verify", "{trace}", "--uniform-bits", "16"], "uniform_bits"),
-    (["verify", "{trace}", "--level", "rtl", "--lanes", "4", "--vocab-max", "64", "--gamma-max", "4",
-      "--sram-words", "20"], "cannot hold gamma_max=4 draft rows"),
-    (["verify", "/nonexistent/t.npz"], "no such trace file"),
-    (["verify"], "the following arguments are required"),
-]
-
-
-@pytest.mark.parametrize("argv,message", BAD_ARGS, ids=[m for _, m in BAD_ARGS])
-def test_bad_input_exits_2_with_one_line(capsys, small_trace, argv, message):
-    argv = [a.format(trace=small_trace) for a in argv]
-    with pytest.raises(SystemExit) if argv == ["verify"] else _nullcontext() as exc:
-        rc, out, err = run_cli(capsys, *argv)
-    if argv == ["verify"]:
-        assert exc.value.code == 2
-        err = capsys.readouterr().err
-    else:
-        assert rc == 2
-    lines = [ln for ln in err.strip().splitlines() if ln]
-    assert len(lines) == 1, err
-    assert message in lines[0]
-    assert "Traceback" not in err
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+# Bad arguments and files: the one table in harness/bad_inputs.py (tests/test_bad_input.py).
 
 
 def test_corrupt_trace_file_via_console_script(tmp_path):
