@@ -26,7 +26,7 @@ def sweep_csv(tmp_path_factory):
 
 def _decode_csv(path):
     """A small table in the format `hades decode --csv` writes."""
-    from hades.cli.decode import CSV_FIELDS
+    from hades.studies.decode import CSV_FIELDS
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()

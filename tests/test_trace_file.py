@@ -364,7 +364,7 @@ def _member_data_offset(data: bytes, member: str) -> int:
 
 @pytest.mark.parametrize("member", ["gamma.npy", "target_probs.npy", "meta.npy"])
 def test_corrupt_deflate_stream_refused(tmp_path, good_trace, member):
-    """BUG (hades/trace.py read_trace): a corrupted deflate stream inside the archive raises
+    """BUG (hades/traces/format.py read_trace): a corrupted deflate stream inside the archive raises
     zlib.error, which read_trace does not catch, so the user gets a traceback instead of a
     TraceError (the CLI would crash instead of exiting with status 2). Fix: add zlib.error
     to the exceptions caught around np.load / z[k]."""

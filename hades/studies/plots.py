@@ -290,7 +290,7 @@ DECODE_REQUIRED = ("gamma", "new_tokens", "rounds", "seconds", "tokens_per_s", "
 
 
 def read_decode_csv(path: str | Path) -> list[dict]:
-    """Rows of the CSV `hades decode --csv` writes (columns: hades/commands/decode.py CSV_FIELDS)."""
+    """Rows of the CSV `hades decode --csv` writes (columns: hades.studies.decode.CSV_FIELDS)."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
