@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-import numpy as np
-
 from hades.studies import bench, synth
-from hades.cl.timing import TimingConfig, round_timing
 from hades.cli.bench import _int_list
 from hades.config import VerifierConfig
 
@@ -56,14 +53,9 @@ def run(args) -> int:
     summ = get_summary(TraceRequest(source="synthetic", gamma=args.energy_gamma, rounds=args.energy_rounds,
                                     vocab_size=args.energy_vocab), args.cache_dir)
     add_cells = synth.adder32_cells()
-    energies = []
-    for r in results:
-        hw = VerifierConfig(lanes=r.lanes, vocab_max=args.energy_vocab_max, gamma_max=args.energy_gamma_max,
-                            prob_bits=args.prob_bits, uniform_bits=args.uniform_bits)
-        tm = round_timing(TimingConfig(hw=hw), summ.gamma, summ.vocab_size, summ.greedy, summ.accepted, summ.token)
-        energies.append(synth.energy_estimate(
-            hw, r.logic_cells, add_cells, summ.vocab_size, args.energy_gamma, float(np.mean(tm.sram_entries)),
-            float(np.mean(tm.offchip_entries)), float(np.mean(tm.cycles)), float(np.mean(summ.accepted + 1))))
+    energies = [synth.round_energy(r, summ, add_cells, VerifierConfig(
+        lanes=r.lanes, vocab_max=args.energy_vocab_max, gamma_max=args.energy_gamma_max, prob_bits=args.prob_bits,
+        uniform_bits=args.uniform_bits)) for r in results]
     print(f"\nEnergy per round, ESTIMATE (synthetic V={summ.vocab_size}, gamma {args.energy_gamma}, "
           f"{summ.num_rounds} rounds; vocab_max {args.energy_vocab_max}, gamma_max {args.energy_gamma_max}; "
           f"45 nm constants from Horowitz ISSCC 2014; 32-bit adder = {add_cells} cells -> "

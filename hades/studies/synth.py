@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import HadesError
 
@@ -242,3 +243,13 @@ def energy_estimate(hw: VerifierConfig, logic_cells: int, adder_cells: int, voca
                           sram_pj_per_64b=e64, sram_nj=sram_nj, offchip_nj=off_nj, logic_cells=logic_cells,
                           pj_per_cell_op=e_cell, logic_nj=logic_nj, total_nj=total,
                           nj_per_token=total / tokens_per_round)
+
+
+def round_energy(result: SynthResult, summary, adder_cells: int, hw: VerifierConfig) -> EnergyEstimate:
+    """The energy estimate of the synthesised block `result`, deployed as `hw` (its lane count,
+    a large vocab_max/gamma_max), on the rounds of a trace summary timed by the CL model."""
+    tm = round_timing(TimingConfig(hw=hw), summary.gamma, summary.vocab_size, summary.greedy, summary.accepted,
+                      summary.token)
+    return energy_estimate(hw, result.logic_cells, adder_cells, summary.vocab_size, int(summary.gamma.max()),
+                           float(np.mean(tm.sram_entries)), float(np.mean(tm.offchip_entries)),
+                           float(np.mean(tm.cycles)), float(np.mean(summary.accepted + 1)))
