@@ -29,6 +29,7 @@ import numpy as np
 
 from hades import numerics
 from hades.errors import ConfigError
+from hades.paths import swapped
 from hades.fl.verifier import verify_round
 from hades.round import Round
 from hades.traces.format import Trace, trace_from_rounds
@@ -214,12 +215,8 @@ def torch_threads(n: int | None):
         return
     if n < 1:
         raise ConfigError(f"torch threads must be >= 1, got {n}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
+    with swapped(torch.get_num_threads, torch.set_num_threads, n):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _new_cache(model):
