@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import re
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -93,10 +96,48 @@ class BadInput:
     where: str                          # "trace file", "CLI argument", "API", "model"
     make: Callable[[Path], object]      # -> argv list (CLI) or a callable (API)
     expect: str                         # fragment of the one-line message
+    hold: Callable[[Path], object] | None = None   # -> a context manager held while the case runs
 
 
 def _verify(path_fn, *extra):
     return lambda tmp: ["verify", path_fn(tmp), *extra]
+
+
+def _fifo(tmp: Path) -> str:
+    path = tmp / "pipe"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _socket(tmp: Path) -> str:
+    path = tmp / "sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+    return str(path)
+
+
+def _file(tmp: Path) -> str:
+    path = tmp / "file"
+    path.write_text("")
+    return str(path)
+
+
+def _dir_link(tmp: Path) -> str:
+    (tmp / "to-dir").symlink_to(tmp)
+    return str(tmp / "to-dir")
+
+
+TINY_SWEEP = ["sweep", "--source", "synthetic", "--vocab", "256", "--gammas", "1", "--sram-kib", "1",
+              "--lanes", "4", "--rounds", "1", "--jobs", "1", "--no-progress"]
+
+
+def _sweep_out(tmp: Path, out) -> list[str]:
+    return [*TINY_SWEEP, "--cache-dir", str(tmp / "cache"), "--out", str(out)]
+
+
+def _held_lock(tmp: Path):
+    from hades.fileio import output_lock
+    return output_lock(tmp / "shared.csv")   # this process is the other writer
 
 
 TABLE: list[BadInput] = [
@@ -145,6 +186,28 @@ TABLE: list[BadInput] = [
              "it is a directory"),
     BadInput("output folder not writable", "output", lambda t: ["trace", "--synthetic", "-o", "/proc/hades/x.npz"],
              "cannot write /proc/hades/x.npz"),
+    BadInput("output is a symlink to a directory", "output", lambda t: ["trace", "--synthetic", "-o", _dir_link(t)],
+             "it is a directory"),
+    BadInput("output below a regular file", "output",
+             lambda t: ["trace", "--synthetic", "-o", _file(t) + "/sub/x.npz"], "is not a directory"),
+    BadInput("output name longer than NAME_MAX", "output",
+             lambda t: ["trace", "--synthetic", "-o", str(t / ("x" * 252 + ".npz"))], "(NAME_MAX)"),
+    BadInput("output is a FIFO nobody reads", "output", lambda t: ["trace", "--synthetic", "-o", _fifo(t)],
+             "no process is reading the FIFO"),
+    BadInput("output is a socket", "output", lambda t: ["trace", "--synthetic", "-o", _socket(t)], "it is a socket"),
+    BadInput("sweep output is a directory (refused before any trace is built)", "output",
+             lambda t: _sweep_out(t, t), "it is a directory"),
+    BadInput("sweep output being written by another process", "output",
+             lambda t: _sweep_out(t, t / "shared.csv"), "is being written by another hades process", hold=_held_lock),
+    BadInput("output directory is a regular file", "output",
+             lambda t: ["plot", str(t / "sweep.csv"), "--out-dir", _file(t)], "it is not a directory"),
+    BadInput("VCD with a backend that cannot dump waves", "CLI argument",
+             _verify(_good_file, "--level", "rtl", *SMALL_HW, "--rtl-backend", "batch", "--vcd", "w.vcd"),
+             "the batch backend cannot dump them"),
+    BadInput("VCD at the fl level", "CLI argument", _verify(_good_file, "--vcd", "w.vcd"), "level fl cannot dump them"),
+    BadInput("VCD path is a directory", "output",
+             lambda t: ["verify", _good_file(t), "--level", "rtl", *SMALL_HW, "--rtl-backend", "python", "--vcd", str(t)],
+             "it is a directory"),
     BadInput("negative gamma", "CLI argument", lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--gamma", "-1"],
              "expected non-negative integers"),
     BadInput("impossible probability width", "CLI argument",
@@ -176,6 +239,13 @@ class Outcome:
 
 def run_case(case: BadInput, tmp: Path) -> Outcome:
     made = case.make(tmp)
+    if case.hold is not None:
+        with case.hold(tmp):
+            return _run_made(case, made)
+    return _run_made(case, made)
+
+
+def _run_made(case: BadInput, made) -> Outcome:
     if callable(made):
         try:
             made()
@@ -208,6 +278,8 @@ def write_table(path: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = run_case(case, Path(tmp))
         msg = out.message.replace(tmp, "<tmp>").replace("|", "\\|")
+        msg = re.sub(r"x{40,}", lambda m: f"<{len(m.group())} x>", msg)   # the NAME_MAX case
+        msg = re.sub(r"\(pid \d+\)", "(pid <pid>)", msg)
         rows.append(f"| {case.where} | {case.name} | {out.status} | `{msg}` |")
     atomic_write(path, lambda p: Path(p).write_text("\n".join(rows) + "\n"))
 

@@ -24,7 +24,29 @@ def pytest_addoption(parser):
                     help="rtl level: Verilator co-simulation through pymtl3's import (default), the same "
                          "Verilog in Verilator with a C++ batch driver, or the pure-Python simulation")
     group.addoption("--vcd-dir", default=None, metavar="DIR",
-                    help="rtl + python backend: write a VCD waveform per test into DIR")
+                    help="rtl + python backend: write a VCD waveform per test into DIR "
+                         "(refused with any other backend, or with --level that excludes rtl)")
+
+
+def pytest_configure(config):
+    """--vcd-dir that no test could honour is a usage error, not silently ignored."""
+    vcd_dir = config.getoption("vcd_dir", None)
+    if vcd_dir is None:
+        return
+    backend = config.getoption("rtl_backend")
+    if backend != "python":
+        raise pytest.UsageError(f"--vcd-dir: VCD waveforms come from the pure-Python RTL simulation only; "
+                                f"the {backend} backend cannot dump them (add --rtl-backend python)")
+    levels = config.getoption("level")
+    if levels and "rtl" not in levels:
+        raise pytest.UsageError("--vcd-dir: VCD waveforms come from the rtl level only; --level "
+                                f"{' '.join(levels)} dumps none (add --level rtl)")
+    from hades.errors import OutputError
+    from hades.fileio import check_output_path
+    try:
+        check_output_path(vcd_dir, directory=True)
+    except OutputError as e:
+        raise pytest.UsageError(f"--vcd-dir: {e}") from None
 
 
 def level_unavailable(level: str, backend: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -297,6 +298,54 @@ def test_cli_sweep_writes_the_csv_and_bench_figures(capsys, tmp_path, cache_dir)
     assert '"points": 36' in captured.out
     assert len(read_csv(out)) == 36
 
+
+
+# ---- one writer per output -------------------------------------------------------------------------
+
+TINY_ARGS = ["--source", "synthetic", "--vocab", "256", "--gammas", "1", "--sram-kib", "1", "--lanes", "4",
+             "--rounds", "1", "--jobs", "1", "--no-progress"]
+
+
+def test_cli_second_sweep_to_a_locked_out_is_refused_at_once(tmp_path):
+    """Two `hades sweep` runs writing one --out at once used to both succeed, leaving one run's
+    rows. Here this process is the first writer (it holds the lock for the whole test); the
+    second, a real `hades sweep` process, must be refused before it builds a single trace."""
+    from hades.fileio import output_lock
+    out, cache = tmp_path / "shared.csv", tmp_path / "cache"
+    argv = [sys.executable, "-m", "hades.cli", "sweep", *TINY_ARGS, "--cache-dir", str(cache), "--out", str(out)]
+    with output_lock(out):
+        proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"hades sweep: error: {out} is being written by another hades process (pid {os.getpid()})"]
+    assert not out.exists() and not cache.exists()        # refused before any work
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr               # the lock went with its holder
+    assert len(read_csv(out)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "shared.csv"]   # no lock file left
+
+
+def test_sweep_into_a_fifo_writes_one_csv_at_the_end(cache_dir, tmp_path):
+    """A stream output (a FIFO, /dev/stdout) is written into, once: not renamed over, and not
+    rewritten after every task (which would send the reader several CSVs)."""
+    spec = replace(SMALL, gammas=(1, 2), lanes=(4,))
+    regular = tmp_path / "regular.csv"
+    run_sweep(spec, regular, jobs=1, cache_dir=cache_dir)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # the CSV (a few KiB) waits in the pipe
+    try:
+        report = run_sweep(spec, fifo, jobs=1, cache_dir=cache_dir)
+        assert report.tasks_run == 2
+        data = b""
+        while chunk := os.read(reader, 1 << 16):
+            data += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert data.decode() == regular.read_text()
 
 # ---- real traces (loads the embedded LLM: ~20-40 s) ---------------------------------------------------
 

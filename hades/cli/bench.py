@@ -53,6 +53,10 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _projection_csv(csv_path) -> Path:
+    return Path(csv_path).with_name(Path(csv_path).stem + "_projection.csv")
+
+
 def _load_batches(args, gammas):
     if args.trace:
         from hades.traces.format import read_trace
@@ -62,6 +66,10 @@ def _load_batches(args, gammas):
 
 
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    for path in (args.csv, args.csv and _projection_csv(args.csv), args.plot, args.sim_csv):
+        check_output_path(path)   # every output, before any measurement
+    check_output_path(args.cache_dir, directory=True)
     gammas = _int_list(args.gammas)
     if args.repeats < 1 or args.rounds < 1:
         raise ConfigError("--repeats and --rounds must be >= 1")
@@ -112,7 +120,7 @@ def run(args) -> int:
 
     if args.csv:
         print(f"wrote {bench.rows_to_csv(result.rows, args.csv)}")
-        proj_path = Path(args.csv).with_name(Path(args.csv).stem + "_projection.csv")
+        proj_path = _projection_csv(args.csv)
         print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
     if args.plot:
         title = f"Verification tokens/s, V={batches[0].vocab_size} ({'synthetic' if not args.trace else 'trace'}), " \

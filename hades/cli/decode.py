@@ -43,6 +43,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    check_output_path(args.csv)   # before the models load and decode
     from hades.llm.specdec import torch_threads
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")

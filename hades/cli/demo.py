@@ -29,7 +29,8 @@ def _step(title: str, argv: list[str]) -> int:
 
 
 def run(args) -> int:
-    out = Path(args.out)
+    from hades.fileio import check_output_path
+    out = Path(check_output_path(args.out, directory=True))   # before the first step
     out.mkdir(parents=True, exist_ok=True)
     syn = str(out / "synthetic.npz")
     _step("synthetic trace (V=2048, gamma 2..8)",

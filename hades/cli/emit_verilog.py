@@ -13,6 +13,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    check_output_path(args.out, directory=True)   # before elaborating and translating
     from hades.rtl.emit import emit_verilog, lint_verilog
     cfg = hw_config(args)
     cfg.require_rtl()

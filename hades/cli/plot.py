@@ -21,6 +21,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    check_output_path(args.out_dir, directory=True)   # before reading and plotting
     from hades.studies.plots import plot_sweep, read_decode_csv
     from hades.studies.sweep import point_key, read_csv
     rows = {}

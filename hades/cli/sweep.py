@@ -104,6 +104,9 @@ def spec_from_args(args) -> SweepSpec:
 
 
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    check_output_path(args.out)   # before any trace is built (the lock is taken by run_sweep)
+    check_output_path(args.cache_dir, directory=True)
     spec = spec_from_args(args)
     spec.check()
     if spec.source == "real":

@@ -31,7 +31,16 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _energy_csv(csv_path) -> Path:
+    return Path(csv_path).with_name(Path(csv_path).stem + "_energy.csv")
+
+
 def run(args) -> int:
+    from hades.fileio import check_output_path
+    for path in (args.csv, args.csv and _energy_csv(args.csv)):
+        check_output_path(path)   # every output, before any synthesis run
+    check_output_path(args.work_dir, directory=True)
+    check_output_path(args.cache_dir, directory=True)
     lanes = _int_list(args.lanes)
     cfgs = [VerifierConfig(lanes=L, vocab_max=args.vocab_max, gamma_max=args.gamma_max, prob_bits=args.prob_bits,
                            uniform_bits=args.uniform_bits) for L in lanes]   # validates before any long run
@@ -67,5 +76,5 @@ def run(args) -> int:
               f"{e.offchip_nj:>8.1f} {e.logic_nj:>9.1f} {e.total_nj:>9.1f} {e.nj_per_token:>9.1f}")
     if args.csv:
         print(f"wrote {bench.rows_to_csv(results, args.csv)}")
-        print(f"wrote {bench.rows_to_csv(energies, Path(args.csv).with_name(Path(args.csv).stem + '_energy.csv'))}")
+        print(f"wrote {bench.rows_to_csv(energies, _energy_csv(args.csv))}")
     return 0

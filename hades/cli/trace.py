@@ -79,7 +79,8 @@ def invoked_command_line() -> str | None:
 
 
 def run(args) -> int:
-    out = Path(args.out)
+    from hades.fileio import check_output_path
+    out = Path(check_output_path(args.out))   # an unusable -o is refused before any model loads
     if args.synthetic:
         used = [f"--{k.replace('_', '-')}" for k in MODEL_ONLY if getattr(args, k) not in (None, False)]
         if used:

@@ -39,6 +39,9 @@ def run(args) -> int:
         if args.rtl_backend not in ("verilator", "batch", "python"):
             raise ConfigError(f"unknown RTL backend {args.rtl_backend!r}; expected verilator, batch or python")
         cfg.require_rtl()
+    if args.vcd is not None:   # refused up front, not ignored or written beside a directory
+        from hades.sim.run import SimOptions, check_vcd
+        check_vcd(args.level, SimOptions(backend=args.rtl_backend, vcd=args.vcd))
     trace = read_trace(args.trace)
     cfg.check_trace(trace)
     rounds = list(trace.rounds())

@@ -35,6 +35,25 @@ class SimOptions:
     timing: object | None = None    # cl: a hades.cl.timing.TimingConfig
 
 
+def check_vcd(level: str, opts: SimOptions) -> None:
+    """Refuse a waveform request that would be ignored or land elsewhere, before simulating:
+    only the pure-Python RTL simulation dumps waves, into a file named *.vcd (pymtl3 adds
+    the suffix itself), at an output path hades.fileio accepts."""
+    if opts.vcd is None:
+        return
+    if level != "rtl":
+        raise ConfigError(f"VCD waveforms come from the rtl level with the python backend; level {level} "
+                          "cannot dump them")
+    if opts.backend != "python":
+        raise ConfigError(f"VCD waveforms come from the rtl level with the python backend; the "
+                          f"{opts.backend} backend cannot dump them")
+    from hades.fileio import check_output_path
+    check_output_path(opts.vcd)
+    name = Path(opts.vcd).name
+    if not name.endswith(".vcd") or name == ".vcd":
+        raise ConfigError(f"the VCD waveform file must be named *.vcd, got {opts.vcd}")
+
+
 def make_dut(level: str, cfg: VerifierConfig, opts: SimOptions):
     if level == "fl":
         from hades.fl.model import VerifierFL
@@ -66,10 +85,10 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
         raise ConfigError(f"RTL backend {opts.backend!r} has no tick-level harness; expected verilator or python "
                           "(the batch backend runs whole traces only)")
     if opts.vcd:
-        if level != "rtl" or opts.backend != "python":
-            raise ConfigError("VCD waveforms come from the pure-Python RTL simulation (--backend python)")
+        check_vcd(level, opts)
         from pymtl3.passes.tracing import VcdGenerationPass
-        th.set_metadata(VcdGenerationPass.vcd_file_name, str(Path(opts.vcd).with_suffix("")))
+        Path(opts.vcd).parent.mkdir(parents=True, exist_ok=True)   # pymtl3 opens the file as is
+        th.set_metadata(VcdGenerationPass.vcd_file_name, str(opts.vcd)[:-len(".vcd")])   # it adds .vcd
     th.apply(DefaultPassGroup(linetrace=False))
     return th
 
@@ -77,6 +96,7 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
 def run_rounds(level: str, cfg: VerifierConfig, rounds: list[Round], opts: SimOptions = SimOptions(),
                progress=None) -> list[RoundResult]:
     """Simulate the rounds back to back; returns one RoundResult per round, in order."""
+    check_vcd(level, opts)   # the batch backend below would otherwise drop the request silently
     if level == "rtl" and opts.backend == "batch":
         from hades.rtl.batch import run_batch
         results = run_batch(cfg, rounds, opts.src_stall, opts.sink_stall, opts.seed)

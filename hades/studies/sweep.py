@@ -26,7 +26,7 @@ from pathlib import Path
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
-from hades.fileio import atomic_write
+from hades.fileio import atomic_write, check_output_path, is_stream, output_lock
 from hades.traces.cache import (SOURCES, TraceRequest, TraceSummary, cached_summary,
                                get_summaries, get_summary)
 
@@ -372,10 +372,22 @@ def plan_tasks(spec: SweepSpec, done: set[tuple], cache_dir: str | None) -> list
     return sorted(tasks, key=lambda t: -t.cost)
 
 
-def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, scheduler: str | None = None,
-              resume: bool = False, cache_dir: str | Path | None = None, progress: bool = False,
-              max_tasks: int | None = None) -> SweepReport:
-    """Run the sweep; with out, keep the CSV there up to date after every finished task.
+def run_sweep(spec: SweepSpec, out: str | Path | None = None, **options) -> SweepReport:
+    """Run the sweep (options: those of _run_sweep); with out, check it first and hold its
+    lock (hades.fileio.output_lock) for the whole run: a second sweep writing the same file
+    at the same time is refused at once instead of leaving only one run's rows."""
+    if out is None:
+        return _run_sweep(spec, None, **options)
+    check_output_path(out)
+    with output_lock(out):
+        return _run_sweep(spec, out, **options)
+
+
+def _run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, scheduler: str | None = None,
+               resume: bool = False, cache_dir: str | Path | None = None, progress: bool = False,
+               max_tasks: int | None = None) -> SweepReport:
+    """Run the sweep; with out, keep the CSV there up to date after every finished task
+    (a stream such as /dev/stdout or a FIFO is written once, at the end).
 
     resume: keep the rows already in out (any grid) and skip the points they cover.
     max_tasks: stop after that many tasks (a deliberately partial sweep, for tests).
@@ -385,8 +397,9 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, 
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     start = time.perf_counter()
+    stream = out is not None and is_stream(out)
     rows: dict[tuple, dict] = {}
-    if resume and out is not None and Path(out).is_file():
+    if resume and out is not None and not stream and Path(out).is_file():
         rows = {point_key(r): r for r in read_csv(out)}
     cache = str(cache_dir) if cache_dir is not None else None
     tasks = plan_tasks(spec, set(rows), cache)
@@ -412,7 +425,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, 
         report.trace_seconds += result.trace_seconds
         report.timing_seconds += result.timing_seconds
         report.rounds_timed += result.rounds_timed
-        if out is not None:
+        if out is not None and not stream:
             write_csv(out, rows.values())   # atomic: an interrupt leaves the last good file
         bar.update(len(result.rows))
 
@@ -421,7 +434,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, 
             finished(result)
     finally:
         bar.close()
-    if out is not None and not report.tasks_run:
+    if out is not None and (stream or not report.tasks_run):
         write_csv(out, rows.values())       # nothing was missing: still leave a sorted, complete file
     report.rows = sort_rows(rows.values())
     report.wall_seconds = time.perf_counter() - start
