@@ -12,9 +12,13 @@ give or take one. Hence |Pr[k] - r_k / S| < 2^-U for every outcome (tighter than
 """
 from __future__ import annotations
 
+import decimal
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
-from hades.errors import TraceError
+from hades.errors import ConfigError, TraceError
 
 
 def default_row_sum(prob_bits: int) -> int:
@@ -144,3 +148,341 @@ def _float_inverse_cdf(weights: np.ndarray, u: float) -> int:
     c = np.cumsum(weights)
     k = int(np.searchsorted(c, u * c[-1], side="right"))
     return min(k, len(weights) - 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Weight rows with their own sums (NUMERICS.md section 12)
+# ---------------------------------------------------------------------------------------
+#
+# A row is a vector of non-negative integer weights w with its sum Z > 0; its distribution
+# is w / Z. The probability rows above are the case Z = M, and every function below then
+# decides exactly as its v1 counterpart (accept, residual_sample, bonus_sample, and the
+# draft sampler of section 3). Scalar products (the accept test, R * S) are Python ints,
+# exact at any width; per-entry arrays are int64 where the bound of section 17 fits in 63
+# bits and Python-int object arrays where it does not.
+
+INT64_MAX = (1 << 63) - 1
+
+
+def weighted_accept(r: int, p_x: int, zp: int, q_x: int, zq: int, uniform_bits: int) -> bool:
+    """Accept test on weight rows: R * P[x] * ZQ < Q[x] * ZP * 2^U (Python ints, exact)."""
+    return int(r) * int(p_x) * int(zq) < (int(q_x) * int(zp)) << uniform_bits
+
+
+def weighted_residual_weights(q_row: np.ndarray, zq: int, p_row: np.ndarray, zp: int) -> np.ndarray:
+    """r_i = max(0, Q[i] * ZP - P[i] * ZQ).
+
+    int64 when Q[i] * ZP, P[i] * ZQ and sum(Q) * ZP (which bounds every prefix sum of r)
+    are all below 2^63; otherwise a numpy object array of Python ints (exact at any width).
+    """
+    q = np.asarray(q_row, np.int64)
+    p = np.asarray(p_row, np.int64)
+    zq, zp = int(zq), int(zp)
+    q_max = int(q.max()) if q.size else 0
+    p_max = int(p.max()) if p.size else 0
+    if max(q_max * zp, p_max * zq, int(q.sum()) * zp) <= INT64_MAX:
+        return np.maximum(q * zp - p * zq, 0)
+    wide = q.astype(object) * zp - p.astype(object) * zq
+    return np.where(wide > 0, wide, 0).astype(object)
+
+
+def sample_prefix(weights: np.ndarray, threshold: int) -> int:
+    """The smallest k with w_0 + ... + w_k > T (int64 or Python-int object weights)."""
+    w = np.asarray(weights)
+    if w.dtype != object:
+        w = w.astype(np.int64)
+    cumsum = np.cumsum(w)
+    t = int(threshold)
+    if cumsum.size == 0 or int(cumsum[-1]) <= t:
+        raise ValueError(f"sample_prefix: threshold {t} is not below the total weight")
+    return int(np.searchsorted(cumsum, t, side="right"))
+
+
+def weighted_sample(weights: np.ndarray, total: int, r: int, uniform_bits: int) -> int:
+    """The integer sampler of section 6 with an explicit total S: T = (R * S) >> U, then the
+    smallest k whose prefix sum exceeds T."""
+    s = int(total)
+    if s <= 0:
+        raise ValueError("weighted_sample: the total weight must be positive")
+    return sample_prefix(weights, sample_threshold(r, s, uniform_bits))
+
+
+def weighted_residual_sample(q_row: np.ndarray, zq: int, p_row: np.ndarray, zp: int,
+                             r: int, uniform_bits: int) -> int:
+    """Token emitted at a rejection: sample r_i = max(0, Q[i] * ZP - P[i] * ZQ) with S = sum(r)."""
+    res = weighted_residual_weights(q_row, zq, p_row, zp)
+    s = int(res.sum())
+    if s <= 0:
+        raise ValueError("weighted_residual_sample: the residual is all zero (no test can have failed)")
+    return weighted_sample(res, s, r, uniform_bits)
+
+
+def weighted_bonus_sample(q_row: np.ndarray, zq: int, r: int, uniform_bits: int) -> int:
+    """Token emitted when every draft was accepted: sample Q_{gamma+1} with S = ZQ_{gamma+1}."""
+    return weighted_sample(q_row, zq, r, uniform_bits)
+
+
+def draft_sample(p_row: np.ndarray, zp: int, d: int, uniform_bits: int) -> int:
+    """The draft sampler: x = the smallest k with P[0] + ... + P[k] > (D * ZP) >> U."""
+    return weighted_sample(p_row, zp, d, uniform_bits)
+
+
+def onehot_draft_row(token: int, vocab_size: int) -> tuple[np.ndarray, int]:
+    """A draft without a draft model (prompt lookup, n-gram): P one-hot at x, ZP = 1."""
+    if not 0 <= int(token) < vocab_size:
+        raise TraceError(f"one-hot draft token {int(token)} is outside 0..{vocab_size - 1}")
+    row = np.zeros(vocab_size, np.int64)
+    row[int(token)] = 1
+    return row, 1
+
+
+# ---------------------------------------------------------------------------------------
+# From logits to weights (NUMERICS.md sections 13-16)
+# ---------------------------------------------------------------------------------------
+
+LOGIT_FRAC_BITS = 8                 # F: x = v * 2^F in fixed point
+INV_TEMP_FRAC_BITS = 16             # K_F: k = 2^K_F * log2(e) / T
+INV_TEMP_MAX = (1 << 24) - 1        # 1 <= k < 2^24
+LOGIT_MIN, LOGIT_MAX = -(1 << 23), (1 << 23) - 1   # the clamp of x (24 bits, signed)
+FRACTION_BITS = 16                  # top_p and min_p are in units of 2^-16
+FRACTION_ONE = 1 << FRACTION_BITS   # top_p = FRACTION_ONE is off
+WEIGHT_BITS_RANGE = (1, 31)         # W of the logit path in this module (hardware: 2..24)
+BF16_NEG_INF = 0xFF80               # the mask
+BF16_POS_INF = 0x7F80
+BF16_QUIET_NAN = 0x7FC0
+
+
+class SamplingParams(NamedTuple):
+    """(k, top_k, top_p, min_p) of one row side, as the v2 trace stores them (int64 [4]).
+
+    k: inverse temperature (`inverse_temperature(T)`), 1..2^24-1; top_k: 0 = off;
+    top_p: 1..2^16 in units of 2^-16, 2^16 = off; min_p: 0..2^16 in units of 2^-16, 0 = off.
+    """
+    k: int
+    top_k: int = 0
+    top_p: int = FRACTION_ONE
+    min_p: int = 0
+
+
+def fraction_units(p: float) -> int:
+    """A fraction in [0, 1] -> units of 2^-16 (round half to even; p * 2^16 is exact in float64)."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"a top-p / min-p fraction must lie in [0, 1], got {p}")
+    return int(np.rint(p * FRACTION_ONE))
+
+
+def inverse_temperature(temperature: float) -> int:
+    """k = round_half_even(2^16 * log2(e) / T) = round_half_even(2^16 / (T * ln 2)).
+
+    T is taken as the exact value of its float64. The quotient is computed in decimal at 60
+    significant digits (ln 2 and the division are correctly rounded there); it is irrational,
+    so it is never a tie, and it is checked to lie more than 1e-30 from one. T = 1 gives
+    94548. A T whose k falls outside 1..2^24-1 (T outside about 0.005636..189097) is
+    refused with ConfigError; so are T <= 0, NaN and infinity.
+    """
+    t = float(temperature)
+    if not (np.isfinite(t) and t > 0):
+        raise ConfigError(f"temperature must be finite and > 0, got {temperature}")
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        exact = decimal.Decimal(1 << INV_TEMP_FRAC_BITS) / (decimal.Decimal(t) * decimal.Decimal(2).ln())
+        k = int(exact.to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+        if 1 <= k <= INV_TEMP_MAX:
+            assert abs(exact - k) < decimal.Decimal("0.5") - decimal.Decimal("1e-30"), "tie in k"
+    if not 1 <= k <= INV_TEMP_MAX:
+        ln2 = float(np.log(2.0))
+        t_lo = (1 << INV_TEMP_FRAC_BITS) / (ln2 * (INV_TEMP_MAX + 0.5))
+        t_hi = (1 << INV_TEMP_FRAC_BITS) / (ln2 * 0.5)
+        raise ConfigError(f"temperature {t!r} gives inverse temperature k = {k}, outside "
+                          f"1..2^24-1 (T must lie in about {t_lo:.6g}..{t_hi:.6g})")
+    return k
+
+
+def check_sampling_params(params, what: str = "sampling parameters") -> SamplingParams:
+    """Validate (k, top_k, top_p, min_p) (TraceError). top-k and top-p are not implemented
+    yet: a row with top_k != 0 or top_p != 2^16 is refused."""
+    try:
+        vals = [int(v) for v in params]
+    except (TypeError, ValueError):
+        raise TraceError(f"{what}: expected 4 integers (k, top_k, top_p, min_p), got {params!r}") from None
+    if len(vals) != 4 or any(v != p for v, p in zip(vals, params)):
+        raise TraceError(f"{what}: expected 4 integers (k, top_k, top_p, min_p), got {params!r}")
+    sp = SamplingParams(*vals)
+    if not 1 <= sp.k <= INV_TEMP_MAX:
+        raise TraceError(f"{what}: inverse temperature k = {sp.k} is outside 1..2^24-1")
+    if sp.top_k < 0:
+        raise TraceError(f"{what}: top_k = {sp.top_k} is negative (0 is off)")
+    if not 1 <= sp.top_p <= FRACTION_ONE:
+        raise TraceError(f"{what}: top_p = {sp.top_p} is outside 1..65536 (units of 2^-16; 65536 is off)")
+    if not 0 <= sp.min_p <= FRACTION_ONE:
+        raise TraceError(f"{what}: min_p = {sp.min_p} is outside 0..65536 (units of 2^-16; 0 is off)")
+    if sp.top_k != 0:
+        raise TraceError(f"{what}: top_k = {sp.top_k}: the top-k filter is not implemented yet (only top_k = 0)")
+    if sp.top_p != FRACTION_ONE:
+        raise TraceError(f"{what}: top_p = {sp.top_p}: the top-p filter is not implemented yet (only top_p = 65536)")
+    return sp
+
+
+def _index_text(bad: np.ndarray) -> str:
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return str(idx[0]) if len(idx) == 1 else str(idx)
+
+
+def decode_bf16(bits: np.ndarray, what: str = "logit row") -> tuple[np.ndarray, np.ndarray]:
+    """bf16 bit patterns [..., V] -> (x int64 [..., V], masked bool [..., V]).
+
+    -inf (0xFF80) marks a masked entry (x = 0 there; its weight will be 0); NaN or +inf make
+    the row invalid (TraceError naming the entry). A finite v becomes
+    x = clamp(round_half_even(v * 2^8), -2^23, 2^23 - 1): bf16 -> float32 -> float64 and
+    v * 2^8 are exact, np.rint rounds half to even, the clamp acts before the integer cast.
+    """
+    b = np.asarray(bits)
+    if b.dtype != np.uint16:
+        if b.dtype.kind not in "iu" or (b.size and (int(b.min()) < 0 or int(b.max()) > 0xFFFF)):
+            raise TraceError(f"{what}: logits must be bf16 bit patterns (uint16), got {b.dtype}")
+        b = b.astype(np.uint16)
+    exp_ones = (b & 0x7F80) == 0x7F80
+    bad = exp_ones & (b != BF16_NEG_INF)
+    if bad.any():
+        i = _index_text(bad)
+        code = int(b[tuple(np.argwhere(bad)[0])])
+        kind = "+inf" if code == BF16_POS_INF else "NaN"
+        raise TraceError(f"{what}: entry {i} is {kind} (bf16 0x{code:04x}); NaN and +inf make a logit row invalid")
+    masked = b == BF16_NEG_INF
+    v = (b.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    v[masked] = 0.0
+    x = np.clip(np.rint(v * (1 << LOGIT_FRAC_BITS)), LOGIT_MIN, LOGIT_MAX).astype(np.int64)
+    return x, masked
+
+
+def encode_bf16(values: np.ndarray) -> np.ndarray:
+    """float -> bf16 bit patterns (uint16): float32 first, then round to nearest even on the
+    top 16 bits (what torch's .to(torch.bfloat16) does); -inf -> 0xFF80, NaN -> 0x7FC0.
+    For producers and tests; the block only decodes."""
+    f = np.asarray(values, np.float64).astype(np.float32)
+    u = f.view(np.uint32).astype(np.uint64)
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(f), np.uint16(BF16_QUIET_NAN), rounded).astype(np.uint16)
+
+
+def scale_logits(x: np.ndarray, k) -> np.ndarray:
+    """Temperature: y = floor(x * k / 2^16) (an arithmetic shift; |x * k| < 2^47 in int64)."""
+    return (np.asarray(x, np.int64) * np.asarray(k, np.int64)) >> INV_TEMP_FRAC_BITS
+
+
+def _check_weight_bits(weight_bits: int) -> int:
+    lo, hi = WEIGHT_BITS_RANGE
+    if not lo <= int(weight_bits) <= hi:
+        raise ConfigError(f"weight bits W must be in {lo}..{hi}, got {weight_bits}")
+    return int(weight_bits)
+
+
+@functools.lru_cache(maxsize=None)
+def _exp2_table(weight_bits: int) -> np.ndarray:
+    c = (1 << weight_bits) - 1
+    steps = 1 << LOGIT_FRAC_BITS
+    big = (2 * c) ** steps
+    table = np.empty(steps, np.int64)
+    for f in range(steps):
+        # n = round(c * 2^(-f/256)) iff (2n - 1)^256 * 2^f < (2c)^256 < (2n + 1)^256 * 2^f
+        # (exact integers; c * 2^(-f/256) is irrational for 0 < f < 256, so never a tie)
+        n = int(round(c * 2.0 ** (-f / steps)))
+        while (2 * n + 1) ** steps << f <= big:
+            n += 1
+        while n > 0 and (2 * n - 1) ** steps << f >= big:
+            n -= 1
+        table[f] = n
+    table.setflags(write=False)
+    return table
+
+
+def exp2_table(weight_bits: int) -> np.ndarray:
+    """E[f] = round_half_even((2^W - 1) * 2^(-f / 2^8)) for f = 0..255 (int64, read-only).
+
+    Computed exactly: a float64 guess is corrected until the integer inequalities
+    (2n - 1)^256 * 2^f < (2^(W+1) - 2)^256 < (2n + 1)^256 * 2^f hold, which say that n is
+    the nearest integer (no ties: the value is irrational for f > 0, an integer for f = 0).
+    E[0] = 2^W - 1, and E is non-increasing.
+    """
+    return _exp2_table(_check_weight_bits(weight_bits))
+
+
+def weights_from_scaled(y: np.ndarray, masked: np.ndarray, weight_bits: int,
+                        what: str = "logit row") -> np.ndarray:
+    """y [..., V] (int64, temperature applied) -> weights w [..., V] (int64, before filters).
+
+    m = max of y over the unmasked entries (TraceError if a row has none), d = m - y,
+    e = d >> 8, f = d & 255, w = E[f] >> e if e < W else 0 (E[f] < 2^W, so E[f] >> min(e, W)
+    is the same), masked entries 0. The largest weight of a row is E[0] = 2^W - 1.
+    """
+    W = _check_weight_bits(weight_bits)
+    y = np.asarray(y, np.int64)
+    masked = np.asarray(masked, bool)
+    live = ~masked
+    empty = ~live.any(axis=-1)
+    if np.any(empty):
+        where = "" if empty.ndim == 0 else f" (row {_index_text(empty)})"
+        raise TraceError(f"{what}: every entry is masked (-inf){where}; such a row is invalid")
+    m = np.where(live, y, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+    d = np.where(live, m - y, 0)
+    e = d >> LOGIT_FRAC_BITS
+    f = d & ((1 << LOGIT_FRAC_BITS) - 1)
+    w = exp2_table(W)[f] >> np.minimum(e, W)
+    return np.where(live, w, 0)
+
+
+def apply_filters(weights: np.ndarray, params) -> np.ndarray:
+    """The sampling filters of section 15 on weights [..., V] (one parameter tuple for all
+    rows). Only min-p exists yet: keep w_i with w_i * 2^16 >= min_p * w_max (min_p = 0 keeps
+    everything; the largest entry always stays)."""
+    sp = check_sampling_params(params)
+    w = np.asarray(weights, np.int64)
+    if sp.min_p == 0:
+        return w
+    w_max = w.max(axis=-1, keepdims=True)
+    return np.where(w << FRACTION_BITS >= sp.min_p * w_max, w, 0)
+
+
+def logit_weights(bits: np.ndarray, params, weight_bits: int, what: str = "logit row"):
+    """bf16 logit rows [..., V] and (k, top_k, top_p, min_p) -> (w int64 [..., V], Z).
+
+    decode_bf16, scale_logits with k, weights_from_scaled, apply_filters, Z = sum(w).
+    Z is an int for one row and an int64 array for several (Z < V * 2^W < 2^55).
+    """
+    sp = check_sampling_params(params, what)
+    x, masked = decode_bf16(bits, what)
+    w = apply_filters(weights_from_scaled(scale_logits(x, sp.k), masked, weight_bits, what), sp)
+    z = w.sum(axis=-1)
+    return w, (int(z) if w.ndim == 1 else z)
+
+
+def logit_argmax(bits: np.ndarray, what: str = "logit row"):
+    """Greedy on logit rows: argmax over the converted logits x (before temperature), masked
+    entries excluded, ties to the lowest index. An int for one row, an array for several."""
+    x, masked = decode_bf16(bits, what)
+    live = ~masked
+    empty = ~live.any(axis=-1)
+    if np.any(empty):
+        where = "" if empty.ndim == 0 else f" (row {_index_text(empty)})"
+        raise TraceError(f"{what}: every entry is masked (-inf){where}; such a row is invalid")
+    a = np.argmax(np.where(live, x, np.iinfo(np.int64).min), axis=-1)
+    return int(a) if x.ndim == 1 else a
+
+
+def logit_weights_tv_distance(bits: np.ndarray, temperature: float, weight_bits: int = 16,
+                              min_p: int = 0) -> np.ndarray:
+    """Measurement, not numerics: total-variation distance between w / Z (the integer path
+    with k = inverse_temperature(T)) and the float64 softmax of v / T of the same bf16 rows
+    (masked entries 0; with min_p, the float rows keep p_i >= min_p * 2^-16 * p_max and are
+    renormalised). One value per row [...]."""
+    b = np.asarray(bits, np.uint16)
+    w, z = logit_weights(b, (inverse_temperature(temperature), 0, FRACTION_ONE, int(min_p)), weight_bits)
+    v = (b.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    s = v / float(temperature)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    if min_p:
+        p = np.where(p >= min_p / FRACTION_ONE * p.max(axis=-1, keepdims=True), p, 0.0)
+    p /= p.sum(axis=-1, keepdims=True)
+    q = w / np.asarray(z, np.float64)[..., None]
+    return 0.5 * np.abs(q - p).sum(axis=-1)
