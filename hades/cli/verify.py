@@ -41,15 +41,16 @@ def run(args) -> int:
         cfg.require_rtl()
     trace = read_trace(args.trace)
     cfg.check_trace(trace)
-    rounds = list(trace.rounds())
     t0 = time.perf_counter()
     if args.level == "rtl" or args.sim:
         from hades.sim.run import SimOptions, run_rounds
+        rounds = list(trace.rounds())
         opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
         with progress_bar(len(rounds), f"{args.level} simulation") as bar:
             results = run_rounds(args.level, cfg, rounds, opts, progress=bar.update)
     else:
-        results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in rounds]
+        # one round at a time: a round's int64 copy of its rows lives only while it is verified
+        results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in trace.rounds()]
         if args.level == "cl":
             tm = round_timing(TimingConfig(hw=cfg), trace.gamma, trace.vocab_size, trace.greedy,
                               [r.accepted for r in results], [r.token for r in results])
