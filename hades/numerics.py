@@ -73,18 +73,30 @@ def quantize_rows(probs: np.ndarray, row_sum: int) -> np.ndarray:
     return flat_q.reshape(q.shape)
 
 
+def _uniform(r, uniform_bits: int) -> int:
+    """R as an exact Python int, refused (ValueError) unless 0 <= R < 2^U. Python ints make the
+    U x W products exact at every width the trace format admits (U <= 64, W <= 31); the range
+    check turns a uniform that was wrapped negative by a signed cast into an error instead of
+    an always-passing accept test."""
+    v = int(r)
+    if v < 0 or v >> uniform_bits:
+        raise ValueError(f"uniform {v} outside 0..2^{uniform_bits} - 1")
+    return v
+
+
 def accept(r: int, p_x: int, q_x: int, uniform_bits: int) -> bool:
-    """Accept test: R * P[x] < Q[x] * 2^U (no division, no float)."""
-    return int(r) * int(p_x) < (int(q_x) << uniform_bits)
+    """Accept test: R * P[x] < Q[x] * 2^U (no division, no float; Python ints, so exact)."""
+    return _uniform(r, uniform_bits) * int(p_x) < (int(q_x) << uniform_bits)
 
 
 def sample_threshold(r: int, total: int, uniform_bits: int) -> int:
-    """T = (R * S) >> U, the threshold that a sample's prefix sum must exceed."""
-    return (int(r) * int(total)) >> uniform_bits
+    """T = (R * S) >> U, the threshold that a sample's prefix sum must exceed (exact)."""
+    return (_uniform(r, uniform_bits) * int(total)) >> uniform_bits
 
 
 def sample_from_weights(weights: np.ndarray, r: int, uniform_bits: int, total: int | None = None) -> int:
     """Smallest k with w_0 + ... + w_k > T, T = (R * S) >> U, S = sum(w) unless given."""
+    # W <= 31 and V < 2^32: entries and prefix sums fit int64 exactly; T < S fits too
     w = np.asarray(weights, dtype=np.int64)
     cumsum = np.cumsum(w)
     s = int(cumsum[-1]) if total is None else int(total)

@@ -136,5 +136,5 @@ class BeatDecoder:
         rows = np.array([[(b >> (i * W)) & ((1 << W) - 1) for b in beats[1 + gamma + k * n: 1 + gamma + (k + 1) * n]
                           for i in range(L)] for k in range(2 * gamma + 1)], dtype=np.int64).reshape(2 * gamma + 1, n * L)[:, :vocab]
         return Round(greedy=greedy, draft_tokens=np.array(toks, np.int64), draft_probs=rows[:gamma],
-                     target_probs=rows[gamma:], accept_uniforms=np.array(us, np.int64),
+                     target_probs=rows[gamma:], accept_uniforms=np.array(us, np.uint64),
                      sample_uniform=int(r_sample))

@@ -1,23 +1,74 @@
 """One verification round and its result: the data every level consumes and produces."""
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
+
+UNIFORM_MAX = (1 << 64) - 1   # the widest uniform the trace format admits (U = 64)
+_U64 = np.dtype(np.uint64)
+
+
+def uniform_int(value) -> int:
+    """One uniform as an exact Python int in 0..2^64 - 1 (ValueError otherwise, never a wrap)."""
+    v = value if type(value) is int else operator.index(value)
+    if not 0 <= v <= UNIFORM_MAX:
+        raise ValueError(f"uniform {v} outside 0..2^64 - 1")
+    return v
+
+
+def uniform_array(values) -> np.ndarray:
+    """Uniforms as a uint64 array holding exactly the given values.
+
+    Uniforms are U-bit unsigned integers with U up to 64, so int64 cannot hold them: a uint64
+    uniform >= 2^63 cast to int64 turns negative and silently passes every accept test.
+    Anything that cannot be held exactly (a negative value, one above 2^64 - 1, a float that
+    is not an integer up to 2^53) is refused with ValueError instead of being converted."""
+    if isinstance(values, np.ndarray):
+        a = values
+        if a.dtype is _U64:   # the common case, no copy
+            return a
+        if a.dtype.kind == "u":
+            return a.astype(np.uint64, copy=False)
+        if a.dtype.kind == "i":
+            if a.size and int(a.min()) < 0:
+                raise ValueError(f"uniforms must be >= 0, got {int(a.min())}")
+            return a.astype(np.uint64)
+        if a.size == 0:
+            return np.zeros(a.shape, np.uint64)
+        if a.dtype.kind == "f":   # exact only while integral and within 2^53
+            if not (np.isfinite(a).all() and (a == np.floor(a)).all() and a.min() >= 0 and a.max() <= 2.0 ** 53):
+                raise ValueError("float uniforms must be integers in 0..2^53 (wider ones need an integer dtype)")
+            return a.astype(np.uint64)
+        if a.dtype.kind != "O":
+            raise ValueError(f"uniforms must be integers, got dtype {a.dtype}")
+        flat = [uniform_int(v) for v in a.reshape(-1)]
+        return np.array(flat, np.uint64).reshape(a.shape)
+    # a list of Python ints: np.asarray would turn [-1, 2**63] into float64, so go one by one
+    return np.array([uniform_int(v) for v in values], np.uint64)
 
 
 @dataclass(frozen=True)
 class Round:
     """The inputs of one verification round (already validated against the trace contract).
 
-    draft_probs is [gamma, V], target_probs [gamma + 1, V], both integer rows summing to M.
+    draft_probs is [gamma, V], target_probs [gamma + 1, V], both integer rows summing to M
+    (W <= 31 bits: int64 holds them and their sums exactly). The uniforms are U-bit with
+    U <= 64: accept_uniforms is held as uint64 and sample_uniform as a Python int, whatever
+    integer type they are given as (a value that cannot be held exactly is refused); the
+    numerics convert each uniform to a Python int before multiplying, so every product is exact.
     """
     greedy: bool
     draft_tokens: np.ndarray      # int64 [gamma]
     draft_probs: np.ndarray       # int64 [gamma, V]
     target_probs: np.ndarray      # int64 [gamma + 1, V]
-    accept_uniforms: np.ndarray   # int64 [gamma]
+    accept_uniforms: np.ndarray   # uint64 [gamma]
     sample_uniform: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "accept_uniforms", uniform_array(self.accept_uniforms))
+        object.__setattr__(self, "sample_uniform", uniform_int(self.sample_uniform))
 
     @property
     def gamma(self) -> int:

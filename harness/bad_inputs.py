@@ -12,8 +12,11 @@ import json
 import os
 import re
 import socket
+import struct
 import sys
 import tempfile
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,7 +25,7 @@ import numpy as np
 
 from hades.errors import HadesError
 from hades.traces.synthetic import SyntheticSpec, synthetic_trace
-from hades.traces.format import ARRAY_KEYS, FORMAT, write_trace
+from hades.traces.format import ARRAY_KEYS, FORMAT, MAX_META_CHARS, MAX_META_DEPTH, write_trace
 
 SMALL_HW = ["--lanes", "4", "--vocab-max", "64", "--gamma-max", "4"]
 
@@ -61,6 +64,90 @@ def _garbage(tmp: Path) -> str:
     p = tmp / "garbage.npz"
     p.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     return str(p)
+
+
+# ---- archives built member by member (attacks on the container rather than the arrays) -------
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def zip_members(path: Path, members: dict, compression=zipfile.ZIP_DEFLATED) -> str:
+    """Write an archive of {member name: bytes} (a list of pairs to repeat a name)."""
+    items = members.items() if isinstance(members, dict) else members
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # zipfile warns about a duplicate name; that is the point
+        with zipfile.ZipFile(path, "w", compression) as z:
+            for name, data in items:
+                z.writestr(name, data)
+    return str(path)
+
+
+def good_members() -> dict:
+    return {f"{k}.npy": npy_bytes(v) for k, v in good_arrays().items()}
+
+
+def _archive(tmp: Path, mutate: Callable[[dict], object]) -> str:
+    m = good_members()
+    m = mutate(m) or m
+    return zip_members(tmp / "bad.npz", m)
+
+
+def patch_central_directory(path: str, member: str, offset: int, fmt: str, value) -> None:
+    """Overwrite a field of one member's central-directory entry (and, for the flag bits, of
+    its local header too) in place."""
+    data = bytearray(Path(path).read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info, cd = z.getinfo(member), z.start_dir
+    while True:   # walk the central directory to the member's entry
+        assert data[cd: cd + 4] == b"PK\x01\x02", "central directory entry expected"
+        n_name, n_extra, n_comment = struct.unpack_from("<HHH", data, cd + 28)
+        if data[cd + 46: cd + 46 + n_name] == member.encode():
+            break
+        cd += 46 + n_name + n_extra + n_comment
+    struct.pack_into(fmt, data, cd + offset, value)
+    if offset == 8:   # general-purpose flags live at offset 6 of the local header
+        struct.pack_into(fmt, data, info.header_offset + 6, value)
+    Path(path).write_bytes(bytes(data))
+
+
+def _plain_npy(tmp: Path) -> str:
+    path = tmp / "bad.npz"
+    with open(path, "wb") as f:
+        np.save(f, good_arrays()["target_probs"])
+    return str(path)
+
+
+def _encrypted(tmp: Path) -> str:
+    path = zip_members(tmp / "bad.npz", good_members())
+    patch_central_directory(path, "gamma.npy", 8, "<H", 0x1)
+    return path
+
+
+def _huge_directory_size(tmp: Path) -> str:
+    path = zip_members(tmp / "bad.npz", good_members())
+    patch_central_directory(path, "gamma.npy", 24, "<I", 0xFFFF_FFF0)   # uncompressed size: ~4 GB
+    return path
+
+
+def _huge_header_shape(m: dict) -> None:
+    # the header claims 3 x 5 x 10^12 entries (30 TB); the member holds the real 3 x 5 x 40
+    data = good_arrays()["target_probs"]
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(data.dtype),
+                                               "fortran_order": False, "shape": (3, 5, 10**12)})
+    m["target_probs.npy"] = buf.getvalue() + data.tobytes()
+
+
+def _duplicate(m: dict) -> list:
+    return list(m.items()) + [("gamma.npy", m["gamma.npy"])]
+
+
+def _many_members(m: dict) -> None:
+    for i in range(300):
+        m[f"extra{i}.npy"] = npy_bytes(np.zeros(1, np.uint8))
 
 
 def _set(key, value):
@@ -164,6 +251,31 @@ TABLE: list[BadInput] = [
              _verify(lambda t: _npz(t, _zero_px)), "zero draft probability"),
     BadInput("meta is not JSON", "trace file", _verify(lambda t: _npz(t, _set("meta", np.array("{oops"))))
              , "key 'meta': not valid JSON"),
+    BadInput("plain .npy renamed .npz", "trace file", _verify(_plain_npy), "a plain .npy array, not an .npz"),
+    BadInput("archive member is not an .npy array", "trace file",
+             _verify(lambda t: _archive(t, lambda m: m.__setitem__("gamma.npy", b"not an npy file"))),
+             "key 'gamma': the archive member is not an .npy array"),
+    BadInput("object (pickled) array", "trace file",
+             _verify(lambda t: _npz(t, _set("meta", np.array([{"a": 1}], dtype=object)))),
+             "key 'meta': object arrays (pickles) are not read"),
+    BadInput("encrypted archive member", "trace file", _verify(_encrypted), "key 'gamma': the archive member is encrypted"),
+    BadInput("unsupported compression method", "trace file",
+             _verify(lambda t: zip_members(t / "bad.npz", good_members(), zipfile.ZIP_BZIP2)),
+             "compression method 12"),
+    BadInput("npy header claims a gigantic shape", "trace file", _verify(lambda t: _archive(t, _huge_header_shape)),
+             "key 'target_probs': the .npy header declares shape (3, 5, 1000000000000)"),
+    BadInput("zip directory claims a gigantic uncompressed size", "trace file", _verify(_huge_directory_size),
+             "more than deflate can hold"),
+    BadInput("key stored twice in the archive", "trace file", _verify(lambda t: _archive(t, _duplicate)),
+             "key 'gamma': stored more than once"),
+    BadInput("too many archive members", "trace file", _verify(lambda t: _archive(t, _many_members)),
+             "more than the 256 a trace may have"),
+    BadInput("meta nested too deeply", "trace file",
+             _verify(lambda t: _npz(t, _set("meta", np.array('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")))),
+             f"more than the {MAX_META_DEPTH} the format allows"),
+    BadInput("meta too long", "trace file",
+             _verify(lambda t: _npz(t, _set("meta", np.array(json.dumps({"text": "x" * MAX_META_CHARS}))))),
+             f"more than the {MAX_META_CHARS} the format allows"),
     BadInput("gamma above the hardware's gamma_max", "CLI argument", _verify(_good_file, "--gamma-max", "2"),
              "exceeds the hardware's gamma_max=2"),
     BadInput("vocabulary above the hardware's vocab_max", "CLI argument", _verify(_good_file, "--vocab-max", "32"),

@@ -783,3 +783,157 @@ def test_greedy_integer_path_matches_float_reference():
             top2 = np.sort(q[t])[-2:]
             assert top2[1] - top2[0] < 2 / M
     assert diffs <= 5
+
+
+# ---------------------------------------------------------------------------------------
+# exact at every width the trace format admits (U = 1..64, W = 1..31), against an
+# independent arbitrary-precision reference (Fractions and Python ints only)
+# ---------------------------------------------------------------------------------------
+
+def _ref_accept(r: int, p_x: int, q_x: int, u: int) -> bool:
+    """min(1, Q/P) > R / 2^U, in exact rationals."""
+    return Fraction(r, 1 << u) < Fraction(q_x, p_x)
+
+
+def _ref_sample(weights, r: int, u: int, total: int | None = None) -> int:
+    """Inverse CDF in exact rationals: the smallest k with (w_0 + ... + w_k) / S > R / 2^U."""
+    w = [int(x) for x in weights]
+    s = sum(w) if total is None else total
+    c = 0
+    for k, wk in enumerate(w):
+        c += wk
+        if Fraction(c, s) > Fraction(r, 1 << u):
+            return k
+    raise AssertionError("no outcome")
+
+
+def _ref_round(q_rows, p_rows, drafts, accept_u, sample_u, u: int, m: int) -> tuple[int, int]:
+    """One stochastic round with Python ints and Fractions only (NUMERICS.md sections 5-6)."""
+    for t, x in enumerate(drafts):
+        if not _ref_accept(int(accept_u[t]), int(p_rows[t][x]), int(q_rows[t][x]), u):
+            res = [max(0, int(a) - int(b)) for a, b in zip(q_rows[t], p_rows[t])]
+            return t, _ref_sample(res, int(sample_u), u)
+    return len(drafts), _ref_sample(q_rows[len(drafts)], int(sample_u), u, total=m)
+
+
+def _edge_uniforms(u: int, rng, n: int = 6) -> list[int]:
+    top = (1 << u) - 1
+    edges = {0, 1, top, top - 1, top >> 1, (top >> 1) + 1, (top >> 1) - 1}
+    edges |= {int(x) for x in rng.integers(0, top, size=n, dtype=np.uint64, endpoint=True)}
+    return sorted(v for v in edges if 0 <= v <= top)
+
+
+@pytest.mark.parametrize("u_bits", [1, 2, 63, 64])
+@pytest.mark.parametrize("w_bits", [2, 24, 31])
+def test_accept_is_exact_at_extreme_widths(u_bits, w_bits):
+    m = numerics.default_row_sum(w_bits)
+    rng = np.random.default_rng(u_bits * 100 + w_bits)
+    pq = {(1, 0), (1, 1), (m, m), (m, m - 1), (m, 1), (1, m), (m - 1, m)}
+    pq |= {(int(p), int(q)) for p, q in rng.integers(1, m, size=(8, 2), endpoint=True)}
+    pq |= {(p, p - 1) for p, _ in list(pq) if p > 1}
+    for r in _edge_uniforms(u_bits, rng):
+        for p_x, q_x in pq:
+            want = _ref_accept(r, p_x, q_x, u_bits)
+            # as a Python int, and as the numpy scalars a trace file hands out
+            assert numerics.accept(r, p_x, q_x, u_bits) == want, (r, p_x, q_x)
+            assert numerics.accept(np.uint64(r), np.int64(p_x), np.int64(q_x), u_bits) == want
+
+
+@pytest.mark.parametrize("u_bits", [1, 2, 63, 64])
+@pytest.mark.parametrize("w_bits", [2, 24, 31])
+def test_samplers_are_exact_at_extreme_widths(u_bits, w_bits):
+    m = numerics.default_row_sum(w_bits)
+    rng = np.random.default_rng(u_bits * 1000 + w_bits)
+    V = 9
+    q = numerics.quantize_rows(rng.dirichlet(np.full(V, 0.4), size=6), m)
+    p = numerics.quantize_rows(rng.dirichlet(np.full(V, 0.4), size=6), m)
+    rows = list(zip(q, p)) + [(np.eye(V, dtype=np.int64)[3] * m, np.eye(V, dtype=np.int64)[5] * m)]
+    for r in _edge_uniforms(u_bits, rng):
+        for q_row, p_row in rows:
+            res = [max(0, int(a) - int(b)) for a, b in zip(q_row, p_row)]
+            if sum(res):
+                assert numerics.residual_sample(q_row, p_row, np.uint64(r), u_bits) == _ref_sample(res, r, u_bits)
+            assert numerics.bonus_sample(q_row, np.uint64(r), u_bits, m) == _ref_sample(q_row, r, u_bits, total=m)
+            assert numerics.sample_from_weights(q_row, r, u_bits) == _ref_sample(q_row, r, u_bits)
+
+
+@pytest.mark.parametrize("u_bits,w_bits", [(64, 31), (64, 16), (63, 24), (1, 2), (1, 31)])
+def test_verify_round_equals_the_big_int_reference(u_bits, w_bits):
+    """Whole rounds with uniforms given as uint64 (as a trace holds them, half of them >= 2^63
+    at U = 64), through verify_round and through a written and re-read trace file."""
+    from hades.traces.format import read_trace, trace_from_rounds, write_trace
+    m = numerics.default_row_sum(w_bits)
+    rng = np.random.default_rng(u_bits + w_bits)
+    V, G = 12, 3
+    rounds, want = [], []
+    for i in range(60):
+        q = numerics.quantize_rows(rng.dirichlet(np.full(V, 0.5), size=G + 1), m)
+        p = numerics.quantize_rows(rng.dirichlet(np.full(V, 0.5), size=G), m)
+        drafts = [int(rng.choice(np.flatnonzero(p[t]))) for t in range(G)]
+        us = rng.integers(0, 1 << u_bits, size=G + 1, dtype=np.uint64, endpoint=False)
+        if i % 5 == 0:
+            us[:] = (1 << u_bits) - 1
+        rnd = Round(greedy=False, draft_tokens=np.array(drafts, np.int64), draft_probs=p, target_probs=q,
+                    accept_uniforms=us[:G], sample_uniform=us[G])
+        rounds.append(rnd)
+        want.append(_ref_round(q, p, drafts, [int(x) for x in us[:G]], int(us[G]), u_bits, m))
+        assert verify_round(rnd, m, u_bits).decision() == want[-1], i
+    assert {w[0] for w in want} >= {0, G}   # both rejections and all-accepted rounds occur
+    import tempfile
+    from pathlib import Path
+    tr = trace_from_rounds(rounds, want, mode="stochastic", vocab_size=V, row_sum=m, prob_bits=w_bits,
+                           uniform_bits=u_bits)
+    with tempfile.TemporaryDirectory() as tmp:
+        back = read_trace(write_trace(Path(tmp) / "t.npz", tr))
+    for i, rnd in enumerate(back.rounds()):
+        assert verify_round(rnd, m, u_bits).decision() == want[i], i
+
+
+def test_uniforms_are_held_exactly_or_refused():
+    from hades.round import uniform_array
+    big = [(1 << 64) - 1, 1 << 63, (1 << 63) - 1, 0]
+    assert [int(x) for x in uniform_array(big)] == big
+    assert uniform_array(np.array(big, np.uint64)).dtype == np.uint64
+    for bad in ([-1], [1 << 64], np.array([-5], np.int64), np.array([0.5]), np.array([2.0 ** 60])):
+        with pytest.raises(ValueError):
+            uniform_array(bad)
+    V = 3
+    q = np.array([[1, 1, 1], [1, 1, 1]])
+    with pytest.raises(ValueError):   # a uniform wrapped negative by an int64 cast is refused, not used
+        Round(greedy=False, draft_tokens=np.array([0]), draft_probs=q[:1], target_probs=q,
+              accept_uniforms=np.array([1 << 63], np.uint64).astype(np.int64), sample_uniform=0)
+    with pytest.raises(ValueError):
+        Round(greedy=False, draft_tokens=np.array([0]), draft_probs=q[:1], target_probs=q,
+              accept_uniforms=np.array([0]), sample_uniform=-1)
+    for r in (-1, 1 << 16):
+        with pytest.raises(ValueError):
+            numerics.accept(r, 1, 1, 16)
+        with pytest.raises(ValueError):
+            numerics.sample_threshold(r, V, 16)
+
+
+def test_synthetic_trace_at_u64_cli_then_fl_equals_the_big_int_reference(tmp_path, capsys):
+    """`hades trace --synthetic --uniform-bits 64`, then FL re-verification of the file: both
+    the recorded and the re-derived decisions are those of the big-int reference."""
+    from hades.cli import main
+    from hades.traces.format import read_trace
+    out = tmp_path / "u64.npz"
+    rc = main(["trace", "--synthetic", "-o", str(out), "--uniform-bits", "64", "--vocab", "24",
+               "--rounds", "60", "--gamma", "1,4", "--seed", "3", "--no-progress"])
+    capsys.readouterr()
+    assert rc in (0, None)
+    tr = read_trace(out)
+    assert tr.uniform_bits == 64 and tr.accept_uniforms.dtype == np.uint64
+    assert (tr.accept_uniforms >= np.uint64(1 << 63)).sum() > 20   # the upper half is well exercised
+    M_ = tr.row_sum
+    mismatched = []
+    for i, rnd in enumerate(tr.rounds()):
+        g = int(tr.gamma[i])
+        want = _ref_round([[int(v) for v in row] for row in tr.target_probs[i, : g + 1]],
+                          [[int(v) for v in row] for row in tr.draft_probs[i, :g]],
+                          [int(x) for x in tr.draft_tokens[i, :g]],
+                          [int(x) for x in tr.accept_uniforms[i, :g]], int(tr.sample_uniform[i]), 64, M_)
+        recorded = (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+        if not (recorded == want == verify_round(rnd, M_, 64).decision()):
+            mismatched.append(i)
+    assert not mismatched, f"rounds {mismatched} differ from the big-int reference"

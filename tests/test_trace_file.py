@@ -5,7 +5,11 @@ import io
 import json
 import os
 import struct
+import subprocess
+import sys
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -516,3 +520,170 @@ def test_trace_constructor_validates(good_trace):
     with pytest.raises(TraceError, match="'mode'"):
         Trace(**d)
     validate(good_trace)  # the good one passes
+
+
+# ---------------------------------------------------------------------------------------
+# the reader looks at headers before it reads (docs/TRACE_FORMAT.md, "What the reader checks")
+# ---------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A 2 GiB member of zeros: an .npy header (uint8, shape (2^31,)) and 2048 identical deflate
+# segments of 1 MiB of zeros each (a full flush resets the compressor, so one segment's bytes
+# repeat): about 2.1 MB on disk, built in milliseconds. The CRC is that of these bytes.
+_ZERO_HEADER = (b"\x93NUMPY\x01\x00v\x00" + b"{'descr': '|u1', 'fortran_order': False, 'shape': (2147483648,), }"
+                .ljust(117) + b"\n")
+_ZERO_CRC = 0x90148188
+
+
+def _append_zero_member(src: Path, dst: Path, name: str, mib: int = 2048, crc: int = _ZERO_CRC) -> Path:
+    """dst = the archive src plus one deflated member `name` holding _ZERO_HEADER and `mib` MiB
+    of zeros, written by hand (zipfile would compress the 2 GiB itself)."""
+    data = src.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        start, count = z.start_dir, len(z.infolist())
+    eocd = data.rindex(b"PK\x05\x06")
+    central = data[start:eocd]
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(_ZERO_HEADER) + c.flush(zlib.Z_FULL_FLUSH)
+    seg = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    body = head + seg * mib + c.flush()
+    usize = len(_ZERO_HEADER) + (mib << 20)
+    assert usize < 1 << 32   # no zip64 fields needed
+    fname = name.encode()
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(body), usize, len(fname), 0) + fname
+    entry = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(body), usize, len(fname),
+                        0, 0, 0, 0, 0, start) + fname
+    new_central = central + entry
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count + 1, count + 1, len(new_central),
+                      start + len(local) + len(body), 0)
+    dst.write_bytes(data[:start] + local + body + new_central + end)
+    return dst
+
+
+
+def test_unknown_members_are_ignored_without_being_read(tmp_path, good_trace):
+    """A member that is not a key of the format is skipped unread: not even a corrupt one
+    (whose deflate stream would raise on the first read) is opened."""
+    clean = write_trace(tmp_path / "clean.npz", good_trace)
+    broken = _append_zero_member(clean, tmp_path / "extra.npz", "notes.npy", mib=1)
+    blob = bytearray(broken.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(blob))) as z:
+        info = z.getinfo("notes.npy")
+    start = _member_data_offset(bytes(blob), "notes.npy")
+    blob[start: start + info.compress_size] = bytes(range(256)) * (info.compress_size // 256) + \
+        bytes(info.compress_size % 256)   # garbage instead of deflate
+    broken.write_bytes(bytes(blob))
+    _arrays_equal(read_trace(broken), good_trace)
+
+
+def test_big_unused_member_costs_no_time_or_memory(tmp_path):
+    """A 2 MB file with an unused 2 GiB member: `hades verify` peaks at about the memory of the
+    clean file (measured in a subprocess: the peak RSS after the clean file, then after the big one)."""
+    tr = synthetic_trace(SyntheticSpec(vocab_size=40, rounds=3, gammas=(2, 4), seed=3))
+    clean = write_trace(tmp_path / "clean.npz", tr)
+    big = _append_zero_member(clean, tmp_path / "big.npz", "unused.npy")
+    assert big.stat().st_size < 3_000_000
+    with zipfile.ZipFile(big) as z:
+        assert z.getinfo("unused.npy").file_size > 2 * 10**9
+    _arrays_equal(read_trace(big), tr)
+    # VmHWM (the peak RSS of this process image; ru_maxrss would inherit the parent's peak
+    # across fork and exec on Linux), in KiB
+    code = ("import io, resource, sys, contextlib\n"
+            "from hades.cli import main\n"
+            "def peak_kib():\n"
+            "    try:\n"
+            "        for line in open('/proc/self/status'):\n"
+            "            if line.startswith('VmHWM:'):\n"
+            "                return int(line.split()[1])\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "for path in sys.argv[1:]:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        rc = main(['verify', path])\n"
+            "    print(rc, peak_kib(), flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(clean), str(big)], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    (rc1, kb_clean), (rc2, kb_big) = [tuple(map(int, ln.split())) for ln in out.stdout.split("\n") if ln]
+    assert rc1 == rc2 == 0
+    assert kb_big - kb_clean < 50_000, (kb_clean, kb_big)   # KiB: under 50 MB more than the clean file
+
+
+@pytest.mark.parametrize("key", ARRAY_KEYS + SCALAR_KEYS)
+def test_gigantic_header_shape_refused_before_allocation(tmp_path, good_arrays, key):
+    """Each member's .npy header is checked against its zip-directory size before anything
+    is allocated: a header that claims 10^13 entries is refused from the header alone."""
+    members = {}
+    for k, v in good_arrays.items():
+        buf = io.BytesIO()
+        if k == key:
+            np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(v.dtype),
+                                                       "fortran_order": False, "shape": (10**13,) + v.shape})
+            buf.write(v.tobytes())
+        else:
+            np.lib.format.write_array(buf, v)
+        members[f"{k}.npy"] = buf.getvalue()
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, blob in members.items():
+            z.writestr(name, blob)
+    tracemalloc.start()
+    try:
+        _refused(path, f"key '{key}'", "the .npy header declares shape (10000000000000,")
+        assert tracemalloc.get_traced_memory()[1] < 20_000_000
+    finally:
+        tracemalloc.stop()
+
+
+def test_shapes_inconsistent_across_members_refused_from_headers(tmp_path, good_arrays):
+    """R comes from gamma, G from draft_tokens, V from vocab_size; a member whose header
+    disagrees (even one that is internally consistent with its zip entry) is refused before
+    any array is read."""
+    a = good_arrays
+    R = len(a["gamma"])
+    bigger = np.zeros((R * 1000,) + a["target_probs"].shape[1:], a["target_probs"].dtype)
+    _refused(_write_bad(tmp_path, a, target_probs=bigger), "'target_probs'", "expected shape")
+
+
+def test_fortran_order_arrays_read_back(tmp_path, good_arrays, good_trace):
+    a = dict(good_arrays)
+    a["target_probs"] = np.asfortranarray(a["target_probs"])
+    a["draft_tokens"] = np.asfortranarray(a["draft_tokens"])
+    _arrays_equal(read_trace(_write_bad(tmp_path, a)), good_trace)
+
+
+def test_meta_depth_and_length_bounds(tmp_path, good_arrays):
+    from hades.traces.format import MAX_META_CHARS, MAX_META_DEPTH, json_depth
+    assert json_depth('{"a": [1, {"b": "[[[[{{{"}], "c": "\\"]]"}') == 3
+    ok = '{"a": ' + "[" * (MAX_META_DEPTH - 1) + "]" * (MAX_META_DEPTH - 1) + "}"
+    assert json_depth(ok) == MAX_META_DEPTH
+    read_trace(_write_bad(tmp_path, good_arrays, meta=np.array(ok)))
+    deep = '{"a": ' + "[" * MAX_META_DEPTH + "]" * MAX_META_DEPTH + "}"
+    _refused(_write_bad(tmp_path, good_arrays, meta=np.array(deep)), "'meta'", "nested")
+    # far past the parser's recursion limit: still one clear TraceError, not a RecursionError
+    _refused(_write_bad(tmp_path, good_arrays, meta=np.array("[" * 10**6)), "'meta'", "nested")
+    _refused(_write_bad(tmp_path, good_arrays, meta=np.array(json.dumps({"t": "x" * MAX_META_CHARS}))),
+             "'meta'", "characters")
+
+
+def test_writer_refuses_meta_the_reader_would_refuse(tmp_path, good_trace):
+    from hades.traces.format import MAX_META_DEPTH
+    d = {k: getattr(good_trace, k) for k in good_trace.__dataclass_fields__}
+    nested: dict = {}
+    for _ in range(MAX_META_DEPTH + 1):
+        nested = {"n": nested}
+    d["meta"] = nested
+    with pytest.raises(TraceError, match="'meta'"):
+        write_trace(tmp_path / "t.npz", Trace(**d))
+    assert os.listdir(tmp_path) == []
+
+
+def test_uint64_ids_beyond_int64_are_reported_exactly(tmp_path, good_arrays):
+    """Integer keys of any dtype: a uint64 token id >= 2^63 is refused with its own value
+    (not the negative number an int64 cast would print)."""
+    dt = good_arrays["draft_tokens"].astype(np.uint64)
+    dt[3, 1] = (1 << 64) - 1
+    _refused(_write_bad(tmp_path, good_arrays, draft_tokens=dt), "'draft_tokens'", "round 3",
+             str((1 << 64) - 1))

@@ -22,22 +22,24 @@ class VerifierCL(RoundStreamModel):
         return timed_result(s.timing, rnd)
 
 
-def timed_results(tc: TimingConfig, rounds: list[Round], decisions: list[RoundResult] | None = None
-                  ) -> list[RoundResult]:
+def timed_results(tc: TimingConfig, rounds, decisions: list[RoundResult] | None = None) -> list[RoundResult]:
     """The FL decision of every round (or the given ones) with its CL cycles and latency,
-    timed vectorised over the rounds that share a vocabulary and a mode."""
-    rounds = list(rounds)
-    if decisions is None:
-        decisions = [verify_round(r, tc.hw.row_sum, tc.hw.uniform_bits) for r in rounds]
-    groups: dict[tuple[int, bool], list[int]] = {}
+    timed vectorised over the rounds that share a vocabulary and a mode. `rounds` may be a
+    generator: each round is held only while it is verified."""
+    shapes, decided = [], []
     for i, rnd in enumerate(rounds):
-        groups.setdefault((rnd.vocab_size, rnd.greedy), []).append(i)
-    out: list[RoundResult | None] = [None] * len(rounds)
+        shapes.append((rnd.vocab_size, rnd.greedy, rnd.gamma))
+        decided.append(decisions[i] if decisions is not None
+                       else verify_round(rnd, tc.hw.row_sum, tc.hw.uniform_bits))
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for i, (vocab_size, greedy, _) in enumerate(shapes):
+        groups.setdefault((vocab_size, greedy), []).append(i)
+    out: list[RoundResult | None] = [None] * len(shapes)
     for (vocab_size, greedy), idx in groups.items():
-        t = round_timing(tc, [rounds[i].gamma for i in idx], vocab_size, greedy,
-                         [decisions[i].accepted for i in idx], [decisions[i].token for i in idx])
+        t = round_timing(tc, [shapes[i][2] for i in idx], vocab_size, greedy,
+                         [decided[i].accepted for i in idx], [decided[i].token for i in idx])
         for k, i in enumerate(idx):
-            out[i] = RoundResult(decisions[i].accepted, decisions[i].token, int(t.cycles[k]), int(t.latency[k]))
+            out[i] = RoundResult(decided[i].accepted, decided[i].token, int(t.cycles[k]), int(t.latency[k]))
     return out
 
 

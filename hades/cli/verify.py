@@ -44,17 +44,17 @@ def run(args) -> int:
         check_vcd(args.level, SimOptions(backend=args.rtl_backend, vcd=args.vcd))
     trace = read_trace(args.trace)
     cfg.check_trace(trace)
-    rounds = list(trace.rounds())
     t0 = time.perf_counter()
     if args.level == "rtl" or args.sim:
         from hades.sim.run import SimOptions, run_rounds   # pymtl3: imported only when simulating
+        rounds = list(trace.rounds())
         opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
         with progress_bar(len(rounds), f"{args.level} simulation") as bar:
             results = run_rounds(args.level, cfg, rounds, opts, progress=bar.update)
-    elif args.level == "cl":
-        results = timed_results(TimingConfig(hw=cfg), rounds)
+    elif args.level == "cl":   # FL and CL take one round at a time: its int64 rows live only while it is verified
+        results = timed_results(TimingConfig(hw=cfg), trace.rounds())
     else:
-        results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in rounds]
+        results = [verify_round(r, cfg.row_sum, cfg.uniform_bits) for r in trace.rounds()]
     wall = time.perf_counter() - t0
 
     rows = []

@@ -60,7 +60,7 @@ def random_round(rng: np.random.Generator, vocab: int, gamma: int, prob_bits: in
             q[t, dst] += 1
     x = np.array([numerics.sample_from_weights(p[t], int(rng.integers(0, 1 << U, dtype=np.uint64)), U)
                   for t in range(gamma)], np.int64)
-    r_acc = rng.integers(0, 1 << U, size=gamma, dtype=np.uint64).astype(np.int64)
+    r_acc = rng.integers(0, 1 << U, size=gamma, dtype=np.uint64)   # U may be 64: never int64
     if flavour == "near_tie":
         # R*P[x] within one unit of Q[x]*2^U: the accept comparison at its boundary
         for t in range(gamma):

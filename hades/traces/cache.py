@@ -160,13 +160,100 @@ class TraceSummary:
                 "accepted": self.accepted.tolist(), "token": self.token.tolist(), "meta": self.meta}
 
     @classmethod
-    def from_json(cls, d: dict) -> "TraceSummary":
-        if d.get("format") != SUMMARY_FORMAT:
-            raise TraceError(f"trace summary format {d.get('format')!r}, expected {SUMMARY_FORMAT!r}")
-        arrays = {k: np.asarray(d[k], np.int64) for k in ("gamma", "accepted", "token")}
-        return cls(trace_id=d["trace_id"], request=TraceRequest(**d["request"]), mode=d["mode"],
-                   vocab_size=int(d["vocab_size"]), row_sum=int(d["row_sum"]), prob_bits=int(d["prob_bits"]),
-                   uniform_bits=int(d["uniform_bits"]), gamma_max=int(d["gamma_max"]), meta=d["meta"], **arrays)
+    def from_json(cls, d) -> "TraceSummary":
+        """A summary from its JSON, every field checked (types, ranges, lengths, agreement with
+        its request): anything else raises TraceError, which callers treat as a cache miss."""
+        return _summary_from_json(d)
+
+
+_SUMMARY_KEYS = {"format", "trace_id", "request", "mode", "vocab_size", "row_sum", "prob_bits", "uniform_bits",
+                 "gamma_max", "gamma", "accepted", "token", "meta"}
+# TraceRequest fields and their JSON types (None allowed for the optional ones)
+_REQUEST_TYPES = {"source": str, "gamma": int, "rounds": int, "seed": int, "mode": str, "prob_bits": int,
+                  "uniform_bits": int, "vocab_size": (int, None), "nested_from": (int, None), "prompt": (str, None)}
+_REQUIRED_REQUEST = ("source", "gamma", "rounds")
+_INT64_MAX = (1 << 63) - 1
+
+
+def _bad_summary(msg: str):
+    raise TraceError(f"trace summary: {msg}")
+
+
+def _is_int(v) -> bool:
+    # JSON numbers: a float (1e400 is inf, NaN, 4.0) or a bool is not an integer here
+    return type(v) is int and -_INT64_MAX <= v <= _INT64_MAX
+
+
+def _summary_int(d: dict, key: str, lo: int, hi: int) -> int:
+    v = d[key]
+    if not _is_int(v) or not lo <= v <= hi:
+        _bad_summary(f"{key!r} = {v!r}, expected an integer in {lo}..{hi}")
+    return v
+
+
+def _summary_ints(d: dict, key: str, n: int, lo, hi) -> np.ndarray:
+    """A list of n integers; lo and hi are ints or int64 arrays of length n (bounds per entry)."""
+    v = d[key]
+    if type(v) is not list or len(v) != n:
+        _bad_summary(f"{key!r}: expected a list of {n} integers (one per round), got "
+                     f"{type(v).__name__}{'' if type(v) is not list else f' of {len(v)}'}")
+    if not all(_is_int(x) for x in v):
+        _bad_summary(f"{key!r}: entries must be integers")
+    arr = np.array(v, np.int64)
+    bad = np.flatnonzero((arr < lo) | (arr > hi))
+    if bad.size:
+        r = int(bad[0])
+        _bad_summary(f"{key!r}, round {r}: {int(arr[r])} out of range")
+    return arr
+
+
+def _summary_request(r) -> TraceRequest:
+    if type(r) is not dict or not set(r) <= set(_REQUEST_TYPES) or not all(k in r for k in _REQUIRED_REQUEST):
+        _bad_summary(f"'request': expected an object with the TraceRequest fields, got {r!r:.200}")
+    for k, v in r.items():
+        types = _REQUEST_TYPES[k]
+        types = types if isinstance(types, tuple) else (types,)
+        ok = any((v is None) if t is None else (_is_int(v) if t is int else type(v) is t) for t in types)
+        if not ok:
+            _bad_summary(f"'request': field {k!r} = {v!r:.200}")
+    req = TraceRequest(**r)
+    try:
+        req.check()
+    except ConfigError as e:
+        _bad_summary(f"'request': {e}")
+    return req
+
+
+def _summary_from_json(d) -> TraceSummary:
+    if type(d) is not dict:
+        _bad_summary(f"expected a JSON object, got {type(d).__name__}")
+    if d.get("format") != SUMMARY_FORMAT:
+        _bad_summary(f"format {d.get('format')!r:.100}, expected {SUMMARY_FORMAT!r}")
+    if set(d) != _SUMMARY_KEYS:
+        _bad_summary(f"keys {sorted(set(d) ^ _SUMMARY_KEYS)} missing or unexpected")
+    req = _summary_request(d["request"])
+    trace_id = d["trace_id"]
+    if type(trace_id) is not str or trace_id != req.key():
+        _bad_summary(f"trace_id {trace_id!r:.100} is not the key of its request ({req.key()})")
+    if d["mode"] != req.mode:
+        _bad_summary(f"mode {d['mode']!r:.100}, but the request says {req.mode!r}")
+    prob_bits = _summary_int(d, "prob_bits", req.prob_bits, req.prob_bits)
+    uniform_bits = _summary_int(d, "uniform_bits", req.uniform_bits, req.uniform_bits)
+    if not (1 <= prob_bits <= 31 and 1 <= uniform_bits <= 64):
+        _bad_summary(f"prob_bits={prob_bits} or uniform_bits={uniform_bits} outside the trace format's range")
+    row_sum = _summary_int(d, "row_sum", 1, (1 << prob_bits) - 1)
+    V = req.vocab_size
+    vocab_size = _summary_int(d, "vocab_size", V or 1, V or _INT64_MAX)
+    gamma_max = _summary_int(d, "gamma_max", req.gamma, _INT64_MAX)
+    R = req.rounds   # every source yields exactly the rounds asked for
+    gamma = _summary_ints(d, "gamma", R, req.gamma, req.gamma)   # every round has the request's gamma
+    accepted = _summary_ints(d, "accepted", R, 0, gamma)
+    token = _summary_ints(d, "token", R, 0, vocab_size - 1)
+    if type(d["meta"]) is not dict:
+        _bad_summary("'meta': expected a JSON object")
+    return TraceSummary(trace_id=trace_id, request=req, mode=req.mode, vocab_size=vocab_size, row_sum=row_sum,
+                        prob_bits=prob_bits, uniform_bits=uniform_bits, gamma_max=gamma_max, gamma=gamma,
+                        accepted=accepted, token=token, meta=d["meta"])
 
 
 def trace_path(req: TraceRequest, cache_dir: str | Path | None = None) -> Path:
@@ -216,10 +303,13 @@ def cached_summary(req: TraceRequest, cache_dir: str | Path | None = None) -> Tr
     if not path.is_file():
         return None
     try:
-        summary = TraceSummary.from_json(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError, TraceError):
-        return None   # unreadable: get_summary rebuilds it from the trace
-    return summary if summary.trace_id == req.key() else None
+        summary = TraceSummary.from_json(json.loads(path.read_bytes()))
+    except (TraceError, ValueError, RecursionError, OSError):
+        # unreadable or not what to_json writes (hand-edited, truncated, another version):
+        # a miss, and get_summary rebuilds it from the trace. from_json checks every field, so
+        # nothing it lets through can fail later.
+        return None
+    return summary if summary.trace_id == req.key() and summary.request == req else None
 
 
 def get_summary(req: TraceRequest, cache_dir: str | Path | None = None,

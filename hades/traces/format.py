@@ -7,7 +7,9 @@ was expected.
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -66,7 +68,7 @@ class Trace:
             draft_tokens=self.draft_tokens[i, :g].astype(np.int64),
             draft_probs=self.draft_probs[i, :g].astype(np.int64),
             target_probs=self.target_probs[i, : g + 1].astype(np.int64),
-            accept_uniforms=self.accept_uniforms[i, :g].astype(np.int64),
+            accept_uniforms=self.accept_uniforms[i, :g].astype(np.uint64),   # U <= 64: never int64
             sample_uniform=int(self.sample_uniform[i]),
         )
 
@@ -79,56 +81,101 @@ def _fail(msg: str):
     raise TraceError(msg)
 
 
+_KIND_NAMES = {"u": "unsigned integer", "i": "integer", "iu": "integer", "ui": "integer"}
+# dtype kind and shape of every array key, given R, G, V
+_LAYOUT = {
+    "gamma": ("iu", lambda R, G, V: (R,)),
+    "draft_tokens": ("iu", lambda R, G, V: (R, G)),
+    "draft_probs": ("u", lambda R, G, V: (R, G, V)),
+    "target_probs": ("u", lambda R, G, V: (R, G + 1, V)),
+    "accept_uniforms": ("u", lambda R, G, V: (R, G)),
+    "sample_uniform": ("u", lambda R, G, V: (R,)),
+    "expected_accepted": ("iu", lambda R, G, V: (R,)),
+    "expected_token": ("iu", lambda R, G, V: (R,)),
+}
+
+
 def _check_array(name, arr, kinds, shape):
     if not isinstance(arr, np.ndarray):
         _fail(f"key '{name}': expected a numpy array, got {type(arr).__name__}")
-    if arr.dtype.kind not in kinds:
-        want = {"u": "unsigned integer", "i": "integer", "iu": "integer", "ui": "integer"}.get(kinds, kinds)
-        _fail(f"key '{name}': expected {want} dtype, got {arr.dtype}")
-    if arr.shape != shape:
-        _fail(f"key '{name}': expected shape {shape}, got {arr.shape}")
+    _check_dtype_shape(name, arr.dtype, arr.shape, kinds, shape)
+
+
+def _check_dtype_shape(name, dtype, got_shape, kinds, shape):
+    if dtype.kind not in kinds:
+        _fail(f"key '{name}': expected {_KIND_NAMES.get(kinds, kinds)} dtype, got {dtype}")
+    if tuple(got_shape) != shape:
+        _fail(f"key '{name}': expected shape {shape}, got {tuple(got_shape)}")
+
+
+def _check_scalars(mode, vocab_size, row_sum, prob_bits, uniform_bits) -> None:
+    if mode not in MODES:
+        _fail(f"key 'mode': expected one of {MODES}, got {mode!r}")
+    for name, v in (("vocab_size", vocab_size), ("row_sum", row_sum), ("prob_bits", prob_bits),
+                    ("uniform_bits", uniform_bits)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            _fail(f"key '{name}': expected a positive integer, got {v!r}")
+    if not 1 <= prob_bits <= 31:
+        _fail(f"key 'prob_bits': expected 1..31, got {prob_bits}")
+    if not 1 <= uniform_bits <= 64:
+        _fail(f"key 'uniform_bits': expected 1..64, got {uniform_bits}")
+    if row_sum >= (1 << int(prob_bits)):
+        _fail(f"key 'row_sum': {row_sum} does not fit prob_bits={prob_bits} (one-hot rows must fit)")
+
+
+def _check_layout(vocab_size: int, layout: dict) -> tuple[int, int]:
+    """Dtype kinds and shapes of the array keys, from {key: (dtype, shape)} (the arrays
+    themselves, or the headers of the archive's members before anything is read).
+    Returns (R, G)."""
+    g_dtype, g_shape = layout["gamma"]
+    if len(g_shape) != 1:
+        _fail("key 'gamma': expected a 1-D integer array [R]")
+    R = g_shape[0]
+    if R == 0:
+        _fail("key 'gamma': the trace has no rounds")
+    dt_shape = layout["draft_tokens"][1]
+    if len(dt_shape) != 2:
+        _fail(f"key 'draft_tokens': expected shape [R, G], got {tuple(dt_shape)}")
+    G = dt_shape[1]
+    V = int(vocab_size)
+    for name in ARRAY_KEYS:
+        kinds, shape = _LAYOUT[name]
+        _check_dtype_shape(name, *layout[name], kinds, shape(R, G, V))
+    for name in ("accept_uniforms", "sample_uniform"):
+        if layout[name][0] not in (np.uint32, np.uint64):
+            _fail(f"key '{name}': expected uint32 or uint64, got {layout[name][0]}")
+    return R, G
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _as_int64(arr: np.ndarray) -> np.ndarray:
+    """An integer array as int64 for range checks: uint64 values above 2^63 - 1 (outside every
+    range the format allows) are clipped to 2^63 - 1 instead of wrapping negative."""
+    if arr.dtype == np.uint64:
+        return np.minimum(arr, np.uint64(_INT64_MAX)).astype(np.int64)
+    return arr.astype(np.int64)
 
 
 def validate(tr: Trace) -> None:
     """Raise TraceError on the first violation of the trace contract."""
-    if tr.mode not in MODES:
-        _fail(f"key 'mode': expected one of {MODES}, got {tr.mode!r}")
-    for name in ("vocab_size", "row_sum", "prob_bits", "uniform_bits"):
-        v = getattr(tr, name)
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            _fail(f"key '{name}': expected a positive integer, got {v!r}")
-    if not 1 <= tr.prob_bits <= 31:
-        _fail(f"key 'prob_bits': expected 1..31, got {tr.prob_bits}")
-    if not 1 <= tr.uniform_bits <= 64:
-        _fail(f"key 'uniform_bits': expected 1..64, got {tr.uniform_bits}")
-    if tr.row_sum >= (1 << tr.prob_bits):
-        _fail(f"key 'row_sum': {tr.row_sum} does not fit prob_bits={tr.prob_bits} (one-hot rows must fit)")
+    _check_scalars(tr.mode, tr.vocab_size, tr.row_sum, tr.prob_bits, tr.uniform_bits)
     g_arr = tr.gamma
     if not isinstance(g_arr, np.ndarray) or g_arr.ndim != 1:
         _fail("key 'gamma': expected a 1-D integer array [R]")
-    R = len(g_arr)
-    if R == 0:
-        _fail("key 'gamma': the trace has no rounds")
-    if tr.draft_tokens.ndim != 2:
-        _fail(f"key 'draft_tokens': expected shape [R, G], got {tr.draft_tokens.shape}")
-    G = tr.draft_tokens.shape[1]
+    for name in ARRAY_KEYS:
+        if not isinstance(getattr(tr, name), np.ndarray):
+            _fail(f"key '{name}': expected a numpy array, got {type(getattr(tr, name)).__name__}")
+    R, G = _check_layout(tr.vocab_size, {k: (getattr(tr, k).dtype, getattr(tr, k).shape) for k in ARRAY_KEYS})
     V = int(tr.vocab_size)
-    _check_array("gamma", g_arr, "iu", (R,))
-    _check_array("draft_tokens", tr.draft_tokens, "iu", (R, G))
-    _check_array("draft_probs", tr.draft_probs, "u", (R, G, V))
-    _check_array("target_probs", tr.target_probs, "u", (R, G + 1, V))
-    _check_array("accept_uniforms", tr.accept_uniforms, "u", (R, G))
-    _check_array("sample_uniform", tr.sample_uniform, "u", (R,))
-    _check_array("expected_accepted", tr.expected_accepted, "iu", (R,))
-    _check_array("expected_token", tr.expected_token, "iu", (R,))
-    for name in ("accept_uniforms", "sample_uniform"):
-        if getattr(tr, name).dtype not in (np.uint32, np.uint64):
-            _fail(f"key '{name}': expected uint32 or uint64, got {getattr(tr, name).dtype}")
+    g_orig = g_arr
+    g_arr = _as_int64(g_arr)
 
     bad = np.flatnonzero((g_arr < 0) | (g_arr > G))
     if bad.size:
         r = int(bad[0])
-        _fail(f"key 'gamma', round {r}: gamma {int(g_arr[r])} outside 0..{G} (G = gamma_max of the file)")
+        _fail(f"key 'gamma', round {r}: gamma {int(g_orig[r])} outside 0..{G} (G = gamma_max of the file)")
     t_idx = np.arange(G)[None, :]
     live = t_idx < g_arr[:, None]                         # [R, G] draft slots in use
     live_q = np.arange(G + 1)[None, :] <= g_arr[:, None]  # [R, G+1] target rows in use
@@ -142,11 +189,11 @@ def validate(tr: Trace) -> None:
                 r = int(over[0][0])
                 _fail(f"key '{name}', round {r}: uniform wider than uniform_bits={tr.uniform_bits}")
 
-    toks = tr.draft_tokens.astype(np.int64)
+    toks = _as_int64(tr.draft_tokens)
     bad = np.argwhere(live & ((toks < 0) | (toks >= V)))
     if bad.size:
         r, t = map(int, bad[0])
-        _fail(f"key 'draft_tokens', round {r}, slot {t}: token id {int(toks[r, t])} outside 0..{V - 1}")
+        _fail(f"key 'draft_tokens', round {r}, slot {t}: token id {int(tr.draft_tokens[r, t])} outside 0..{V - 1}")
 
     M = int(tr.row_sum)
     limit_w = 1 << tr.prob_bits
@@ -168,16 +215,16 @@ def validate(tr: Trace) -> None:
             r, t = map(int, bad[0])
             _fail(f"key 'draft_probs', round {r}, slot {t}: draft token {int(toks[r, t])} has zero draft "
                   "probability (drafts must be sampled from the quantised draft row)")
-    ea = tr.expected_accepted.astype(np.int64)
+    ea = _as_int64(tr.expected_accepted)
     bad = np.flatnonzero((ea < 0) | (ea > g_arr))
     if bad.size:
         r = int(bad[0])
-        _fail(f"key 'expected_accepted', round {r}: {int(ea[r])} outside 0..gamma={int(g_arr[r])}")
-    et = tr.expected_token.astype(np.int64)
+        _fail(f"key 'expected_accepted', round {r}: {int(tr.expected_accepted[r])} outside 0..gamma={int(g_arr[r])}")
+    et = _as_int64(tr.expected_token)
     bad = np.flatnonzero((et < 0) | (et >= V))
     if bad.size:
         r = int(bad[0])
-        _fail(f"key 'expected_token', round {r}: token id {int(et[r])} outside 0..{V - 1}")
+        _fail(f"key 'expected_token', round {r}: token id {int(tr.expected_token[r])} outside 0..{V - 1}")
     if not isinstance(tr.meta, dict):
         _fail("key 'meta': expected a JSON object")
 
@@ -218,11 +265,13 @@ def prob_dtype(prob_bits: int):
 
 def write_trace(path: str | os.PathLike, tr: Trace) -> Path:
     validate(tr)
+    meta_text = json.dumps(tr.meta, sort_keys=True)
+    parse_meta(meta_text)   # within the reader's bounds: never write a file read_trace refuses
     arrays = {k: getattr(tr, k) for k in ARRAY_KEYS}
     arrays.update(format=np.array(FORMAT), mode=np.array(tr.mode),
                   vocab_size=np.array(tr.vocab_size), row_sum=np.array(tr.row_sum),
                   prob_bits=np.array(tr.prob_bits), uniform_bits=np.array(tr.uniform_bits),
-                  meta=np.array(json.dumps(tr.meta, sort_keys=True)))
+                  meta=np.array(meta_text))
 
     def _write(tmp):
         with open(tmp, "wb") as f:
@@ -230,39 +279,246 @@ def write_trace(path: str | os.PathLike, tr: Trace) -> Path:
     return atomic_write(path, _write)
 
 
+# ---- the reader's bounds (docs/TRACE_FORMAT.md, "What the reader checks") -----------------
+MAX_MEMBERS = 256                 # zip entries looked at (a trace has 15; unknown ones are skipped)
+MAX_DIRECTORY_BYTES = 1 << 20     # size of the zip central directory (a trace's is ~1.5 KB)
+MAX_META_CHARS = 1 << 22          # `meta` JSON text, characters (4 Mi)
+MAX_META_DEPTH = 64               # nesting of `meta` ([ and { levels)
+MAX_SCALAR_BYTES = 4096           # any other 0-d key (format, mode, the four integers)
+DEFLATE_MAX_RATIO = 1032          # deflate cannot expand data by more than about 1032:1
+_READ_CHUNK = 1 << 22
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def parse_meta(text: str) -> dict:
+    """`meta` as a JSON object, refused (TraceError) when longer than MAX_META_CHARS, nested
+    deeper than MAX_META_DEPTH (the depth is counted before parsing, so a deep file cannot
+    exhaust the parser's recursion), not JSON, or not an object."""
+    if len(text) > MAX_META_CHARS:
+        _fail(f"key 'meta': {len(text)} characters, more than the {MAX_META_CHARS} the format allows")
+    depth = json_depth(text)
+    if depth > MAX_META_DEPTH:
+        _fail(f"key 'meta': JSON nested {depth} levels deep, more than the {MAX_META_DEPTH} the format allows")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TraceError(f"key 'meta': not valid JSON ({e})") from None
+    except RecursionError:   # not reachable after the depth bound; kept as a net
+        raise TraceError("key 'meta': JSON nested too deeply") from None
+    if not isinstance(meta, dict):
+        _fail("key 'meta': expected a JSON object")
+    return meta
+
+
+def json_depth(text: str) -> int:
+    """Nesting depth of the arrays and objects in JSON text, without parsing it (vectorised,
+    linear time, whatever the text). Brackets inside strings do not count: a quote opens or
+    closes a string unless an odd run of backslashes precedes it. (In valid JSON, backslashes
+    occur only inside strings, so this is exact; for invalid text it only has to terminate.)"""
+    b = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)   # ASCII bytes stay themselves
+    n = b.size
+    if not n:
+        return 0
+    idx = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    last_other = np.maximum.accumulate(np.where(b == 0x5C, -1, idx))   # last non-backslash at or before i
+    q = np.flatnonzero(b == 0x22)
+    run = np.where(q > 0, (q - 1) - last_other[np.maximum(q - 1, 0)], 0)   # backslashes right before q
+    del last_other, idx
+    real = np.zeros(n, np.int8)
+    real[q[run % 2 == 0]] = 1
+    outside = (np.cumsum(real, dtype=np.int32 if n < 2**31 else np.int64) - real) % 2 == 0
+    outside &= real == 0
+    step = np.where(outside & ((b == 0x5B) | (b == 0x7B)), 1, 0).astype(np.int8)
+    step -= (outside & ((b == 0x5D) | (b == 0x7D))).astype(np.int8)
+    return max(0, int(np.cumsum(step, dtype=np.int32 if n < 2**31 else np.int64).max()))
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One archive member of a known key, as its zip directory entry and .npy header declare it."""
+    key: str
+    info: zipfile.ZipInfo
+    data_offset: int       # bytes of .npy magic + header before the data
+    dtype: np.dtype
+    shape: tuple
+    fortran_order: bool
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _member_header(zf: zipfile.ZipFile, key: str, info: zipfile.ZipInfo, archive_bytes: int) -> _Member:
+    """Check a member from its zip directory entry and its .npy header only (nothing of the
+    data is read or allocated): not encrypted, stored or deflate, sizes that the archive can
+    hold, a .npy array of plain numbers or a string, and a header whose shape x itemsize is
+    exactly the member's uncompressed size."""
+    if info.flag_bits & 0x1:
+        _fail(f"key '{key}': the archive member is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        _fail(f"key '{key}': compression method {info.compress_type} (only stored and deflate are read)")
+    if info.compress_size > archive_bytes:
+        _fail(f"key '{key}': the zip directory claims {info.compress_size} compressed bytes in a "
+              f"{archive_bytes}-byte file")
+    stored = info.compress_type == zipfile.ZIP_STORED
+    most = info.compress_size if stored else DEFLATE_MAX_RATIO * info.compress_size + 4096
+    if info.file_size > most:
+        _fail(f"key '{key}': the zip directory claims {info.file_size} bytes uncompressed from "
+              f"{info.compress_size} compressed, more than {'a stored member' if stored else 'deflate'} can hold")
+    with zf.open(info) as fp:
+        if fp.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            _fail(f"key '{key}': the archive member is not an .npy array")
+        version = tuple(fp.read(2))
+        try:
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                _fail(f"key '{key}': .npy format version {version} is not supported")
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as e:
+            raise TraceError(f"key '{key}': unreadable .npy header ({type(e).__name__}: {e})") from None
+        data_offset = fp.tell()
+    if dtype.hasobject:
+        _fail(f"key '{key}': object arrays (pickles) are not read")
+    if dtype.fields is not None or dtype.subdtype is not None:
+        _fail(f"key '{key}': structured dtype {dtype} is not an array of numbers or a string")
+    if any(n < 0 for n in shape):
+        _fail(f"key '{key}': .npy header with negative shape {shape}")
+    m = _Member(key, info, data_offset, dtype, tuple(shape), bool(fortran_order))
+    if data_offset + m.nbytes != info.file_size:
+        _fail(f"key '{key}': the .npy header declares shape {m.shape} of {dtype} ({m.nbytes} bytes), but the "
+              f"archive member holds {info.file_size - data_offset} bytes of data")
+    return m
+
+
+def _read_member(zf: zipfile.ZipFile, m: _Member) -> np.ndarray:
+    """The member's array, read in chunks straight into an array of the size its (checked)
+    header declares; the CRC is checked when the end of the member is reached."""
+    try:
+        flat = np.empty(math.prod(m.shape), m.dtype)
+    except MemoryError:
+        raise TraceError(f"key '{m.key}': cannot allocate {m.nbytes} bytes for shape {m.shape}") from None
+    buf = memoryview(flat.view(np.uint8).reshape(-1)) if m.nbytes else memoryview(b"")
+    with zf.open(m.info) as fp:
+        fp.read(m.data_offset)
+        pos = 0
+        while pos < m.nbytes:
+            n = fp.readinto(buf[pos: pos + _READ_CHUNK])
+            if not n:
+                _fail(f"key '{m.key}': the archive member ends after {pos} of {m.nbytes} data bytes")
+            pos += n
+        if fp.read(1):
+            _fail(f"key '{m.key}': the archive member holds more data than its .npy header declares")
+    if m.fortran_order:
+        return flat.reshape(m.shape[::-1]).transpose()
+    return flat.reshape(m.shape)
+
+
+def _archive_members(f) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
+    """Open the zip archive after bounding its directory; map each known key to its member.
+    Unknown members are skipped (never read); a known key stored twice is refused."""
+    end = getattr(zipfile, "_EndRecData", None)    # the end-of-directory record, read before the directory
+    rec = end(f) if end is not None else None
+    if rec:
+        entries, dir_bytes = rec[zipfile._ECD_ENTRIES_TOTAL], rec[zipfile._ECD_SIZE]
+        if entries > MAX_MEMBERS:
+            _fail(f"the archive has {entries} members, more than the {MAX_MEMBERS} a trace may have")
+        if dir_bytes > MAX_DIRECTORY_BYTES:
+            _fail(f"the archive's zip directory takes {dir_bytes} bytes, more than the {MAX_DIRECTORY_BYTES} "
+                  "a trace may have")
+    f.seek(0)
+    zf = zipfile.ZipFile(f)
+    known = set(SCALAR_KEYS + ARRAY_KEYS)
+    infos: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else None
+        if key not in known:
+            continue   # not a key of the format: ignored, not read
+        if key in infos:
+            _fail(f"key '{key}': stored more than once in the archive")
+        infos[key] = info
+    return zf, infos
+
+
 def read_trace(path: str | os.PathLike) -> Trace:
+    """Read and validate a trace file. The zip directory and every member's .npy header are
+    checked before any data is read, so a file is refused from its headers when they declare
+    more than the format or the archive allows (docs/TRACE_FORMAT.md); only the keys of the
+    format are read."""
     path = Path(path)
     if not path.is_file():
         raise TraceError(f"{path}: no such trace file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError) as e:
-        raise TraceError(f"{path}: not a readable .npz trace ({type(e).__name__}: {e})") from None
-    try:
-        return trace_from_arrays(data)
+        with open(path, "rb") as f:
+            return _read_open_trace(f)
     except TraceError as e:
         raise TraceError(f"{path}: {e}") from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError,
+            RuntimeError, struct.error) as e:
+        raise TraceError(f"{path}: not a readable .npz trace ({type(e).__name__}: {e})") from None
 
 
-def trace_from_arrays(data: dict) -> Trace:
-    missing = [k for k in SCALAR_KEYS + ARRAY_KEYS if k not in data]
-    if missing:
-        _fail(f"missing key '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+def _read_open_trace(f) -> Trace:
+    if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+        _fail("a plain .npy array, not an .npz trace archive")
+    archive_bytes = os.fstat(f.fileno()).st_size
+    zf, infos = _archive_members(f)
+    with zf:
+        missing = [k for k in SCALAR_KEYS + ARRAY_KEYS if k not in infos]
+        if missing:
+            _fail(f"missing key '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        members = {}
+        for key in SCALAR_KEYS + ARRAY_KEYS:
+            try:
+                members[key] = _member_header(zf, key, infos[key], archive_bytes)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+                raise TraceError(f"key '{key}': unreadable archive member ({type(e).__name__}: {e})") from None
+        data = {}
+        for key in SCALAR_KEYS:   # small: read them, then fix R, G, V from them and the headers
+            most = 4 * MAX_META_CHARS + 4096 if key == "meta" else MAX_SCALAR_BYTES
+            if members[key].nbytes > most:
+                _fail(f"key '{key}': {members[key].nbytes} bytes, more than the {most} the format allows for it")
+            data[key] = _read_checked(zf, members[key])
+        fields = _scalar_fields(data)
+        _check_scalars(fields["mode"], fields["vocab_size"], fields["row_sum"], fields["prob_bits"],
+                       fields["uniform_bits"])
+        # every array's dtype and shape from its header: sizes consistent with R, G, V before allocating
+        _check_layout(fields["vocab_size"], {k: (members[k].dtype, members[k].shape) for k in ARRAY_KEYS})
+        for key in ARRAY_KEYS:
+            data[key] = _read_checked(zf, members[key])
+    return Trace(**fields, **{k: data[k] for k in ARRAY_KEYS})
+
+
+def _read_checked(zf, m: _Member) -> np.ndarray:
+    try:
+        return _read_member(zf, m)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise TraceError(f"key '{m.key}': unreadable archive member ({type(e).__name__}: {e})") from None
+
+
+def _scalar_fields(data: dict) -> dict:
+    """mode, meta and the four integer scalars from the 0-d arrays of a trace."""
     fmt = data["format"]
     if fmt.shape != () or str(fmt) != FORMAT:
         _fail(f"key 'format': expected {FORMAT!r}, got {str(fmt)!r}")
-    scalars = {}
+    fields = {}
     for k in ("vocab_size", "row_sum", "prob_bits", "uniform_bits"):
         a = data[k]
         if a.shape != () or a.dtype.kind not in "iu":
             _fail(f"key '{k}': expected an integer scalar, got dtype {a.dtype} shape {a.shape}")
-        scalars[k] = int(a)
+        fields[k] = int(a)
     for k in ("mode", "meta"):
         if data[k].shape != () or data[k].dtype.kind != "U":
             _fail(f"key '{k}': expected a string scalar")
-    try:
-        meta = json.loads(str(data["meta"]))
-    except json.JSONDecodeError as e:
-        raise TraceError(f"key 'meta': not valid JSON ({e})") from None
-    return Trace(mode=str(data["mode"]), meta=meta, **scalars, **{k: data[k] for k in ARRAY_KEYS})
+    fields["mode"] = str(data["mode"])
+    fields["meta"] = parse_meta(str(data["meta"]))
+    return fields
+
+
+def trace_from_arrays(data: dict) -> Trace:
+    """A validated Trace from the arrays of a trace file held in memory ({key: array})."""
+    missing = [k for k in SCALAR_KEYS + ARRAY_KEYS if k not in data]
+    if missing:
+        _fail(f"missing key '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return Trace(**_scalar_fields(data), **{k: data[k] for k in ARRAY_KEYS})

@@ -15,7 +15,7 @@ import numpy as np
 from hades import numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
-from hades.round import Round
+from hades.round import Round, uniform_array
 from hades.traces.format import Trace, trace_from_rounds
 
 TOOL_VERSION = "hades-synthetic/1"
@@ -88,7 +88,7 @@ def synthetic_trace(spec: SyntheticSpec) -> Trace:
         p = numerics.quantize_rows(_softmax(zp), M)
         # drafts are drawn from the quantised row itself, with the shared integer sampler
         tokens = np.array([numerics.sample_from_weights(p[t], int(uniform()), U) for t in range(g)], np.int64)
-        accept_u = uniform(g).astype(np.int64)
+        accept_u = uniform(g)   # uint64: U may be 64, so never int64
         rounds.append(Round(greedy=spec.mode == "greedy", draft_tokens=tokens, draft_probs=p, target_probs=q,
                             accept_uniforms=accept_u, sample_uniform=int(uniform())))
     decisions = [verify_round(rnd, M, U).decision() for rnd in rounds]
@@ -112,5 +112,6 @@ def make_round(q_rows, p_rows, draft_tokens, accept_uniforms, sample_uniform, gr
                  draft_tokens=np.asarray(draft_tokens, np.int64).reshape(-1),
                  draft_probs=np.asarray(p_rows, np.int64).reshape(len(draft_tokens), np.shape(q_rows)[-1]),
                  target_probs=np.asarray(q_rows, np.int64),
-                 accept_uniforms=np.asarray(accept_uniforms, np.int64).reshape(-1),
+                 accept_uniforms=uniform_array(np.asarray(accept_uniforms).reshape(-1)
+                                               if isinstance(accept_uniforms, np.ndarray) else list(accept_uniforms)),
                  sample_uniform=int(sample_uniform))
