@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from hades import limits
 from hades.cl.model import timed_result
 from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
@@ -24,10 +25,11 @@ FUZZ_CONFIGS = [
 
 def add_parser(sub):
     p = sub.add_parser("fuzz", help="differential fuzzing of FL, CL and RTL on random and adversarial rounds")
-    p.add_argument("--rounds", type=int, default=2000, help="rounds in total, spread over the configurations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=limits.ROUNDS.arg(), default=2000,
+                   help="rounds in total, spread over the configurations")
+    p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--rtl-backend", default="batch", help="batch (default: C++ driver in Verilator), verilator or python")
-    p.add_argument("--batch", type=int, default=100, help="rounds per RTL simulation run")
+    p.add_argument("--batch", type=limits.BATCH.arg(), default=100, help="rounds per RTL simulation run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
