@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from hades import limits
 from hades.errors import ConfigError, TraceError
 
 
@@ -36,22 +37,14 @@ class VerifierConfig:
     sram_words: int | None = None
 
     def __post_init__(self):
-        L = self.lanes
-        if not isinstance(L, int) or L < 1 or L & (L - 1):
-            raise ConfigError(f"lanes must be a power of two >= 1, got {L}")
-        if self.vocab_max < 2:
-            raise ConfigError(f"vocab_max must be >= 2, got {self.vocab_max}")
-        if self.vocab_max > 1 << 24:
-            raise ConfigError(f"vocab_max {self.vocab_max} above the supported 2^24")
-        if not 0 <= self.gamma_max <= 64:
-            raise ConfigError(f"gamma_max must be in 0..64, got {self.gamma_max}")
-        if not 2 <= self.prob_bits <= 24:
-            raise ConfigError(f"prob_bits must be in 2..24, got {self.prob_bits}")
-        if not 1 <= self.uniform_bits <= 40:
-            raise ConfigError(f"uniform_bits must be in 1..40, got {self.uniform_bits}")
+        # ranges: hades/limits.py (one declaration for the API and the command line)
+        limits.check_fields(self, {"lanes": limits.LANES, "vocab_max": limits.VOCAB_MAX,
+                                   "gamma_max": limits.GAMMA_MAX, "prob_bits": limits.PROB_BITS,
+                                   "uniform_bits": limits.UNIFORM_BITS, "sram_words": limits.SRAM_WORDS},
+                            optional=("sram_words",))
         if self.sram_words is not None and self.sram_words < self.row_words:
             raise ConfigError(f"sram_words={self.sram_words} is smaller than one row "
-                              f"({self.row_words} words of {L} entries for vocab_max={self.vocab_max})")
+                              f"({self.row_words} words of {self.lanes} entries for vocab_max={self.vocab_max})")
 
     # ---- derived widths -------------------------------------------------------------
     @property
@@ -136,6 +129,7 @@ class VerifierConfig:
                 f"sram_words={self.sram_depth} cannot hold gamma_max={self.gamma_max} draft rows of "
                 f"{self.row_words} words; the RTL needs {self.buffer_words} (use the CL model for "
                 "off-chip overflow studies)")
+        limits.RTL_SRAM_WORDS.check(self.sram_depth)
 
     def check_trace(self, trace) -> None:
         """Refuse a trace this hardware cannot verify, naming the parameter."""

@@ -170,6 +170,13 @@ def _row_off_by_one(d):
     d["target_probs"][1, 0, 0] += 1
 
 
+def _config(**kwargs):
+    def call():
+        from hades.config import VerifierConfig
+        VerifierConfig(**kwargs)
+    return call
+
+
 def _quantize(values):
     def call():
         from hades.numerics import quantize_rows
@@ -180,7 +187,7 @@ def _quantize(values):
 @dataclass(frozen=True)
 class BadInput:
     name: str
-    where: str                          # "trace file", "CLI argument", "API", "model"
+    where: str                          # "trace file", "CLI argument", "CSV file", "output", "API", "model"
     make: Callable[[Path], object]      # -> argv list (CLI) or a callable (API)
     expect: str                         # fragment of the one-line message
     hold: Callable[[Path], object] | None = None   # -> a context manager held while the case runs
@@ -321,11 +328,66 @@ TABLE: list[BadInput] = [
              lambda t: ["verify", _good_file(t), "--level", "rtl", *SMALL_HW, "--rtl-backend", "python", "--vcd", str(t)],
              "it is a directory"),
     BadInput("negative gamma", "CLI argument", lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--gamma", "-1"],
-             "expected non-negative integers"),
+             "gamma must be in 0..64, got -1"),
     BadInput("impossible probability width", "CLI argument",
              lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--prob-bits", "40"], "prob_bits must be in 2..24"),
     BadInput("NaN temperature", "CLI argument", lambda t: ["trace", "-o", str(t / "x.npz"), "--temperature", "nan"],
-             "temperature must be finite"),
+             "temperature must be a finite number in [0, 10^6], got nan"),
+    # absurd numbers: every numeric option is checked against hades/limits.py before any work
+    BadInput("lanes 2^70", "CLI argument", _verify(_good_file, "--lanes", str(2 ** 70)),
+             "lanes must be a power of two in 1..2^24, got 2^70"),
+    BadInput("CL buffer of 10^30 words", "CLI argument",
+             _verify(_good_file, "--level", "cl", *SMALL_HW, "--sram-words", str(10 ** 30)),
+             "sram_words must be in 1..2^48, got 10^30"),
+    BadInput("RTL buffer of 10^12 words (would elaborate 10^12 signals)", "CLI argument",
+             _verify(_good_file, "--level", "rtl", *SMALL_HW, "--sram-words", str(10 ** 12)),
+             "the RTL's buffer depth sram_words must be in 1..2^20, got 10^12"),
+    BadInput("sweep buffer of 10^30 KiB", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--sram-kib", str(10 ** 30), "--out", str(t / "s.csv")],
+             "sram_kib must be in 1..2^32, got 10^30"),
+    BadInput("off-chip bandwidth 1e-300", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--offchip-bw", "1e-300", "--out", str(t / "s.csv")],
+             "offchip_bw must be a finite number in [2^-8, 2^24], got 1e-300"),
+    BadInput("off-chip latency 2^62 (int64 cycle counts would wrap)", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--offchip-latency", str(2 ** 62), "--out",
+                        str(t / "s.csv")], "offchip_latency must be in 0..2^32, got 2^62"),
+    BadInput("gamma range 1-1000000000 (refused before expanding)", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--gammas", "1-1000000000", "--out", str(t / "s.csv")],
+             "gamma must be in 0..64, got 1000000000"),
+    BadInput("list option expanding to too many values", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--sram-kib", "1-100000", "--out", str(t / "s.csv")],
+             "more than 4096 values"),
+    BadInput("synthetic vocabulary 2^40", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--vocab", str(2 ** 40)],
+             "vocab_size must be in 1..2^24, got 2^40"),
+    BadInput("synthetic trace too large to build in memory", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--vocab", str(2 ** 24), "--rounds", "1000"],
+             "entries built in memory"),
+    BadInput("gamma_max 10^12", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--gamma-max", str(10 ** 12)],
+             "gamma_max must be in 0..64, got 10^12"),
+    BadInput("model trace at a width no hardware verifies", "CLI argument",
+             lambda t: ["trace", "-o", str(t / "x.npz"), "--prob-bits", "28"], "prob_bits must be in 2..24, got 28"),
+    BadInput("negative seed (trace)", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--seed", "-1"],
+             "seed must be in 0..2^63 - 1, got -1"),
+    BadInput("negative seed (sweep)", "CLI argument",
+             lambda t: ["sweep", "--source", "synthetic", "--seed", "-1", "--out", str(t / "s.csv")],
+             "seed must be in 0..2^63 - 1, got -1"),
+    BadInput("negative seed (fuzz)", "CLI argument", lambda t: ["fuzz", "--seed", "-1"],
+             "seed must be in 0..2^63 - 1, got -1"),
+    BadInput("NaN synthesis timeout", "CLI argument", lambda t: ["synth", "--timeout", "nan"],
+             "timeout must be a finite number in (0, 604800], got nan"),
+    BadInput("sweep CSV whose values are all NaN", "CSV file",
+             lambda t: ["plot", _all_nan_csv(t), "--out-dir", str(t / "plots")],
+             "tokens_per_s must be a finite number > 0, got nan"),
+    BadInput("CSV field over the csv module's size limit", "CSV file",
+             lambda t: ["plot", _huge_field_csv(t), "--out-dir", str(t / "plots")],
+             "field larger than field limit"),
+    BadInput("negative seed", "API", lambda t: lambda: synthetic_trace(SyntheticSpec(seed=-1)),
+             "seed must be in 0..2^63 - 1, got -1"),
+    BadInput("a bool where an integer is meant", "API", lambda t: _config(lanes=True),
+             "lanes must be an integer power of two in 1..2^24, got True (bool)"),
     BadInput("NaN in float probabilities", "API", lambda t: _quantize([0.5, float("nan"), 0.5]), "NaN"),
     BadInput("negative float probabilities", "API", lambda t: _quantize([0.5, -0.1, 0.6]), "negative"),
     BadInput("all-zero float row", "API", lambda t: _quantize([0.0, 0.0]), "zero total probability"),
@@ -333,6 +395,42 @@ TABLE: list[BadInput] = [
                                                          str(t / "no-such-model"), "--draft", str(t / "no-such-draft")],
              "no such model directory"),
 ]
+
+
+def _sweep_row(**override) -> dict:
+    """One plausible row of a sweep CSV (the values of a tiny synthetic point)."""
+    from hades.studies.sweep import SWEEP_COLUMNS
+    row = {"source": "synthetic", "draft_model": "synthetic-zipf(V=64)", "target_model": "synthetic-zipf(V=64)",
+           "mode": "stochastic", "vocab_size": 64, "rounds": 2, "seed": 0, "gamma": 2, "nested_from": 0,
+           "lanes": 4, "prob_bits": 16, "uniform_bits": 32, "sram_kib": 1, "sram_words": 128, "sram_rows": 8,
+           "clock_hz": 1e9, "offchip_bw": 4.0, "offchip_latency": 100, "trace_id": "0123456789abcdef",
+           "tokens_per_s": 1.5e7, "tokens_per_round": 1.5, "accepted_per_round": 0.5, "acceptance_rate": 0.25,
+           "cycles_per_round": 100.0, "latency_per_round": 2.0, "input_cycles_per_round": 98.0,
+           "tail_cycles_per_round": 2.0, "offchip_cycles_per_round": 0.0, "scan_cycles_per_round": 1.0,
+           "offchip_rows_per_round": 0.0, "sram_bytes_per_round": 512.0, "offchip_bytes_per_round": 0.0}
+    row.update(override)
+    assert tuple(row) == SWEEP_COLUMNS
+    return row
+
+
+def _sweep_csv(tmp: Path, name: str, rows) -> str:
+    import csv
+    path = tmp / name
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return str(path)
+
+
+def _all_nan_csv(tmp: Path) -> str:
+    from hades.studies.sweep import METRIC_COLUMNS
+    nan = {name: float("nan") for name, _, _ in METRIC_COLUMNS}
+    return _sweep_csv(tmp, "nan.csv", [_sweep_row(**nan), _sweep_row(gamma=4, **nan)])
+
+
+def _huge_field_csv(tmp: Path) -> str:
+    return _sweep_csv(tmp, "huge.csv", [_sweep_row(draft_model="x" * 200_000)])
 
 
 def _zero_px(d):
@@ -384,7 +482,10 @@ def write_table(path: str) -> None:
             "actually print; `tests/test_bad_input.py` runs every row. CLI cases exit with status 2 and",
             "print exactly one line on stderr (no traceback); API cases raise the typed exception shown",
             "(all derive from `hades.errors.HadesError`). Tokenizer mismatches between a draft and a",
-            "target are refused with `ModelError` (tests/test_real_traces.py).", "",
+            "target are refused with `ModelError` (tests/test_real_traces.py). Every numeric option is",
+            "checked against its one declared range in `hades/limits.py` while the command line is parsed,",
+            "before any work (hence the `argument --option:` prefix); the API dataclasses raise the same",
+            "message (`tests/test_limits.py`).", "",
             "| where | case | refused with | message |", "|---|---|---|---|"]
     for case in TABLE:
         with tempfile.TemporaryDirectory() as tmp:

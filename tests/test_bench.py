@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import shutil
 
-import numpy as np
 import pytest
 import torch
 

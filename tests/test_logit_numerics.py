@@ -15,7 +15,6 @@ round on logit rows (verify_logit_round).
 """
 from __future__ import annotations
 
-import bisect
 import decimal
 import math
 import re

@@ -260,8 +260,8 @@ def _cli(capsys, *argv):
     (("--source", "model"), "invalid choice"),
     (("--gammas", "two"), "expected integers"),
     (("--gammas", "70"), "gamma must be in 0..64"),
-    (("--offchip-bw", "0"), "off-chip bandwidth"),
-    (("--jobs", "0"), "jobs must be >= 1"),
+    (("--offchip-bw", "0"), "offchip_bw must be a finite number in [2^-8, 2^24], got 0.0"),
+    (("--jobs", "0"), "jobs must be in 1..1024, got 0"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, message):
     rc, lines = _cli(capsys, "sweep", "--source", "synthetic", "--rounds", "1", "--no-progress",

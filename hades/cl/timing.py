@@ -14,6 +14,27 @@ Beyond the RTL (CL only): a buffer too small for the round's gamma draft rows ke
 overflowing rows off chip. Such a row is written and read back at the off-chip bandwidth,
 so its P and Q rows stream at min(L, input bw, off-chip bw) entries per cycle, and a scan
 of it pays the off-chip latency plus its words at the off-chip bandwidth.
+
+Integer range (why int64 never overflows here). The inputs are bounded in hades/limits.py:
+V <= 2^24 and 1 <= L <= 2^24 (VOCAB_MAX, LANES), 0 <= gamma <= 64 (GAMMA), 0 <= accepted <=
+gamma and 0 <= token < V (checked below), input and off-chip bandwidths b >= 2^-8 entries per
+cycle (INPUT_BW, OFFCHIP_BW), off-chip latency <= 2^32 cycles (OFFCHIP_LATENCY), and the
+buffer's rows_fit is clamped to gamma's range. Then, for every round:
+  fast, slow = ceil(V / rate) <= 2^24 / 2^-8 = 2^32               (rate >= min(L, b) >= 2^-8)
+  p_total <= 64 * slow <= 2^38;  q_total <= p_total + fast <= 2^38 + 2^32
+  k_last = gamma + p_total + q_total <= 64 + 2^39 + 2^32 < 2^40
+  c_j <= 1 + 64 + p_total + 65 * slow < 2^40
+  (k + 1) * L <= V - 1 + L < 2^25, so a scan <= 2^32 + 2^25 / 2^-8 + 1 < 2^34
+  k_r <= max(k_last + 2, c_j + 3 + scan) < 2^41;  cycles = k_r + 1 <= 2^41
+  entries moved <= 3 * 64 * V + 2^25 < 2^33
+Every float step (V / rate, the scan's ceil, latency + ceil) stays below 2^34 < 2^53, so its
+value is an exact integer before the cast. A sum of cycles over R <= 2^20 rounds (ROUNDS:
+the sweep, bench and synth traces) is below 2^61. A trace file's rounds are not bounded
+by ROUNDS, but a round costs fewer than 2^15 * V + 2^34 cycles (slow <= 2^8 * V + 1), so a
+sum over a file's rounds overflows only for files of at least 2^47 entries or 2^28 rounds,
+which verify (it holds every round in memory) cannot load anyway.
+tests/test_limits.py checks the largest accepted inputs against a Python-int
+re-computation and that one step past each bound is refused.
 """
 from __future__ import annotations
 
@@ -21,8 +42,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hades import limits
 from hades.config import VerifierConfig
-from hades.errors import ConfigError
+from hades.errors import ConfigError, TraceError
 
 HEADER_AND_RESULT_OVERHEAD = 2   # k_r - k_last for a round without a pending scan
 SCAN_START = 3                   # from the accept test to the scan's first data word
@@ -46,16 +68,12 @@ class TimingConfig:
     clock_hz: float = 1.0e9
 
     def __post_init__(self):
-        if self.sram_words is not None and self.sram_words < 1:
-            raise ConfigError(f"sram_words must be >= 1, got {self.sram_words}")
-        if self.input_bw is not None and self.input_bw <= 0:
-            raise ConfigError(f"input_bw must be > 0, got {self.input_bw}")
-        if self.offchip_bw <= 0:
-            raise ConfigError(f"offchip_bw must be > 0, got {self.offchip_bw}")
-        if self.offchip_latency < 0:
-            raise ConfigError(f"offchip_latency must be >= 0 cycles, got {self.offchip_latency}")
-        if self.clock_hz <= 0:
-            raise ConfigError(f"clock_hz must be > 0, got {self.clock_hz}")
+        # ranges: hades/limits.py; together they keep every cycle count exact in int64 (above)
+        if not isinstance(self.hw, VerifierConfig):
+            raise ConfigError(f"hw must be a VerifierConfig, got {type(self.hw).__name__}")
+        limits.check_fields(self, {"sram_words": limits.SRAM_WORDS, "input_bw": limits.INPUT_BW,
+                                   "offchip_bw": limits.OFFCHIP_BW, "offchip_latency": limits.OFFCHIP_LATENCY,
+                                   "clock_hz": limits.CLOCK_HZ}, optional=("sram_words", "input_bw"))
 
     @property
     def buffer_words(self) -> int:
@@ -84,15 +102,23 @@ def round_timing(tc: TimingConfig, gamma, vocab_size: int, greedy: bool, accepte
     """Timing of R rounds (gamma, accepted, token are arrays of length R)."""
     hw = tc.hw
     L = hw.lanes
+    V = limits.VOCAB_SIZE.check(vocab_size)
     gamma = np.asarray(gamma, np.int64)
     accepted = np.asarray(accepted, np.int64)
     token = np.asarray(token, np.int64)
-    V = int(vocab_size)
+    # the ranges the int64 proof above relies on (a valid trace always satisfies them)
+    if gamma.size and not (0 <= gamma.min() and gamma.max() <= limits.GAMMA.hi):
+        raise TraceError(f"round_timing: gamma outside 0..{limits.GAMMA.hi}")
+    if accepted.shape != gamma.shape or token.shape != gamma.shape:
+        raise TraceError("round_timing: gamma, accepted and token need one entry per round")
+    if gamma.size and not ((0 <= accepted).all() and (accepted <= gamma).all()
+                           and 0 <= token.min() and token.max() < V):
+        raise TraceError(f"round_timing: accepted outside 0..gamma or token outside 0..{V - 1}")
     words = -(-V // L)
     lane_rate = L if tc.input_bw is None else min(L, tc.input_bw)
     fast = int(np.ceil(V / lane_rate))                    # an on-chip row
     slow = int(np.ceil(V / min(lane_rate, tc.offchip_bw)))   # a row whose P lives off chip
-    rows_fit = tc.buffer_words // words
+    rows_fit = min(tc.buffer_words // words, limits.GAMMA.hi)   # more rows than gamma's range: all on chip
     off = np.maximum(gamma - rows_fit, 0)                  # the last rows overflow
     on = gamma - off
     p_total = on * fast + off * slow

@@ -15,7 +15,7 @@ COMMANDS = ("verify", "trace", "decode", "sweep", "plot", "bench", "emit_verilog
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line, status 2
-        print(f"hades: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:   # argparse refused an option (one line printed, status 2) or printed --help
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return int(args.func(args) or 0)
     except HadesError as e:

@@ -7,47 +7,41 @@ import datetime
 import sys
 from pathlib import Path
 
+from hades import limits
 from hades.studies import bench
-from hades.cli.common import add_hw_args, hw_config, progress_bar
-from hades.errors import ConfigError
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"expected a comma-separated list of integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise ConfigError(f"expected positive integers, got {text!r}")
-    return vals
+from hades.cli.common import add_hw_args, hw_config, int_list_arg, progress_bar
 
 
 def add_parser(sub):
     p = sub.add_parser("bench", help="verification tokens/s: torch/numpy/FL on this CPU vs modeled HADES")
     p.add_argument("--trace", default=None,
                    help="trace file (.npz); default: a synthetic V=49152 trace (labelled synthetic)")
-    p.add_argument("--gammas", default="2,4,8", help="gammas to benchmark (default 2,4,8)")
-    p.add_argument("--rounds", type=int, default=16, help="rounds per gamma (default 16)")
-    p.add_argument("--vocab", type=int, default=49152, help="synthetic trace vocabulary (default 49152, SmolLM2)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic trace seed (default 0)")
+    p.add_argument("--gammas", type=int_list_arg(limits.BENCH_GAMMA), default="2,4,8",
+                   help="gammas to benchmark (default 2,4,8)")
+    p.add_argument("--rounds", type=limits.ROUNDS.arg(), default=16, help="rounds per gamma (default 16)")
+    p.add_argument("--vocab", type=limits.VOCAB_MAX.arg("vocab_size"), default=49152,
+                   help="synthetic trace vocabulary (default 49152, SmolLM2)")
+    p.add_argument("--seed", type=limits.SEED.arg(), default=0, help="synthetic trace seed (default 0)")
     p.add_argument("--cache-dir", default=None, help="trace cache directory (default <repo>/.cache/traces)")
-    p.add_argument("--clock-hz", type=float, default=bench.DEFAULT_CLOCK_HZ,
+    p.add_argument("--clock-hz", type=limits.CLOCK_HZ.arg(), default=bench.DEFAULT_CLOCK_HZ,
                    help="HADES clock for the modeled time (default 1e9: see docs/BENCH.md)")
     add_hw_args(p)
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per software implementation (median)")
+    p.add_argument("--repeats", type=limits.REPEATS.arg(), default=5,
+                   help="timed runs per software implementation (median)")
     p.add_argument("--torch-dtype", default="float32", choices=("float32", "float64"))
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=limits.THREADS_OR_DEFAULT.arg(), default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine 2 threads ran ~3x slower "
                         "from OpenMP contention; 0 = torch's default)")
-    p.add_argument("--rtl-check-rounds", type=int, default=2,
+    p.add_argument("--rtl-check-rounds", type=limits.CHECK_ROUNDS.arg(), default=2,
                    help="rounds co-simulated to confirm the modeled cycles (0: skip; default 2)")
-    p.add_argument("--rtl-lanes", type=int, default=32, help="lanes of the RTL cross-check (default 32)")
+    p.add_argument("--rtl-lanes", type=limits.LANES.arg("rtl_lanes"), default=32,
+                   help="lanes of the RTL cross-check (default 32)")
     p.add_argument("--rtl-backend", default="verilator", help="verilator (default) or python")
     p.add_argument("--decode-csv", default=None, help="`hades decode` CSV giving the verification time share")
     p.add_argument("--csv", default=None, help="write the verification table here")
     p.add_argument("--plot", default=None, help="write a PNG bar chart here (e.g. plots/bench_verify.png)")
     p.add_argument("--sim-speed", action="store_true", help="also measure the simulators' speed")
-    p.add_argument("--sim-small-vocab", type=int, default=512,
+    p.add_argument("--sim-small-vocab", type=limits.VOCAB_MAX.arg("sim_small_vocab"), default=512,
                    help="vocabulary of the pure-Python RTL speed run (default 512)")
     p.add_argument("--sim-csv", default=None, help="write the simulation-speed table here")
     p.set_defaults(func=run)
@@ -70,9 +64,7 @@ def run(args) -> int:
     for path in (args.csv, args.csv and _projection_csv(args.csv), args.plot, args.sim_csv):
         check_output_path(path)   # every output, before any measurement
     check_output_path(args.cache_dir, directory=True)
-    gammas = _int_list(args.gammas)
-    if args.repeats < 1 or args.rounds < 1:
-        raise ConfigError("--repeats and --rounds must be >= 1")
+    gammas = list(args.gammas)
     hw = hw_config(args)
     bc = bench.BenchConfig(hw=hw, clock_hz=args.clock_hz, repeats=args.repeats, torch_dtype=args.torch_dtype,
                            torch_threads=args.threads)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+from hades import limits
+from hades.cli.common import int_list_arg
 from hades.cli.trace import DEFAULT_THREADS, pair_spec_from_args, parse_gammas
 from hades.errors import ConfigError
 from hades.studies.decode import BUILTIN_PROMPTS, DEFAULT_NEW_TOKENS, decode_table, format_table, write_csv
@@ -17,24 +19,25 @@ DEFAULT_GAMMAS = "0,2,4,8,16"
 def add_parser(subparsers):
     p = subparsers.add_parser("decode", help="speculative decoding throughput vs gamma (Table I analogue)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--gammas", default=DEFAULT_GAMMAS, metavar="LIST", help=f"gammas to run (default {DEFAULT_GAMMAS})")
-    p.add_argument("--new-tokens", type=int, default=DEFAULT_NEW_TOKENS,
+    p.add_argument("--gammas", type=int_list_arg(limits.GAMMA), default=DEFAULT_GAMMAS, metavar="LIST",
+                   help=f"gammas to run (default {DEFAULT_GAMMAS})")
+    p.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=DEFAULT_NEW_TOKENS,
                    help=f"tokens per prompt (default {DEFAULT_NEW_TOKENS})")
     p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
                    help="a prompt (repeatable); default: the built-in set of 3 chat prompts")
     p.add_argument("--raw-prompt", action="store_true", help="do not wrap prompts in the chat template")
-    p.add_argument("--mode", choices=("stochastic", "greedy"), default="stochastic")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0 = greedy)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prob-bits", type=int, default=16, metavar="W")
-    p.add_argument("--uniform-bits", type=int, default=32, metavar="U")
+    p.add_argument("--mode", choices=limits.MODES, default="stochastic")
+    p.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=1.0, help="softmax temperature (0 = greedy)")
+    p.add_argument("--seed", type=limits.SEED.arg(), default=0)
+    p.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16, metavar="W")
+    p.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U")
     p.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
     p.add_argument("--draft", default=None, metavar="NAME_OR_PATH",
                    help="draft model (default: layer-skip draft of the target)")
     p.add_argument("--draft-layers", default=None, metavar="LIST", help="layers the layer-skip draft keeps")
     p.add_argument("--no-download", action="store_true", help="never download weights from the hub")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    p.add_argument("--threads", type=limits.THREADS.arg(), default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the table as CSV (atomically)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from hades.errors import ConfigError
+from hades import limits
 
 
 def add_parser(sub):
     p = sub.add_parser("fuzz", help="differential fuzzing of FL, CL and RTL on random and adversarial rounds")
-    p.add_argument("--rounds", type=int, default=2000, help="rounds in total, spread over the configurations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=limits.ROUNDS.arg(), default=2000,
+                   help="rounds in total, spread over the configurations")
+    p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--rtl-backend", default="batch", help="batch (default: C++ driver in Verilator), verilator or python")
-    p.add_argument("--batch", type=int, default=100, help="rounds per RTL simulation run")
+    p.add_argument("--batch", type=limits.BATCH.arg(), default=100, help="rounds per RTL simulation run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -21,8 +22,6 @@ def add_parser(sub):
 def run(args) -> int:
     from hades.cli.common import progress_bar
     from hades.sim.fuzz import FUZZ_CONFIGS, fuzz
-    if args.rounds < 1 or args.batch < 1:
-        raise ConfigError("--rounds and --batch must be >= 1")
     per_cfg = -(-args.rounds // len(FUZZ_CONFIGS))
     with progress_bar(per_cfg * len(FUZZ_CONFIGS), "fuzz") as bar:
         report = fuzz(args.rounds, args.seed, args.rtl_backend, args.batch, progress=bar.update)

@@ -1,7 +1,6 @@
 """`hades plot CSV... --out-dir plots/`: figures of sweep CSVs (and of a `hades decode` table)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from hades.errors import ConfigError

@@ -6,37 +6,15 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from hades import limits
+from hades.cli.common import int_list_arg
 from hades.errors import ConfigError
 from hades.studies.sweep import (DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS, DEFAULT_ROUNDS, DEFAULT_SRAM_KIB,
                          DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep, summarize_rows)
 from hades.traces.cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
-
-
-def int_list(text: str) -> tuple[int, ...]:
-    """'1,2,4' or '1-16' or '1-4,8,16' -> sorted unique ints."""
-    values: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            lo, sep, hi = part.partition("-")
-            if sep and lo:
-                a, b = int(lo), int(hi)
-                if b < a:
-                    raise ValueError
-                values.update(range(a, b + 1))
-            else:
-                values.add(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4 or 1-16, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
-    return tuple(sorted(values))
 
 
 def _csv_text(values) -> str:
@@ -50,37 +28,42 @@ def add_parser(subparsers):
                     "(identical to the RTL when the draft rows fit on chip; beyond that the CL "
                     "off-chip overflow model) and write one CSV row per point.")
     g = p.add_argument_group("grid")
-    g.add_argument("--gammas", type=int_list, default=DEFAULT_GAMMAS, metavar="LIST",
+    g.add_argument("--gammas", type=int_list_arg(limits.GAMMA, sort_unique=True),
+                   default=DEFAULT_GAMMAS, metavar="LIST",
                    help=f"draft tokens per round (default {_csv_text(DEFAULT_GAMMAS)}; ranges like 1-16 work)")
-    g.add_argument("--sram-kib", type=int_list, default=DEFAULT_SRAM_KIB, metavar="LIST",
+    g.add_argument("--sram-kib", type=int_list_arg(limits.SRAM_KIB, sort_unique=True),
+                   default=DEFAULT_SRAM_KIB, metavar="LIST",
                    help=f"on-chip buffer sizes in KiB (default {_csv_text(DEFAULT_SRAM_KIB)})")
-    g.add_argument("--lanes", type=int_list, default=DEFAULT_LANES, metavar="LIST",
+    g.add_argument("--lanes", type=int_list_arg(limits.LANES, sort_unique=True),
+                   default=DEFAULT_LANES, metavar="LIST",
                    help=f"lane counts, powers of two (default {_csv_text(DEFAULT_LANES)})")
-    g.add_argument("--prob-bits", type=int_list, default=DEFAULT_PROB_BITS, metavar="LIST",
+    g.add_argument("--prob-bits", type=int_list_arg(limits.PROB_BITS, sort_unique=True),
+                   default=DEFAULT_PROB_BITS, metavar="LIST",
                    help="probability widths W in bits; each W gets its own traces "
                         f"(default {_csv_text(DEFAULT_PROB_BITS)})")
     t = p.add_argument_group("traces")
     t.add_argument("--source", choices=SOURCES, default="real",
                    help="real: recorded with the embedded LLM pair; synthetic: Zipf-shaped rows (default real)")
-    t.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"rounds per trace (default {DEFAULT_ROUNDS})")
-    t.add_argument("--vocab", type=int, default=None,
+    t.add_argument("--rounds", type=limits.ROUNDS.arg(), default=DEFAULT_ROUNDS,
+                   help=f"rounds per trace (default {DEFAULT_ROUNDS})")
+    t.add_argument("--vocab", type=limits.VOCAB_MAX.arg("vocab_size"), default=None,
                    help=f"synthetic vocabulary size (default {DEFAULT_SYNTHETIC_VOCAB}, SmolLM2's)")
-    t.add_argument("--seed", type=int, default=0, help="trace seed (default 0)")
-    t.add_argument("--mode", choices=("stochastic", "greedy"), default="stochastic")
+    t.add_argument("--seed", type=limits.SEED.arg(), default=0, help="trace seed (default 0)")
+    t.add_argument("--mode", choices=limits.MODES, default="stochastic")
     t.add_argument("--nested", action="store_true",
                    help="cut every gamma's rounds from one trace at the largest gamma (the first gamma drafts "
                         "of each round): one trace to build instead of one per gamma, and the same contexts "
                         "and uniforms for every gamma (smoother curves); per-round statistics are unchanged")
     t.add_argument("--cache-dir", default=None, help=f"trace cache (default {DEFAULT_CACHE_DIR})")
     m = p.add_argument_group("timing model")
-    m.add_argument("--clock-hz", type=float, default=1.0e9, help="clock for tokens/s (default 1e9)")
-    m.add_argument("--offchip-bw", type=float, default=4.0,
+    m.add_argument("--clock-hz", type=limits.CLOCK_HZ.arg(), default=1.0e9, help="clock for tokens/s (default 1e9)")
+    m.add_argument("--offchip-bw", type=limits.OFFCHIP_BW.arg(), default=4.0,
                    help="off-chip bandwidth, entries per cycle each way (default 4)")
-    m.add_argument("--offchip-latency", type=int, default=100,
+    m.add_argument("--offchip-latency", type=limits.OFFCHIP_LATENCY.arg(), default=100,
                    help="cycles before the first off-chip word of a residual scan (default 100)")
     r = p.add_argument_group("running")
     r.add_argument("--out", default="sweep.csv", help="output CSV (default sweep.csv)")
-    r.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2)")
+    r.add_argument("--jobs", type=limits.JOBS.arg(), default=2, help="local worker processes (default 2)")
     r.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the tasks on the Dask cluster at ADDRESS (e.g. tcp://10.0.0.5:8786)")
     r.add_argument("--resume", action="store_true",

@@ -5,28 +5,35 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from hades import limits
 from hades.studies import bench, synth
-from hades.cli.bench import _int_list
+from hades.cli.common import int_list_arg
 from hades.config import VerifierConfig
 
 
 def add_parser(sub):
     p = sub.add_parser("synth", help="synthesise the verifier with Yosys; cells, flops, memory, depth, energy")
-    p.add_argument("--lanes", default="4,8,16", help="lane counts to synthesise (default 4,8,16)")
-    p.add_argument("--vocab-max", type=int, default=1024,
+    p.add_argument("--lanes", type=int_list_arg(limits.LANES), default="4,8,16",
+                   help="lane counts to synthesise (default 4,8,16)")
+    p.add_argument("--vocab-max", type=limits.VOCAB_MAX.arg(), default=1024,
                    help="vocab_max of the synthesised block (default 1024: the logic barely depends on it)")
-    p.add_argument("--gamma-max", type=int, default=4, help="gamma_max of the synthesised block (default 4)")
-    p.add_argument("--prob-bits", type=int, default=16)
-    p.add_argument("--uniform-bits", type=int, default=32)
+    p.add_argument("--gamma-max", type=limits.GAMMA_MAX.arg(), default=4,
+                   help="gamma_max of the synthesised block (default 4)")
+    p.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16)
+    p.add_argument("--uniform-bits", type=limits.UNIFORM_BITS.arg(), default=32)
     p.add_argument("--work-dir", default=None, help="keep Verilog and Yosys logs here (default: temp dir)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per Yosys run (default 1800)")
+    p.add_argument("--timeout", type=limits.SYNTH_TIMEOUT.arg(), default=1800,
+                   help="seconds per Yosys run (default 1800)")
     p.add_argument("--csv", default=None, help="write the synthesis table here (energy goes to <stem>_energy.csv)")
     g = p.add_argument_group("energy estimate (rounds of a synthetic trace through the CL timing model)")
-    g.add_argument("--energy-vocab", type=int, default=49152, help="vocabulary (default 49152)")
-    g.add_argument("--energy-gamma", type=int, default=4, help="gamma (default 4)")
-    g.add_argument("--energy-rounds", type=int, default=16, help="rounds (default 16)")
-    g.add_argument("--energy-vocab-max", type=int, default=65536, help="deployed vocab_max (default 65536)")
-    g.add_argument("--energy-gamma-max", type=int, default=16, help="deployed gamma_max (default 16)")
+    g.add_argument("--energy-vocab", type=limits.VOCAB_MAX.arg("energy_vocab"), default=49152,
+                   help="vocabulary (default 49152)")
+    g.add_argument("--energy-gamma", type=limits.GAMMA.arg("energy_gamma"), default=4, help="gamma (default 4)")
+    g.add_argument("--energy-rounds", type=limits.ROUNDS.arg("energy_rounds"), default=16, help="rounds (default 16)")
+    g.add_argument("--energy-vocab-max", type=limits.VOCAB_MAX.arg("energy_vocab_max"), default=65536,
+                   help="deployed vocab_max (default 65536)")
+    g.add_argument("--energy-gamma-max", type=limits.GAMMA_MAX.arg("energy_gamma_max"), default=16,
+                   help="deployed gamma_max (default 16)")
     g.add_argument("--cache-dir", default=None, help="trace cache directory")
     p.set_defaults(func=run)
 
@@ -41,7 +48,7 @@ def run(args) -> int:
         check_output_path(path)   # every output, before any synthesis run
     check_output_path(args.work_dir, directory=True)
     check_output_path(args.cache_dir, directory=True)
-    lanes = _int_list(args.lanes)
+    lanes = args.lanes
     cfgs = [VerifierConfig(lanes=L, vocab_max=args.vocab_max, gamma_max=args.gamma_max, prob_bits=args.prob_bits,
                            uniform_bits=args.uniform_bits) for L in lanes]   # validates before any long run
     if not synth.yosys_available():

@@ -14,6 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from hades import limits
+from hades.cli.common import int_list_arg, parse_int_list
 from hades.errors import ConfigError
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
@@ -29,17 +31,21 @@ def add_parser(subparsers):
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="trace file to write (.npz)")
     p.add_argument("--synthetic", action="store_true", help="synthetic rows instead of a model pair")
     g = p.add_argument_group("both")
-    g.add_argument("--gamma", default="4", metavar="G[,G...]",
-                   help="drafts per round; a list cycles per round (default 4)")
-    g.add_argument("--gamma-max", type=int, default=None, metavar="G", help="G of the file (default: largest gamma)")
-    g.add_argument("--rounds", type=int, default=None, help="rounds to record (default 16, or until --new-tokens)")
-    g.add_argument("--mode", choices=("stochastic", "greedy"), default="stochastic")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--prob-bits", type=int, default=16, metavar="W", help="bits per probability entry (M = 2^W - 1)")
-    g.add_argument("--uniform-bits", type=int, default=32, metavar="U", help="bits per uniform")
+    g.add_argument("--gamma", type=int_list_arg(limits.GAMMA), default="4", metavar="G[,G...]",
+                   help="drafts per round; a list cycles per round, ranges like 1-4 work (default 4)")
+    g.add_argument("--gamma-max", type=limits.GAMMA_MAX.arg(), default=None, metavar="G",
+                   help="G of the file (default: largest gamma)")
+    g.add_argument("--rounds", type=limits.ROUNDS.arg(), default=None,
+                   help="rounds to record (default 16, or until --new-tokens)")
+    g.add_argument("--mode", choices=limits.MODES, default="stochastic")
+    g.add_argument("--seed", type=limits.SEED.arg(), default=0)
+    g.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16, metavar="W",
+                   help="bits per probability entry (M = 2^W - 1; 2..24, what the hardware verifies)")
+    g.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U",
+                   help="bits per uniform (the file format's 1..64; the hardware verifies 1..40)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s = p.add_argument_group("synthetic only")
-    s.add_argument("--vocab", type=int, default=None, help="vocabulary size (default 512)")
+    s.add_argument("--vocab", type=limits.VOCAB_SIZE.arg(), default=None, help="vocabulary size (default 512)")
     m = p.add_argument_group("model pair only")
     m.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
@@ -50,23 +56,22 @@ def add_parser(subparsers):
     m.add_argument("--prompt", default=None, help=f"prompt text (default: {DEFAULT_PROMPT!r})")
     m.add_argument("--prompt-file", default=None, metavar="PATH", help="read the prompt from a file")
     m.add_argument("--raw-prompt", action="store_true", help="do not wrap the prompt in the chat template")
-    m.add_argument("--new-tokens", type=int, default=None, help="stop once this many tokens were emitted")
-    m.add_argument("--temperature", type=float, default=None, help="softmax temperature (default 1; 0 = greedy)")
+    m.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=None,
+                   help="stop once this many tokens were emitted")
+    m.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=None,
+                   help="softmax temperature (default 1; 0 = greedy)")
     m.add_argument("--no-download", action="store_true", help="never download weights from the hub")
-    m.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    m.add_argument("--threads", type=limits.THREADS.arg(), default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
     p.set_defaults(func=run)
     return p
 
 
-def parse_gammas(text: str) -> tuple[int, ...]:
-    try:
-        gammas = tuple(int(x) for x in str(text).split(",") if x.strip() != "")
-    except ValueError:
-        raise ConfigError(f"--gamma: expected integers separated by commas, got {text!r}") from None
-    if not gammas or min(gammas) < 0:
-        raise ConfigError(f"--gamma: expected non-negative integers, got {text!r}")
-    return gammas
+def parse_gammas(text) -> tuple[int, ...]:
+    """A gamma list ('2,4,8', '1-4', in order) or an already parsed tuple, checked (hades.limits.GAMMA)."""
+    if isinstance(text, (tuple, list)):
+        return limits.check_values(text, limits.GAMMA)
+    return parse_int_list(text, limits.GAMMA)
 
 
 def invoked_command_line() -> str | None:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from hades import limits
 from hades.cl.model import timed_results
 from hades.cl.timing import TimingConfig
 from hades.cli.common import add_hw_args, hw_config, progress_bar
@@ -24,7 +25,8 @@ def add_parser(sub):
     p.add_argument("--sim", action="store_true",
                    help="fl/cl: stream the rounds through the PyMTL3 component instead of calling the model directly")
     p.add_argument("--vcd", default=None, help="rtl with --rtl-backend python: write a VCD waveform")
-    p.add_argument("--src-stall", type=float, default=0.0, help="probability of an input stall before each beat")
+    p.add_argument("--src-stall", type=limits.STALL_PROBABILITY.arg("src_stall"), default=0.0,
+                   help="probability of an input stall before each beat, in [0, 1)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -32,8 +34,6 @@ def add_parser(sub):
 def run(args) -> int:
     if args.level not in ("fl", "cl", "rtl"):
         raise ConfigError(f"unknown level {args.level!r}; expected fl, cl or rtl")
-    if not 0.0 <= args.src_stall < 1.0:
-        raise ConfigError(f"--src-stall must be in [0, 1), got {args.src_stall}")
     cfg = hw_config(args)
     if args.level == "rtl":
         if args.rtl_backend not in ("verilator", "batch", "python"):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hades import numerics
+from hades import limits, numerics
 from hades.errors import ConfigError
 from hades.paths import swapped
 from hades.fl.verifier import verify_round
@@ -61,22 +61,16 @@ class DecodeConfig:
     record: bool = False
 
     def check(self) -> None:
-        if not self.gammas or min(self.gammas) < 0:
-            raise ConfigError(f"gamma must be non-negative, got {list(self.gammas)}")
-        if self.mode not in ("stochastic", "greedy"):
-            raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
-        if not self.temperature >= 0 or not np.isfinite(self.temperature):
-            raise ConfigError(f"temperature must be finite and >= 0, got {self.temperature}")
-        if not 2 <= self.prob_bits <= 31:
-            raise ConfigError(f"prob_bits must be in 2..31, got {self.prob_bits}")
-        if not 1 <= self.uniform_bits <= 64:
-            raise ConfigError(f"uniform_bits must be in 1..64, got {self.uniform_bits}")
+        """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
+        W would be a valid file that no configuration can verify."""
+        object.__setattr__(self, "gammas", limits.check_values(self.gammas, limits.GAMMA))
+        limits.check_mode(self.mode)
+        limits.check_fields(self, {"temperature": limits.TEMPERATURE, "prob_bits": limits.PROB_BITS,
+                                   "uniform_bits": limits.TRACE_UNIFORM_BITS, "seed": limits.SEED,
+                                   "max_new_tokens": limits.NEW_TOKENS, "max_rounds": limits.ROUNDS},
+                            optional=("max_new_tokens", "max_rounds"))
         if self.max_new_tokens is None and self.max_rounds is None:
             raise ConfigError("give max_new_tokens or max_rounds (or both)")
-        for name in ("max_new_tokens", "max_rounds"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ConfigError(f"{name} must be >= 1, got {v}")
 
     @property
     def greedy(self) -> bool:

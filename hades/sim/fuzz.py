@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hades import limits
 from hades.sim.compare import compare_levels
 from hades.sim.rounds import FUZZ_CONFIGS, random_rounds
 from hades.sim.run import SimOptions, run_rounds
@@ -29,6 +30,8 @@ class FuzzReport:
 def fuzz(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100, progress=None) -> FuzzReport:
     """About total_rounds rounds spread evenly over FUZZ_CONFIGS, simulated `batch` rounds per
     RTL run; every round drawn from one Generator seeded with `seed`."""
+    total_rounds, batch = limits.ROUNDS.check(total_rounds), limits.BATCH.check(batch)
+    seed = limits.SEED.check(seed)
     rng = np.random.default_rng(seed)
     per_cfg = -(-total_rounds // len(FUZZ_CONFIGS))
     report = FuzzReport(rounds=0, configs=len(FUZZ_CONFIGS), seed=seed, rtl_cycles=0, wall_seconds=0.0)

@@ -34,6 +34,11 @@ class SimOptions:
     max_cycles: int | None = None   # default: generous bound from the input length
     timing: object | None = None    # cl: a hades.cl.timing.TimingConfig
 
+    def __post_init__(self):
+        from hades import limits
+        limits.check_fields(self, {"src_stall": limits.STALL_PROBABILITY, "sink_stall": limits.STALL_PROBABILITY,
+                                   "seed": limits.SEED})
+
 
 def check_vcd(level: str, opts: SimOptions) -> None:
     """Refuse a waveform request that would be ignored or land elsewhere, before simulating:

@@ -12,6 +12,7 @@ more than one. Within a family, lane counts and probability widths are panels.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -267,6 +268,12 @@ def plot_sweep(rows, out_dir: str | Path, decode_rows=None, decode_label: str = 
     """Write every figure for rows (typed sweep rows) into out_dir; returns the PNG paths."""
     if not rows:
         raise ConfigError("no sweep rows to plot")
+    from hades.studies.sweep import check_row
+    for i, row in enumerate(rows):   # NaN, negative or absurd values: one clear line, not a matplotlib error
+        try:
+            check_row(row)
+        except (ConfigError, KeyError, TypeError) as e:
+            raise ConfigError(f"sweep row {i + 1} cannot be plotted: {e}") from None
     out_dir = Path(out_dir)
     fams = families(rows)
     decode = parse_decode_rows(decode_rows) if decode_rows is not None else None
@@ -297,6 +304,8 @@ def read_decode_csv(path: str | Path) -> list[dict]:
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except (csv.Error, ValueError) as e:   # a field over the csv size limit, undecodable bytes
+        raise ConfigError(f"{path}: not a `hades decode --csv` table ({e})") from None
     missing = [c for c in DECODE_REQUIRED if rows and c not in rows[0]]
     if not rows or missing:
         raise ConfigError(f"{path}: not a `hades decode --csv` table"
@@ -309,8 +318,13 @@ def parse_decode_rows(raw_rows) -> list[dict]:
     try:
         rows = sorted(({k: int(r[k]) if k in ("gamma", "new_tokens", "rounds") else float(r[k])
                         for k in DECODE_REQUIRED} for r in raw_rows), key=lambda r: r["gamma"])
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError) as e:
         raise ConfigError(f"decode table: malformed row ({e})") from None
+    for r in rows:
+        bad = next((k for k, v in r.items() if not (math.isfinite(v) and v >= 0)), None)
+        if bad is not None or r["tokens_per_s"] <= 0 or r["seconds"] <= 0:
+            what = f"{bad} = {r[bad]}" if bad is not None else "tokens_per_s and seconds must be > 0"
+            raise ConfigError(f"decode table: gamma {r['gamma']} row: {what} (expected finite values >= 0)")
     if not any(r["gamma"] == 0 for r in rows):
         raise ConfigError("decode table: needs a gamma 0 row (plain decoding), the speedup baseline")
     return rows

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hades import limits
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
@@ -100,12 +101,8 @@ class TimingSettings:
     offchip_latency: int = 100
 
     def check(self) -> None:
-        if not (self.clock_hz > 0 and math.isfinite(self.clock_hz)):
-            raise ConfigError(f"clock must be a positive frequency in Hz, got {self.clock_hz}")
-        if not (self.offchip_bw > 0 and math.isfinite(self.offchip_bw)):
-            raise ConfigError(f"off-chip bandwidth must be > 0 entries/cycle, got {self.offchip_bw}")
-        if self.offchip_latency < 0:
-            raise ConfigError(f"off-chip latency must be >= 0 cycles, got {self.offchip_latency}")
+        limits.check_fields(self, {"clock_hz": limits.CLOCK_HZ, "offchip_bw": limits.OFFCHIP_BW,
+                                   "offchip_latency": limits.OFFCHIP_LATENCY})
 
 
 @dataclass(frozen=True)
@@ -134,21 +131,17 @@ class SweepSpec:
         """Refuse an impossible grid before any work starts, naming the offending value."""
         if self.source not in SOURCES:
             raise ConfigError(f"unknown trace source {self.source!r}; expected one of {', '.join(SOURCES)}")
-        for name in ("gammas", "sram_kib", "lanes", "prob_bits"):
+        for name, limit in (("gammas", limits.GAMMA), ("sram_kib", limits.SRAM_KIB), ("lanes", limits.LANES),
+                            ("prob_bits", limits.PROB_BITS)):
             if not getattr(self, name):
                 raise ConfigError(f"the sweep needs at least one value of {name}")
-        for g in self.gammas:
-            if not 0 <= g <= 64:
-                raise ConfigError(f"gamma must be in 0..64, got {g}")
-        for kib in self.sram_kib:
-            if kib < 1:
-                raise ConfigError(f"SRAM size must be >= 1 KiB, got {kib}")
-        for lanes in self.lanes:
-            if lanes < 1 or lanes & (lanes - 1):
-                raise ConfigError(f"lanes must be a power of two >= 1, got {lanes}")
-        for w in self.prob_bits:
-            if not 2 <= w <= 24:
-                raise ConfigError(f"prob width W must be in 2..24 bits, got {w}")
+            object.__setattr__(self, name, limits.check_values(getattr(self, name), limit))
+        limits.check_fields(self, {"rounds": limits.ROUNDS, "seed": limits.SEED,
+                                   "uniform_bits": limits.UNIFORM_BITS, "vocab_size": limits.VOCAB_MAX},
+                            optional=("vocab_size",))
+        limits.check_mode(self.mode)
+        if not isinstance(self.timing, TimingSettings):
+            raise ConfigError(f"timing must be a TimingSettings, got {type(self.timing).__name__}")
         self.timing.check()
         for req in self.trace_requests():
             req.check()
@@ -309,6 +302,36 @@ def parse_row(raw: dict) -> dict:
     return {name: COLUMN_TYPES[name](raw[name]) for name in SWEEP_COLUMNS}
 
 
+# What a row of this version can hold (read_csv refuses anything else, so a plot or a resume
+# never works on NaN, negative or out-of-range numbers): the configuration columns are in
+# their declared ranges (hades/limits.py), the metrics finite and >= 0 (rates and cycle
+# counts > 0), and acceptance_rate is NaN only at gamma 0.
+ROW_LIMITS = {
+    "vocab_size": limits.VOCAB_MAX, "rounds": limits.ROUNDS, "seed": limits.SEED, "gamma": limits.GAMMA,
+    "nested_from": limits.GAMMA, "lanes": limits.LANES, "prob_bits": limits.PROB_BITS,
+    "uniform_bits": limits.UNIFORM_BITS, "sram_kib": limits.SRAM_KIB, "sram_words": limits.SRAM_WORDS,
+    "sram_rows": limits.IntLimit("sram_rows", 0, 1 << 48, "rows that fit on chip"),
+    "clock_hz": limits.CLOCK_HZ, "offchip_bw": limits.OFFCHIP_BW, "offchip_latency": limits.OFFCHIP_LATENCY,
+}
+_POSITIVE = limits.FloatLimit("metric", 0.0, float("inf"), "rates and cycle counts of a round", lo_open=True)
+_NON_NEGATIVE = limits.FloatLimit("metric", 0.0, float("inf"), "counts and bytes")
+for _name in ("tokens_per_s", "tokens_per_round", "cycles_per_round", "input_cycles_per_round"):
+    ROW_LIMITS[_name] = _POSITIVE
+for _name in ("accepted_per_round", "latency_per_round", "tail_cycles_per_round", "offchip_cycles_per_round",
+              "scan_cycles_per_round", "offchip_rows_per_round", "sram_bytes_per_round", "offchip_bytes_per_round"):
+    ROW_LIMITS[_name] = _NON_NEGATIVE
+_RATE = limits.FloatLimit("acceptance_rate", 0.0, 1.0, "accepted / drafted")
+
+
+def check_row(row: dict) -> None:
+    """Refuse a typed row this version could not have written (ConfigError naming the column)."""
+    for name, limit in ROW_LIMITS.items():
+        limit.check(row[name], name)
+    limits.check_mode(row["mode"])
+    if not (row["gamma"] == 0 and math.isnan(row["acceptance_rate"])):
+        _RATE.check(row["acceptance_rate"], "acceptance_rate")
+
+
 def point_key(row: dict) -> tuple:
     return tuple(row[k] for k in POINT_KEY)
 
@@ -338,10 +361,19 @@ def read_csv(path: str | Path) -> list[dict]:
                 missing = [c for c in SWEEP_COLUMNS if c not in header]
                 raise ConfigError(f"{path}: not a sweep CSV of this version (columns differ"
                                   + (f"; missing {missing[0]!r}" if missing else "") + ")")
-            return [parse_row(raw) for raw in reader]
+            rows = []
+            for raw in reader:
+                row = parse_row(raw)
+                try:
+                    check_row(row)
+                except ConfigError as e:
+                    raise ConfigError(f"{path}: line {reader.line_num}: {e} (not a row this version writes)") \
+                        from None
+                rows.append(row)
+            return rows
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, csv.Error) as e:   # csv.Error: e.g. a field over the size limit
         raise ConfigError(f"{path}: malformed sweep CSV ({e})") from None
 
 
@@ -394,8 +426,7 @@ def _run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2,
     progress: tqdm bars on stderr (shown when stderr is a terminal).
     """
     spec.check()
-    if jobs < 1:
-        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    jobs = limits.JOBS.check(jobs)
     start = time.perf_counter()
     stream = out is not None and is_stream(out)
     rows: dict[tuple, dict] = {}

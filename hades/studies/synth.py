@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hades import limits
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import HadesError
@@ -82,6 +83,7 @@ def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path) -> Path:
 
 
 def _run_yosys(script: str, work: Path, timeout: float) -> None:
+    timeout = limits.SYNTH_TIMEOUT.check(timeout)   # finite and > 0: subprocess cannot wait NaN seconds
     if not yosys_available():
         raise SynthError("yosys is not installed (apt-get install -y yosys)")
     ys = work / "flow.ys"
@@ -147,6 +149,7 @@ def memory_bits_from_json(path: Path) -> tuple[int, int]:
 
 def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800) -> SynthResult:
     """Synthesise one configuration; work files (Verilog, log) go to work_dir or a temp dir."""
+    timeout = limits.SYNTH_TIMEOUT.check(timeout)
     with tempfile.TemporaryDirectory() as tmp:
         work = (Path(work_dir or tmp) / cfg.module_name()).resolve()
         work.mkdir(parents=True, exist_ok=True)

@@ -30,12 +30,17 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hades import limits
 from hades.errors import ConfigError, HadesError, TraceError
 from hades.fl.verifier import verify_round
 from hades.paths import TRACE_CACHE_DIR
+
+if TYPE_CHECKING:   # the LLM tooling is imported only when a real trace is recorded
+    from hades.llm.models import PairLoader
 from hades.fileio import atomic_write
 from hades.traces.format import Trace, read_trace, write_trace
 
@@ -86,15 +91,15 @@ class TraceRequest:
     def check(self) -> None:
         if self.source not in SOURCES:
             raise ConfigError(f"unknown trace source {self.source!r}; expected one of {', '.join(SOURCES)}")
-        if self.gamma < 0:
-            raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
-        if self.rounds < 1:
-            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
-        if self.mode not in ("stochastic", "greedy"):
-            raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
+        # ranges: hades/limits.py (a cached trace feeds a hardware configuration, so V >= 2)
+        limits.check_fields(self, {"gamma": limits.GAMMA, "rounds": limits.ROUNDS, "seed": limits.SEED,
+                                   "prob_bits": limits.PROB_BITS, "uniform_bits": limits.TRACE_UNIFORM_BITS,
+                                   "nested_from": limits.GAMMA}, optional=("nested_from",))
+        limits.check_mode(self.mode)
         if self.source == "synthetic":
-            if self.vocab_size is None or self.vocab_size < 2:
-                raise ConfigError(f"synthetic traces need a vocabulary of at least 2, got {self.vocab_size}")
+            if self.vocab_size is None:
+                raise ConfigError("synthetic traces need a vocabulary of at least 2, got None")
+            limits.check_fields(self, {"vocab_size": limits.VOCAB_MAX})
         elif self.vocab_size is not None:
             raise ConfigError("real traces take their vocabulary from the model pair; do not set vocab_size")
         if self.source == "synthetic" and self.prompt is not None:
@@ -402,7 +407,7 @@ def summarize(trace: Trace, req: TraceRequest, decided_by_fl: bool = False) -> T
                         gamma=trace.gamma.astype(np.int64), accepted=accepted, token=token, meta=dict(trace.meta))
 
 
-def produce_trace(req: TraceRequest, pair_loader: "PairLoader | None" = None) -> Trace:
+def produce_trace(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace:
     """Produce the trace for req from its source (no cache)."""
     req.check()
     if req.source == "synthetic":
@@ -465,7 +470,7 @@ def _real_recorder_version() -> str:
                       sort_keys=True)
 
 
-def _build_real(req: TraceRequest, pair_loader: "PairLoader | None" = None) -> Trace:
+def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace:
     reason = real_unavailable_reason()
     if reason is not None:
         raise TraceUnavailable(f"real traces are unavailable: {reason}")

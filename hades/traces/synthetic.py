@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hades import numerics
+from hades import limits, numerics
 from hades.errors import ConfigError
 from hades.fl.verifier import verify_round
 from hades.round import Round, uniform_array
@@ -36,20 +36,18 @@ class SyntheticSpec:
     draft_power: float = 0.8             # draft = target ** power (flatter than target)
 
     def check(self):
-        if self.vocab_size < 1:
-            raise ConfigError(f"vocab_size must be >= 1, got {self.vocab_size}")
-        if self.rounds < 1:
-            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
-        if not self.gammas or min(self.gammas) < 0:
-            raise ConfigError(f"gammas must be non-negative, got {self.gammas}")
+        """Refuse what no hardware configuration could verify (ranges: hades/limits.py)."""
+        limits.check_fields(self, {"vocab_size": limits.VOCAB_SIZE, "rounds": limits.ROUNDS, "seed": limits.SEED,
+                                   "gamma_max": limits.GAMMA_MAX, "prob_bits": limits.PROB_BITS,
+                                   "uniform_bits": limits.TRACE_UNIFORM_BITS, "zipf_exponent": limits.SHAPE,
+                                   "draft_noise": limits.SHAPE, "draft_power": limits.SHAPE},
+                            optional=("gamma_max",))
+        object.__setattr__(self, "gammas", limits.check_values(self.gammas, limits.GAMMA, "gammas"))
         if self.gamma_max is not None and self.gamma_max < max(self.gammas):
             raise ConfigError(f"gamma_max {self.gamma_max} below max(gammas) {max(self.gammas)}")
-        if not 2 <= self.prob_bits <= 24:
-            raise ConfigError(f"prob_bits must be in 2..24, got {self.prob_bits}")
-        if not 1 <= self.uniform_bits <= 64:
-            raise ConfigError(f"uniform_bits must be in 1..64, got {self.uniform_bits}")
-        if self.mode not in ("stochastic", "greedy"):
-            raise ConfigError(f"mode must be stochastic or greedy, got {self.mode!r}")
+        limits.check_mode(self.mode)
+        limits.check_trace_size(self.rounds, self.gamma_max if self.gamma_max is not None else max(self.gammas),
+                                self.vocab_size)
 
 
 def _target_logits(rng, n, V, zipf):
