@@ -61,6 +61,9 @@ def _load_batches(args, gammas):
     if args.trace:
         from hades.traces.format import read_trace
         tr = read_trace(args.trace)
+        if getattr(tr, "format_version", 1) == 2:
+            raise ConfigError("hades bench --trace reads v1 (probability-row) traces; v2 (logit) traces verify "
+                              "at FL only for now (hades verify --level fl)")
         return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
     return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
 
