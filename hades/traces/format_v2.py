@@ -26,7 +26,7 @@ V2_ARRAY_KEYS = ("gamma", "greedy", "onehot_draft", "draft_tokens", "draft_logit
                  "draft_params", "target_params", "draft_uniforms", "accept_uniforms", "sample_uniform",
                  "expected_accepted", "expected_token")
 PARAMS_FIELDS = ("k", "top_k", "top_p", "min_p")
-_CHUNK_ENTRIES = 1 << 24   # logit entries checked per step (bounds the temporary masks)
+_CHUNK_ENTRIES = 1 << 22   # logit entries checked per step (bounds the temporary masks to a few MiB)
 
 # dtype kind (or exact dtypes) and shape of every array key, given R, G, V
 _LAYOUT_V2 = {
