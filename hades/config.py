@@ -144,3 +144,21 @@ class VerifierConfig:
         if trace.prob_bits != self.prob_bits or trace.row_sum != self.row_sum:
             raise TraceError(f"trace prob_bits={trace.prob_bits}/row_sum={trace.row_sum} differs from the "
                              f"hardware's prob_bits={self.prob_bits}/row_sum={self.row_sum}")
+
+    def check_logit_trace(self, trace) -> None:
+        """check_trace for a v2 (logit) trace: V and gamma as for v1, the same U, and the
+        trace's weight_bits equal to prob_bits. Naming: prob_bits is the hardware's W, the
+        width of the entries its lanes carry; v1 entries are probabilities, v2's weight rows
+        (NUMERICS.md section 13) are W-bit weights, so the trace calls it weight_bits. There
+        is no row_sum in v2 (each row carries its own sum Z)."""
+        if trace.vocab_size > self.vocab_max:
+            raise TraceError(f"trace vocabulary {trace.vocab_size} exceeds the hardware's vocab_max={self.vocab_max}")
+        g = int(trace.gamma.max())
+        if g > self.gamma_max:
+            raise TraceError(f"trace gamma {g} exceeds the hardware's gamma_max={self.gamma_max}")
+        if trace.uniform_bits != self.uniform_bits:
+            raise TraceError(f"trace uniform_bits={trace.uniform_bits} differs from the hardware's "
+                             f"uniform_bits={self.uniform_bits}")
+        if trace.weight_bits != self.prob_bits:
+            raise TraceError(f"trace weight_bits={trace.weight_bits} differs from the hardware's "
+                             f"prob_bits={self.prob_bits} (W: the width of a row entry)")

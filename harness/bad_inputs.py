@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from hades.errors import HadesError
-from hades.traces.synthetic import SyntheticSpec, synthetic_trace
+from hades.traces.synthetic import LogitSyntheticSpec, SyntheticSpec, synthetic_logit_trace, synthetic_trace
 from hades.traces.format import ARRAY_KEYS, FORMAT, MAX_META_CHARS, MAX_META_DEPTH, write_trace
 
 SMALL_HW = ["--lanes", "4", "--vocab-max", "64", "--gamma-max", "4"]
@@ -431,6 +431,108 @@ def _all_nan_csv(tmp: Path) -> str:
 
 def _huge_field_csv(tmp: Path) -> str:
     return _sweep_csv(tmp, "huge.csv", [_sweep_row(draft_model="x" * 200_000)])
+
+
+# ---- v2 (logit) traces: V = 40, 4 rounds of gamma 2, 4, 2, 4; round 0 stochastic with a model
+# draft, round 1 stochastic with one-hot drafts, round 3 greedy --------------------------------
+
+V2_SPEC = LogitSyntheticSpec(vocab_size=40, rounds=4, gammas=(2, 4), seed=1)
+MODEL_ROUND = 0
+
+
+def good_v2_arrays() -> dict:
+    from hades.traces.format_v2 import file_arrays
+    tr = synthetic_logit_trace(V2_SPEC)
+    assert not tr.greedy[MODEL_ROUND] and not tr.onehot_draft[MODEL_ROUND], "the spec's round 0 must be a model draft"
+    return {k: v.copy() for k, v in file_arrays(tr).items()}
+
+
+def _npz2(tmp: Path, mutate: Callable[[dict], None]) -> str:
+    d = good_v2_arrays()
+    mutate(d)
+    path = tmp / "bad2.npz"
+    np.savez(path, **d)
+    return str(path)
+
+
+def _good_v2_file(tmp: Path) -> str:
+    path = tmp / "good2.npz"
+    write_trace(path, synthetic_logit_trace(V2_SPEC))
+    return str(path)
+
+
+def _v2(mutate, expect: str, name: str) -> "BadInput":
+    return BadInput(f"v2: {name}", "trace file", _verify(lambda t: _npz2(t, mutate)), expect)
+
+
+def _not_the_draft_sample(d):
+    x = int(d["draft_tokens"][MODEL_ROUND, 0])
+    d["draft_tokens"][MODEL_ROUND, 0] = (x + 1) % int(d["vocab_size"])
+
+
+def _all_masked(d):
+    d["target_logits"][MODEL_ROUND, 1, :] = 0xFF80
+
+
+def _trace_v2(tmp: Path, *extra) -> list[str]:
+    return ["trace", "--trace-format", "2", "-o", str(tmp / "x.npz"), *extra]
+
+
+# (mutation of good_v2_arrays(), fragment of the message, name): one row each in TABLE, and
+# tests/test_trace_v2.py runs them on in-memory arrays too
+V2_MUTATIONS = [
+    (_drop("draft_uniforms"), "missing key 'draft_uniforms'", "missing key"),
+    (_set("logit_format", np.array("fp8")), "key 'logit_format': expected 'bf16'", "logit format other than bf16"),
+    (_set("logit_frac_bits", np.array(10)), "key 'logit_frac_bits': expected 8", "logit_frac_bits other than 8"),
+    (_set("inv_temp_frac_bits", np.array(12)), "key 'inv_temp_frac_bits': expected 16",
+        "inv_temp_frac_bits other than 16"),
+    (_set("weight_bits", np.array(40)), "key 'weight_bits': expected 1..31", "weight bits out of range"),
+    (_set("target_logits", lambda d: d["target_logits"].astype(np.float32)),
+        "key 'target_logits': expected unsigned integer dtype", "float logits (wrong dtype)"),
+    (_set("draft_logits", lambda d: d["draft_logits"].astype(np.uint32)),
+        "key 'draft_logits': expected uint16 (bf16 bit patterns)", "logits wider than bf16"),
+    (_set("draft_params", lambda d: d["draft_params"][:, :3]), "key 'draft_params': expected shape (4, 4)",
+        "sampling parameters of the wrong shape"),
+    (_poke("greedy", 0, 2), "key 'greedy', round 0: 2 is not 0 or 1", "mode flag other than 0 or 1"),
+    (_poke("gamma", 0, 5), "gamma 5 outside 0..4", "gamma > G of the file"),
+    (_poke("draft_tokens", (MODEL_ROUND, 0), 40), "token id 40 outside 0..39", "token id >= V"),
+    (_poke("target_logits", (MODEL_ROUND, 0, 3), 0x7FC0), "entry 3 is NaN", "NaN logit"),
+    (_poke("draft_logits", (MODEL_ROUND, 1, 5), 0x7F80), "entry 5 is +inf", "+inf logit"),
+    (_all_masked, "every entry is masked", "row with every entry masked"),
+    (_poke("target_params", (2, 0), 0), "inverse temperature k = 0 is outside 1..2^24-1", "inverse temperature 0"),
+    (_poke("draft_params", (1, 0), 1 << 24), "inverse temperature k = 16777216 is outside 1..2^24-1",
+        "inverse temperature >= 2^24"),
+    (_poke("target_params", (0, 3), 65537), "min_p = 65537 is outside 0..65536", "min_p above 2^16"),
+    (_poke("target_params", (0, 1), 40), "the top-k filter is not implemented yet", "top-k filter"),
+    (_poke("draft_params", (0, 2), 60000), "the top-p filter is not implemented yet", "top-p filter"),
+    (_not_the_draft_sample, "is not the draft sample of its row", "model draft that is not its row's draft sample"),
+    (_set("uniform_bits", np.array(16)), "uniform wider than uniform_bits=16", "uniform wider than U"),
+    (_poke("expected_accepted", 0, 3), "key 'expected_accepted', round 0: 3 outside 0..gamma=2",
+        "expected accepted above gamma"),
+]
+
+TABLE += [_v2(mutate, expect, name) for mutate, expect, name in V2_MUTATIONS]
+TABLE += [
+    BadInput("v2 trace at --level cl", "CLI argument", _verify(_good_v2_file, "--level", "cl"),
+             "v2 (logit) traces verify at --level fl for now; CL and RTL of the logit front end are not built yet"),
+    BadInput("v2 trace at --level rtl", "CLI argument", _verify(_good_v2_file, "--level", "rtl", *SMALL_HW),
+             "v2 (logit) traces verify at --level fl for now"),
+    BadInput("v2 trace with --sim", "CLI argument", _verify(_good_v2_file, "--sim"), "--sim streams v1 rounds"),
+    BadInput("v2 trace W differs from the hardware's W", "CLI argument", _verify(_good_v2_file, "--prob-bits", "12"),
+             "trace weight_bits=16 differs from the hardware's prob_bits=12"),
+    BadInput("unknown trace format", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--trace-format", "3"],
+             "argument --trace-format: invalid choice: 3"),
+    BadInput("min-p with trace format 1", "CLI argument", lambda t: ["trace", "-o", str(t / "x.npz"), "--min-p", "0.1"],
+             "--min-p applies to --trace-format 2 only"),
+    BadInput("min-p outside [0, 1]", "CLI argument", lambda t: _trace_v2(t, "--min-p", "1.5"),
+             "min_p must be in [0, 1], got 1.5"),
+    BadInput("temperature whose inverse does not fit 24 bits (v2)", "CLI argument",
+             lambda t: _trace_v2(t, "--temperature", "0.001"), "outside 1..2^24-1"),
+    BadInput("greedy share with trace format 1", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--greedy-share", "0.5"],
+             "--greedy-share applies to --trace-format 2 only"),
+]
 
 
 def _zero_px(d):

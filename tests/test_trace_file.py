@@ -298,10 +298,15 @@ def test_zero_draft_probability_allowed_in_greedy_mode(tmp_path, good_arrays):
     assert tr.greedy
 
 
-@pytest.mark.parametrize("value", [np.array("hades-trace/2"), np.array(""), np.array(1),
+@pytest.mark.parametrize("value", [np.array("hades-trace/3"), np.array(""), np.array(1),
                                    np.array(["hades-trace/1"])])
 def test_bad_format_refused(tmp_path, good_arrays, value):
     _refused(_write_bad(tmp_path, good_arrays, format=value), "'format'")
+
+
+def test_v1_arrays_labelled_v2_are_read_by_the_v2_table(tmp_path, good_arrays):
+    # the format key picks the key table: v1 arrays under the v2 label lack v2's keys
+    _refused(_write_bad(tmp_path, good_arrays, format=np.array("hades-trace/2")), "missing key 'logit_format'")
 
 
 @pytest.mark.parametrize("value", [np.array("fast"), np.array(b"stochastic"), np.array(["stochastic"])])

@@ -10,6 +10,7 @@ from pathlib import Path
 from hades import limits
 from hades.studies import bench
 from hades.cli.common import add_hw_args, hw_config, int_list_arg, progress_bar
+from hades.errors import ConfigError
 
 
 def add_parser(sub):
@@ -55,6 +56,9 @@ def _load_batches(args, gammas):
     if args.trace:
         from hades.traces.format import read_trace
         tr = read_trace(args.trace)
+        if getattr(tr, "format_version", 1) == 2:
+            raise ConfigError("hades bench --trace reads v1 (probability-row) traces; v2 (logit) traces verify "
+                              "at FL only for now (hades verify --level fl)")
         return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
     return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
 

@@ -1,9 +1,12 @@
-"""`hades trace`: record a decode trace (file format v1) from a real model pair or synthetically.
+"""`hades trace`: record a decode trace (file format v1, or v2 with --trace-format 2) from a real model pair or synthetically.
 
 Real pair (default: the embedded SmolLM2 target with its layer-skip draft):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
 Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
+Trace file v2 (bf16 logit rows, per-round sampling parameters; verified at --level fl for now):
+    hades trace --synthetic --trace-format 2 -o l.npz --vocab 512 --rounds 16 --gamma 2,4
+    hades trace --trace-format 2 --temperature 0.8 --min-p 0.05 -o rl.npz
 
 The trace's meta records how to regenerate it exactly (the command line, models, prompt,
 seed, temperature, library versions).
@@ -20,9 +23,14 @@ from hades.errors import ConfigError
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
-SYNTHETIC_ONLY = ("vocab",)
+SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
 MODEL_ONLY = ("target", "draft", "draft_layers", "prompt", "prompt_file", "new_tokens", "temperature",
-              "raw_prompt", "no_download")
+              "raw_prompt", "no_download", "min_p")
+V2_ONLY = ("greedy_share", "onehot_share", "min_p")
+TRACE_FORMAT_HELP = (
+    "1 (default): probability rows, read by every level; 2: bf16 logit rows with per-round sampling "
+    "parameters (docs/TRACE_FORMAT.md), verified at --level fl for now; --prob-bits is then W of the weight "
+    "rows. The default moves to 2 once CL and RTL read v2")
 
 
 def add_parser(subparsers):
@@ -44,8 +52,13 @@ def add_parser(subparsers):
     g.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U",
                    help="bits per uniform (the file format's 1..64; the hardware verifies 1..40)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    g.add_argument("--trace-format", type=int, choices=(1, 2), default=1, help=TRACE_FORMAT_HELP)
     s = p.add_argument_group("synthetic only")
     s.add_argument("--vocab", type=limits.VOCAB_SIZE.arg(), default=None, help="vocabulary size (default 512)")
+    s.add_argument("--greedy-share", type=float, default=None, metavar="P",
+                   help="--trace-format 2: share of greedy rounds (default 0.25; --mode greedy: all)")
+    s.add_argument("--onehot-share", type=float, default=None, metavar="P",
+                   help="--trace-format 2: share of rounds with one-hot drafts, no draft model (default 0.25)")
     m = p.add_argument_group("model pair only")
     m.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
@@ -60,6 +73,8 @@ def add_parser(subparsers):
                    help="stop once this many tokens were emitted")
     m.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=None,
                    help="softmax temperature (default 1; 0 = greedy)")
+    m.add_argument("--min-p", type=float, default=None, metavar="P",
+                   help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
     m.add_argument("--no-download", action="store_true", help="never download weights from the hub")
     m.add_argument("--threads", type=limits.THREADS.arg(), default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
@@ -86,6 +101,10 @@ def invoked_command_line() -> str | None:
 def run(args) -> int:
     from hades.fileio import check_output_path
     out = Path(check_output_path(args.out))   # an unusable -o is refused before any model loads
+    if args.trace_format != 2:
+        used = [f"--{k.replace('_', '-')}" for k in V2_ONLY if getattr(args, k) is not None]
+        if used:
+            raise ConfigError(f"{used[0]} applies to --trace-format 2 only")
     if args.synthetic:
         used = [f"--{k.replace('_', '-')}" for k in MODEL_ONLY if getattr(args, k) not in (None, False)]
         if used:
@@ -110,12 +129,27 @@ def run(args) -> int:
 
 
 def _synthetic(args):
+    if args.trace_format == 2:
+        return _synthetic_v2(args)
     from hades.traces.synthetic import SyntheticSpec, synthetic_trace
     spec = SyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
                          rounds=args.rounds if args.rounds is not None else 16,
                          gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, mode=args.mode,
                          seed=args.seed, prob_bits=args.prob_bits, uniform_bits=args.uniform_bits)
     return synthetic_trace(spec)   # fast: no progress bar
+
+
+def _synthetic_v2(args):
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    if args.mode == "greedy" and args.greedy_share is not None:
+        raise ConfigError("--greedy-share mixes greedy rounds into stochastic files; --mode greedy makes all greedy")
+    greedy_share = 1.0 if args.mode == "greedy" else args.greedy_share if args.greedy_share is not None else 0.25
+    spec = LogitSyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
+                              rounds=args.rounds if args.rounds is not None else 16,
+                              gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, seed=args.seed,
+                              weight_bits=args.prob_bits, uniform_bits=args.uniform_bits, greedy_share=greedy_share,
+                              onehot_share=args.onehot_share if args.onehot_share is not None else 0.25)
+    return synthetic_logit_trace(spec)
 
 
 def read_prompt(args) -> str:
@@ -155,7 +189,8 @@ def _from_models(args, out: Path):
     temperature = args.temperature if args.temperature is not None else 1.0
     config = DecodeConfig(gammas=parse_gammas(args.gamma), mode=args.mode, temperature=temperature,
                           prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
-                          max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True)
+                          max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True,
+                          trace_format=args.trace_format, min_p=args.min_p if args.min_p is not None else 0.0)
     config.check()
     if args.gamma_max is not None and args.gamma_max < max(config.gammas):
         raise ConfigError(f"--gamma-max {args.gamma_max} below the largest gamma {max(config.gammas)}")
@@ -192,6 +227,8 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
         parts += ["--new-tokens", str(args.new_tokens)]
     parts += ["--mode", config.mode, "--temperature", repr(config.temperature), "--seed", str(config.seed),
               "--prob-bits", str(config.prob_bits), "--uniform-bits", str(config.uniform_bits)]
+    if config.trace_format == 2:
+        parts += ["--trace-format", "2", "--min-p", repr(config.min_p)]
     if args.raw_prompt:
         parts.append("--raw-prompt")
     parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count

