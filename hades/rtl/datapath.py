@@ -1,9 +1,10 @@
 """VerifierDpath: the datapath of the verifier, steered by VerifierCtrl (hades/rtl/control.py).
 
-Each unit is one builder method: its registers, its combinational logic and the one
-update_ff block that owns those registers.
+Each unit is one builder method: its registers, its combinational logic and the single
+update_ff block that writes those registers (header decode and accept test are
+combinational only).
 
-  header decode      fields of the beat on the input (the control latches gamma, mode, V)
+  header decode      fields of the beat on the input (the control latches mode, gamma, row length)
   draft registers    x_t, R_t and the captured P_t[x_t]              up_draft_regs
   address generator  SRAM address of the beat and of its row         up_address
   row statistics     Q_t[x_t], residual sum S_t, running argmax      up_row_stats
