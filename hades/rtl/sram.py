@@ -1,7 +1,8 @@
 """Behavioural 1R1W synchronous SRAM: read data one cycle after the address, write-first
-on a same-cycle read/write of one address. Out-of-range addresses read zero and ignore
-writes (the verifier presents the address of a row past gamma while it streams the bonus
-row; the data is unused)."""
+on a same-cycle read/write of one address (the forward comes before the range check, so
+this holds for an out-of-range address too). Otherwise out-of-range addresses read zero
+and ignore writes (the verifier presents the address of a row past gamma while it streams
+the bonus row; the data is unused)."""
 from pymtl3 import *
 
 from hades.config import clog2
