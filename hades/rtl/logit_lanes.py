@@ -294,14 +294,14 @@ class Exp2Rom(Component):
         table = exp2_table(W)
         s.addr = [InPort(LOGIT_FRAC_BITS) for _ in range(nports)]
         s.data = [OutPort(W) for _ in range(nports)]
-        s.table = [Wire(W) for _ in range(1 << LOGIT_FRAC_BITS)]
+        s.entries = [Wire(W) for _ in range(1 << LOGIT_FRAC_BITS)]
         for f in range(1 << LOGIT_FRAC_BITS):
-            s.table[f] //= WT(int(table[f]))
+            s.entries[f] //= WT(int(table[f]))
 
         @update
         def up_exp2_rom():
             for i in range(nports):
-                s.data[i] @= s.table[s.addr[i]]
+                s.data[i] @= s.entries[s.addr[i]]
 
 
 class WeightLane(Component):
