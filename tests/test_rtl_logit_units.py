@@ -380,6 +380,20 @@ def test_verilator_import_scale_then_weights_at_4_lanes():
         top = VerilogTranslationImportPass()(top)
     top.apply(DefaultPassGroup(linetrace=False))
     top.sim_reset()
+    # every pattern of the exponent window at k = 2^16, where y = x: the decoder in Verilog
+    pats = np.array([s << 15 | e << 7 | f for s in (0, 1) for e in [0] + list(range(110, 151)) + [255]
+                     for f in range(128)], np.uint16)
+    _put(top.m, 0)
+    _put(top.min_p, 0)
+    _put(top.k, 1 << 16)
+    for j in range(0, len(pats), L):
+        word = pats[j:j + L]
+        for i in range(L):
+            _put(top.bits[i], int(word[i]))
+        top.sim_eval_combinational()
+        masked, invalid, x, y = _scale_expected(word, 1 << 16)
+        assert [_signed(top.y[i]) for i in range(L)] == [int(v) for v in x]
+        assert [int(top.invalid[i]) for i in range(L)] == [int(v) for v in invalid]
     rng = np.random.default_rng(6000)
     for n in range(300):
         bits = _random_bf16(rng, L)

@@ -90,7 +90,7 @@ class Bf16Fixed(Component):
         s.exp_ones = Wire()
         s.is_mask = Wire()
         s.mant = Wire(8)            # hidden bit + 7 fraction bits
-        s.shl = Wire(8)             # exp - 126 (valid for 126 <= exp <= 141)
+        s.shl = Wire(8)             # exp - 126 (used for 126 <= exp <= 141: its low 4 bits)
         s.shr = Wire(8)             # 126 - exp (valid for exp <= 125)
         s.rshifted = Wire(16)       # (mant << 8) >> shr: 8 integer bits . 8 round bits
         s.round_up = Wire()
@@ -120,7 +120,7 @@ class Bf16Fixed(Component):
             if s.exp >= 142:
                 s.mag @= 0x7FFFFF + zext(s.sign, X_BITS)
             elif s.exp >= 126:
-                s.mag @= zext(s.mant, X_BITS) << zext(s.shl, X_BITS)
+                s.mag @= zext(s.mant, X_BITS) << zext(s.shl[0:4], X_BITS)   # shl is 0..15 here
             else:
                 s.mag @= zext(s.rshifted[8:16], X_BITS) + zext(s.round_up, X_BITS)
 
