@@ -425,6 +425,10 @@ LINT_UNITS = {
     "LaneMaxL4N32": lambda: LaneMax(4, Y_BITS),
     "LaneWeightsL4W16": lambda: LaneWeights(4, 16),
     "LaneWeightedResidualL4W16Z32": lambda: LaneWeightedResidual(4, 16, 32),
+    "LaneBf16ScaleL16": lambda: LaneBf16Scale(16),
+    "LaneMaxL16N24": lambda: LaneMax(16, X_BITS),
+    "LaneWeightsL16W24": lambda: LaneWeights(16, 24, sum_bits=40),
+    "LaneWeightedResidualL16W16Z32S64": lambda: LaneWeightedResidual(16, 16, 32, sum_bits=64),
 }
 
 

@@ -13,8 +13,8 @@ their sum), the row buffer between them, the draft sampler and the CL timing are
 - LaneWeightedResidual: r_i = max(0, Q_i * ZP - P_i * ZQ) and its adder-tree sum; two
   W x Z_BITS multipliers per lane.
 
-Per-lane work is a per-lane component (no loops over lanes in update blocks except the
-ROM's read ports), lane-combining work is a log-depth tree, as in hades/rtl/lanes.py.
+Per-lane arithmetic is a per-lane component (the update-block loops over lanes only
+extend, flip or select bits), lane-combining work is a log-depth tree, as in hades/rtl/lanes.py.
 Signed values travel as two's-complement Bits; comparisons flip the sign bit first.
 """
 from pymtl3 import *
