@@ -366,18 +366,11 @@ class LogitWordChain(Component):
 
 @needs_verilator
 def test_verilator_import_scale_then_weights_at_4_lanes():
-    from pymtl3.passes.backends.verilog import (VerilogPlaceholderPass, VerilogTranslationImportPass,
-                                                VerilogTranslationPass)
-
-    from hades.paths import BUILD_DIR, in_dir
+    from hades.sim.run import verilate
     W, L = 16, 4
     top = LogitWordChain(L, W)
     top.elaborate()
-    top.set_metadata(VerilogTranslationImportPass.enable, True)
-    top.set_metadata(VerilogTranslationPass.explicit_module_name, f"LogitWordChainL{L}W{W}")
-    with in_dir(BUILD_DIR / "verilator_logit_units"):
-        top.apply(VerilogPlaceholderPass())
-        top = VerilogTranslationImportPass()(top)
+    top = verilate(top, top, f"LogitWordChainL{L}W{W}", "verilator_logit_units")
     top.apply(DefaultPassGroup(linetrace=False))
     top.sim_reset()
     # every pattern of the exponent window at k = 2^16, where y = x: the decoder in Verilog

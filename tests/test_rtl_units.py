@@ -343,18 +343,10 @@ class LaneUnitsBench(Component):
 
 
 def _verilated_bench():
-    from pymtl3.passes.backends.verilog import (VerilogPlaceholderPass, VerilogTranslationImportPass,
-                                                VerilogTranslationPass)
-
-    from harness.run import BUILD_DIR, _in_dir
+    from hades.sim.run import verilate
     m = LaneUnitsBench(BENCH_LANES, BENCH_BITS, BENCH_SUM, BENCH_WORDS, BENCH_WORD_BITS)
     m.elaborate()
-    m.set_metadata(VerilogTranslationImportPass.enable, True)
-    m.set_metadata(VerilogTranslationPass.explicit_module_name, f"LaneUnitsBench_L{BENCH_LANES}")
-    with _in_dir(BUILD_DIR / "units"):   # pymtl3 caches the build there across runs
-        m.apply(VerilogPlaceholderPass())
-        m = VerilogTranslationImportPass()(m)
-    return m
+    return verilate(m, m, f"LaneUnitsBench_L{BENCH_LANES}", "units")
 
 
 @pytest.mark.parametrize("backend", [

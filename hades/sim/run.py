@@ -72,6 +72,20 @@ def make_dut(level: str, cfg: VerifierConfig, opts: SimOptions):
     raise ConfigError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
 
 
+def verilate(top, component, module_name: str, build_subdir: str = "verilator"):
+    """Translate `component` (top itself or one of its children; top elaborated) to Verilog and
+    import it through Verilator, building under BUILD_DIR/build_subdir, where pymtl3 caches the
+    build across runs. module_name encodes the parameters and has no '__' (Verilator 5 escapes
+    it in file names, which breaks the import). Returns the new top."""
+    from pymtl3.passes.backends.verilog import (VerilogPlaceholderPass, VerilogTranslationImportPass,
+                                                VerilogTranslationPass)
+    component.set_metadata(VerilogTranslationImportPass.enable, True)
+    component.set_metadata(VerilogTranslationPass.explicit_module_name, module_name)
+    with in_dir(BUILD_DIR / build_subdir):
+        top.apply(VerilogPlaceholderPass())
+        return VerilogTranslationImportPass()(top)
+
+
 def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOptions):
     cfg.require_simulatable()
     dut = make_dut(level, cfg, opts)
@@ -79,13 +93,7 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
                          opts.src_stall, opts.sink_stall, opts.seed)
     th.elaborate()
     if level == "rtl" and opts.backend == "verilator":
-        from pymtl3.passes.backends.verilog import (VerilogPlaceholderPass, VerilogTranslationImportPass,
-                                                    VerilogTranslationPass)
-        th.dut.set_metadata(VerilogTranslationImportPass.enable, True)
-        th.dut.set_metadata(VerilogTranslationPass.explicit_module_name, cfg.module_name())
-        with in_dir(BUILD_DIR / "verilator"):
-            th.apply(VerilogPlaceholderPass())
-            th = VerilogTranslationImportPass()(th)
+        th = verilate(th, th.dut, cfg.module_name())
     elif level == "rtl" and opts.backend != "python":
         raise ConfigError(f"RTL backend {opts.backend!r} has no tick-level harness; expected verilator or python "
                           "(the batch backend runs whole traces only)")
