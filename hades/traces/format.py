@@ -113,23 +113,24 @@ def _check_dtype_shape(name, dtype, got_shape, kinds, shape):
 def _check_scalars(mode, vocab_size, row_sum, prob_bits, uniform_bits) -> None:
     if mode not in MODES:
         _fail(f"key 'mode': expected one of {MODES}, got {mode!r}")
-    for name, v in (("vocab_size", vocab_size), ("row_sum", row_sum), ("prob_bits", prob_bits),
-                    ("uniform_bits", uniform_bits)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            _fail(f"key '{name}': expected a positive integer, got {v!r}")
+    _check_positive((("vocab_size", vocab_size), ("row_sum", row_sum), ("prob_bits", prob_bits),
+                     ("uniform_bits", uniform_bits)))
     if not 1 <= prob_bits <= 31:
         _fail(f"key 'prob_bits': expected 1..31, got {prob_bits}")
-    if not 1 <= uniform_bits <= 64:
-        _fail(f"key 'uniform_bits': expected 1..64, got {uniform_bits}")
+    _check_uniform_bits(uniform_bits)
     if row_sum >= (1 << int(prob_bits)):
         _fail(f"key 'row_sum': {row_sum} does not fit prob_bits={prob_bits} (one-hot rows must fit)")
 
 
-def _check_layout(vocab_size: int, layout: dict) -> tuple[int, int]:
+def _check_layout(vocab_size: int, layout: dict, array_keys=ARRAY_KEYS, table=None,
+                  exact_dtypes=(), uniform_keys=("accept_uniforms", "sample_uniform")) -> tuple[int, int]:
     """Dtype kinds and shapes of the array keys, from {key: (dtype, shape)} (the arrays
-    themselves, or the headers of the archive's members before anything is read).
+    themselves, or the headers of the archive's members before anything is read), against
+    a version's key table ({key: (kinds, shape(R, G, V))}, v1's by default); then the keys
+    of exact_dtypes ((keys, dtype, what) each) and the uniform keys (uint32 or uint64).
     Returns (R, G)."""
-    g_dtype, g_shape = layout["gamma"]
+    table = _LAYOUT if table is None else table
+    g_shape = layout["gamma"][1]
     if len(g_shape) != 1:
         _fail("key 'gamma': expected a 1-D integer array [R]")
     R = g_shape[0]
@@ -140,13 +141,89 @@ def _check_layout(vocab_size: int, layout: dict) -> tuple[int, int]:
         _fail(f"key 'draft_tokens': expected shape [R, G], got {tuple(dt_shape)}")
     G = dt_shape[1]
     V = int(vocab_size)
-    for name in ARRAY_KEYS:
-        kinds, shape = _LAYOUT[name]
+    for name in array_keys:
+        kinds, shape = table[name]
         _check_dtype_shape(name, *layout[name], kinds, shape(R, G, V))
-    for name in ("accept_uniforms", "sample_uniform"):
+    for names, dtype, what in exact_dtypes:
+        for name in names:
+            if layout[name][0] != dtype:
+                _fail(f"key '{name}': expected {what}, got {layout[name][0]}")
+    for name in uniform_keys:
         if layout[name][0] not in (np.uint32, np.uint64):
             _fail(f"key '{name}': expected uint32 or uint64, got {layout[name][0]}")
     return R, G
+
+
+def _check_positive(pairs) -> None:
+    """Each (key, value) a positive integer (not a bool)."""
+    for name, v in pairs:
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            _fail(f"key '{name}': expected a positive integer, got {v!r}")
+
+
+def _check_uniform_bits(uniform_bits) -> None:
+    if not 1 <= uniform_bits <= 64:
+        _fail(f"key 'uniform_bits': expected 1..64, got {uniform_bits}")
+
+
+def _array_layout(tr, array_keys) -> dict:
+    """{key: (dtype, shape)} of a trace's array keys, after checking each is a numpy array."""
+    for name in array_keys:
+        if not isinstance(getattr(tr, name), np.ndarray):
+            _fail(f"key '{name}': expected a numpy array, got {type(getattr(tr, name)).__name__}")
+    return {k: (getattr(tr, k).dtype, getattr(tr, k).shape) for k in array_keys}
+
+
+def _check_gamma(gamma: np.ndarray, G: int):
+    """Every round's gamma within 0..G. Returns (gamma as int64, live [R, G] draft slots in
+    use, live_q [R, G+1] target rows in use)."""
+    g_arr = _as_int64(gamma)
+    bad = np.flatnonzero((g_arr < 0) | (g_arr > G))
+    if bad.size:
+        r = int(bad[0])
+        _fail(f"key 'gamma', round {r}: gamma {int(gamma[r])} outside 0..{G} (G = gamma_max of the file)")
+    live = np.arange(G)[None, :] < g_arr[:, None]
+    live_q = np.arange(G + 1)[None, :] <= g_arr[:, None]
+    return g_arr, live, live_q
+
+
+def _check_uniforms(items, uniform_bits: int, slots: bool) -> None:
+    """Each (key, array, mask) below 2^uniform_bits where the mask is set; the message names
+    the slot of a 2-D key when `slots` (v2) and only the round otherwise (v1)."""
+    if uniform_bits >= 64:
+        return
+    for name, arr, mask in items:
+        over = np.argwhere(mask & (arr.astype(np.uint64) >= np.uint64(1 << uniform_bits)))
+        if over.size:
+            r = int(over[0][0])
+            slot = f", slot {int(over[0][1])}" if slots and arr.ndim == 2 else ""
+            _fail(f"key '{name}', round {r}{slot}: uniform wider than uniform_bits={uniform_bits}")
+
+
+def _check_draft_tokens(draft_tokens: np.ndarray, live: np.ndarray, V: int) -> np.ndarray:
+    """Draft token ids within 0..V-1 in the live slots. Returns them as int64."""
+    toks = _as_int64(draft_tokens)
+    bad = np.argwhere(live & ((toks < 0) | (toks >= V)))
+    if bad.size:
+        r, t = map(int, bad[0])
+        _fail(f"key 'draft_tokens', round {r}, slot {t}: token id {int(draft_tokens[r, t])} outside 0..{V - 1}")
+    return toks
+
+
+def _check_expected(tr, g_arr: np.ndarray, V: int) -> None:
+    """expected_accepted within 0..gamma, expected_token within 0..V-1, meta a dict."""
+    ea = _as_int64(tr.expected_accepted)
+    bad = np.flatnonzero((ea < 0) | (ea > g_arr))
+    if bad.size:
+        r = int(bad[0])
+        _fail(f"key 'expected_accepted', round {r}: {int(tr.expected_accepted[r])} outside 0..gamma={int(g_arr[r])}")
+    et = _as_int64(tr.expected_token)
+    bad = np.flatnonzero((et < 0) | (et >= V))
+    if bad.size:
+        r = int(bad[0])
+        _fail(f"key 'expected_token', round {r}: token id {int(tr.expected_token[r])} outside 0..{V - 1}")
+    if not isinstance(tr.meta, dict):
+        _fail("key 'meta': expected a JSON object")
 
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -163,39 +240,14 @@ def _as_int64(arr: np.ndarray) -> np.ndarray:
 def validate(tr: Trace) -> None:
     """Raise TraceError on the first violation of the trace contract."""
     _check_scalars(tr.mode, tr.vocab_size, tr.row_sum, tr.prob_bits, tr.uniform_bits)
-    g_arr = tr.gamma
-    if not isinstance(g_arr, np.ndarray) or g_arr.ndim != 1:
+    if not isinstance(tr.gamma, np.ndarray) or tr.gamma.ndim != 1:
         _fail("key 'gamma': expected a 1-D integer array [R]")
-    for name in ARRAY_KEYS:
-        if not isinstance(getattr(tr, name), np.ndarray):
-            _fail(f"key '{name}': expected a numpy array, got {type(getattr(tr, name)).__name__}")
-    R, G = _check_layout(tr.vocab_size, {k: (getattr(tr, k).dtype, getattr(tr, k).shape) for k in ARRAY_KEYS})
+    R, G = _check_layout(tr.vocab_size, _array_layout(tr, ARRAY_KEYS))
     V = int(tr.vocab_size)
-    g_orig = g_arr
-    g_arr = _as_int64(g_arr)
-
-    bad = np.flatnonzero((g_arr < 0) | (g_arr > G))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'gamma', round {r}: gamma {int(g_orig[r])} outside 0..{G} (G = gamma_max of the file)")
-    t_idx = np.arange(G)[None, :]
-    live = t_idx < g_arr[:, None]                         # [R, G] draft slots in use
-    live_q = np.arange(G + 1)[None, :] <= g_arr[:, None]  # [R, G+1] target rows in use
-
-    limit_u = 1 << tr.uniform_bits
-    for name, arr, mask in (("accept_uniforms", tr.accept_uniforms, live),
-                            ("sample_uniform", tr.sample_uniform, np.ones(R, bool))):
-        if tr.uniform_bits < 64:
-            over = np.argwhere(mask & (arr.astype(np.uint64) >= np.uint64(limit_u)))
-            if over.size:
-                r = int(over[0][0])
-                _fail(f"key '{name}', round {r}: uniform wider than uniform_bits={tr.uniform_bits}")
-
-    toks = _as_int64(tr.draft_tokens)
-    bad = np.argwhere(live & ((toks < 0) | (toks >= V)))
-    if bad.size:
-        r, t = map(int, bad[0])
-        _fail(f"key 'draft_tokens', round {r}, slot {t}: token id {int(tr.draft_tokens[r, t])} outside 0..{V - 1}")
+    g_arr, live, live_q = _check_gamma(tr.gamma, G)
+    _check_uniforms((("accept_uniforms", tr.accept_uniforms, live),
+                     ("sample_uniform", tr.sample_uniform, np.ones(R, bool))), tr.uniform_bits, slots=False)
+    toks = _check_draft_tokens(tr.draft_tokens, live, V)
 
     M = int(tr.row_sum)
     limit_w = 1 << tr.prob_bits
@@ -217,18 +269,7 @@ def validate(tr: Trace) -> None:
             r, t = map(int, bad[0])
             _fail(f"key 'draft_probs', round {r}, slot {t}: draft token {int(toks[r, t])} has zero draft "
                   "probability (drafts must be sampled from the quantised draft row)")
-    ea = _as_int64(tr.expected_accepted)
-    bad = np.flatnonzero((ea < 0) | (ea > g_arr))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'expected_accepted', round {r}: {int(tr.expected_accepted[r])} outside 0..gamma={int(g_arr[r])}")
-    et = _as_int64(tr.expected_token)
-    bad = np.flatnonzero((et < 0) | (et >= V))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'expected_token', round {r}: token id {int(tr.expected_token[r])} outside 0..{V - 1}")
-    if not isinstance(tr.meta, dict):
-        _fail("key 'meta': expected a JSON object")
+    _check_expected(tr, g_arr, V)
 
 
 def trace_from_rounds(rounds, decisions, *, mode: str, vocab_size: int, row_sum: int, prob_bits: int,

@@ -16,7 +16,9 @@ from hades import numerics
 from hades.errors import TraceError
 from hades.fl.verifier import draft_tokens_from_logits
 from hades.round import LogitRound
-from hades.traces.format import FormatVersion, _as_int64, _check_dtype_shape, _fail, parse_meta
+from hades.traces.format import (FormatVersion, _array_layout, _as_int64, _check_draft_tokens, _check_expected,
+                                 _check_gamma, _check_layout, _check_positive, _check_uniform_bits,
+                                 _check_uniforms, _fail, parse_meta)
 
 FORMAT_V2 = "hades-trace/2"
 LOGIT_FORMAT = "bf16"
@@ -115,17 +117,14 @@ class LogitTrace:
 
 def _check_v2_scalars(vocab_size, logit_format, weight_bits, uniform_bits, logit_frac_bits,
                       inv_temp_frac_bits) -> None:
-    for name, v in (("vocab_size", vocab_size), ("weight_bits", weight_bits), ("uniform_bits", uniform_bits),
-                    ("logit_frac_bits", logit_frac_bits), ("inv_temp_frac_bits", inv_temp_frac_bits)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            _fail(f"key '{name}': expected a positive integer, got {v!r}")
+    _check_positive((("vocab_size", vocab_size), ("weight_bits", weight_bits), ("uniform_bits", uniform_bits),
+                     ("logit_frac_bits", logit_frac_bits), ("inv_temp_frac_bits", inv_temp_frac_bits)))
     if logit_format != LOGIT_FORMAT:
         _fail(f"key 'logit_format': expected {LOGIT_FORMAT!r}, got {logit_format!r}")
     lo, hi = numerics.WEIGHT_BITS_RANGE
     if not lo <= weight_bits <= hi:
         _fail(f"key 'weight_bits': expected {lo}..{hi}, got {weight_bits}")
-    if not 1 <= uniform_bits <= 64:
-        _fail(f"key 'uniform_bits': expected 1..64, got {uniform_bits}")
+    _check_uniform_bits(uniform_bits)
     for name, v, fixed, what in (("logit_frac_bits", logit_frac_bits, numerics.LOGIT_FRAC_BITS, "F"),
                                  ("inv_temp_frac_bits", inv_temp_frac_bits, numerics.INV_TEMP_FRAC_BITS, "K_F")):
         if v != fixed:
@@ -135,27 +134,9 @@ def _check_v2_scalars(vocab_size, logit_format, weight_bits, uniform_bits, logit
 def _check_v2_layout(vocab_size: int, layout: dict) -> tuple[int, int]:
     """Dtypes and shapes of the array keys from {key: (dtype, shape)} (the arrays, or the
     members' .npy headers before anything is read). Returns (R, G)."""
-    g_shape = layout["gamma"][1]
-    if len(g_shape) != 1:
-        _fail("key 'gamma': expected a 1-D integer array [R]")
-    R = g_shape[0]
-    if R == 0:
-        _fail("key 'gamma': the trace has no rounds")
-    dt_shape = layout["draft_tokens"][1]
-    if len(dt_shape) != 2:
-        _fail(f"key 'draft_tokens': expected shape [R, G], got {tuple(dt_shape)}")
-    G = dt_shape[1]
-    V = int(vocab_size)
-    for name in V2_ARRAY_KEYS:
-        kinds, shape = _LAYOUT_V2[name]
-        _check_dtype_shape(name, *layout[name], kinds, shape(R, G, V))
-    for name in ("draft_logits", "target_logits"):
-        if layout[name][0] != np.uint16:
-            _fail(f"key '{name}': expected uint16 (bf16 bit patterns), got {layout[name][0]}")
-    for name in ("draft_uniforms", "accept_uniforms", "sample_uniform"):
-        if layout[name][0] not in (np.uint32, np.uint64):
-            _fail(f"key '{name}': expected uint32 or uint64, got {layout[name][0]}")
-    return R, G
+    return _check_layout(vocab_size, layout, V2_ARRAY_KEYS, _LAYOUT_V2,
+                         exact_dtypes=((("draft_logits", "target_logits"), np.uint16, "uint16 (bf16 bit patterns)"),),
+                         uniform_keys=("draft_uniforms", "accept_uniforms", "sample_uniform"))
 
 
 def _check_logit_rows(name: str, arr: np.ndarray, mask: np.ndarray) -> None:
@@ -195,17 +176,10 @@ def validate_logit_trace(tr: LogitTrace) -> None:
     """Raise TraceError on the first violation of the v2 contract (docs/TRACE_FORMAT.md)."""
     _check_v2_scalars(tr.vocab_size, tr.logit_format, tr.weight_bits, tr.uniform_bits, tr.logit_frac_bits,
                       tr.inv_temp_frac_bits)
-    for name in V2_ARRAY_KEYS:
-        if not isinstance(getattr(tr, name), np.ndarray):
-            _fail(f"key '{name}': expected a numpy array, got {type(getattr(tr, name)).__name__}")
-    R, G = _check_v2_layout(tr.vocab_size, {k: (getattr(tr, k).dtype, getattr(tr, k).shape) for k in V2_ARRAY_KEYS})
+    R, G = _check_v2_layout(tr.vocab_size, _array_layout(tr, V2_ARRAY_KEYS))
     V, W, U = int(tr.vocab_size), int(tr.weight_bits), int(tr.uniform_bits)
 
-    g_arr = _as_int64(tr.gamma)
-    bad = np.flatnonzero((g_arr < 0) | (g_arr > G))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'gamma', round {r}: gamma {int(tr.gamma[r])} outside 0..{G} (G = gamma_max of the file)")
+    g_arr, live, live_q = _check_gamma(tr.gamma, G)
     for name in ("greedy", "onehot_draft"):
         a = getattr(tr, name)
         bad = np.flatnonzero((a != 0) & (a != 1))
@@ -213,44 +187,20 @@ def validate_logit_trace(tr: LogitTrace) -> None:
             r = int(bad[0])
             _fail(f"key '{name}', round {r}: {int(a[r])} is not 0 or 1")
     greedy, onehot = tr.greedy.astype(bool), tr.onehot_draft.astype(bool)
-    live = np.arange(G)[None, :] < g_arr[:, None]           # [R, G] draft slots in use
-    live_q = np.arange(G + 1)[None, :] <= g_arr[:, None]    # [R, G+1] target rows in use
     live_p = live & ~onehot[:, None]                        # draft rows in use (one-hot drafts have none)
 
     _check_params("draft_params", tr.draft_params)
     _check_params("target_params", tr.target_params)
 
-    if U < 64:
-        for name, arr, mask in (("draft_uniforms", tr.draft_uniforms, live),
-                                ("accept_uniforms", tr.accept_uniforms, live),
-                                ("sample_uniform", tr.sample_uniform, np.ones(R, bool))):
-            over = np.argwhere(mask & (arr.astype(np.uint64) >= np.uint64(1 << U)))
-            if over.size:
-                r = int(over[0][0])
-                slot = f", slot {int(over[0][1])}" if arr.ndim == 2 else ""
-                _fail(f"key '{name}', round {r}{slot}: uniform wider than uniform_bits={U}")
-
-    toks = _as_int64(tr.draft_tokens)
-    bad = np.argwhere(live & ((toks < 0) | (toks >= V)))
-    if bad.size:
-        r, t = map(int, bad[0])
-        _fail(f"key 'draft_tokens', round {r}, slot {t}: token id {int(tr.draft_tokens[r, t])} outside 0..{V - 1}")
+    _check_uniforms((("draft_uniforms", tr.draft_uniforms, live),
+                     ("accept_uniforms", tr.accept_uniforms, live),
+                     ("sample_uniform", tr.sample_uniform, np.ones(R, bool))), U, slots=True)
+    toks = _check_draft_tokens(tr.draft_tokens, live, V)
 
     _check_logit_rows("draft_logits", tr.draft_logits, live_p)
     _check_logit_rows("target_logits", tr.target_logits, live_q)
 
-    ea = _as_int64(tr.expected_accepted)
-    bad = np.flatnonzero((ea < 0) | (ea > g_arr))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'expected_accepted', round {r}: {int(tr.expected_accepted[r])} outside 0..gamma={int(g_arr[r])}")
-    et = _as_int64(tr.expected_token)
-    bad = np.flatnonzero((et < 0) | (et >= V))
-    if bad.size:
-        r = int(bad[0])
-        _fail(f"key 'expected_token', round {r}: token id {int(tr.expected_token[r])} outside 0..{V - 1}")
-    if not isinstance(tr.meta, dict):
-        _fail("key 'meta': expected a JSON object")
+    _check_expected(tr, g_arr, V)
 
     # a stochastic model draft must be the draft sample of its row and uniform (NUMERICS.md 16)
     for r in np.flatnonzero(~greedy & ~onehot & (g_arr > 0)):
