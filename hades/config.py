@@ -131,8 +131,8 @@ class VerifierConfig:
                 "off-chip overflow studies)")
         limits.RTL_SRAM_WORDS.check(self.sram_depth)
 
-    def check_trace(self, trace) -> None:
-        """Refuse a trace this hardware cannot verify, naming the parameter."""
+    def _check_trace_shape(self, trace) -> None:
+        """What v1 and v2 traces share: V within vocab_max, gamma within gamma_max, the same U."""
         if trace.vocab_size > self.vocab_max:
             raise TraceError(f"trace vocabulary {trace.vocab_size} exceeds the hardware's vocab_max={self.vocab_max}")
         g = int(trace.gamma.max())
@@ -141,6 +141,10 @@ class VerifierConfig:
         if trace.uniform_bits != self.uniform_bits:
             raise TraceError(f"trace uniform_bits={trace.uniform_bits} differs from the hardware's "
                              f"uniform_bits={self.uniform_bits}")
+
+    def check_trace(self, trace) -> None:
+        """Refuse a trace this hardware cannot verify, naming the parameter."""
+        self._check_trace_shape(trace)
         if trace.prob_bits != self.prob_bits or trace.row_sum != self.row_sum:
             raise TraceError(f"trace prob_bits={trace.prob_bits}/row_sum={trace.row_sum} differs from the "
                              f"hardware's prob_bits={self.prob_bits}/row_sum={self.row_sum}")
@@ -151,14 +155,7 @@ class VerifierConfig:
         width of the entries its lanes carry; v1 entries are probabilities, v2's weight rows
         (NUMERICS.md section 13) are W-bit weights, so the trace calls it weight_bits. There
         is no row_sum in v2 (each row carries its own sum Z)."""
-        if trace.vocab_size > self.vocab_max:
-            raise TraceError(f"trace vocabulary {trace.vocab_size} exceeds the hardware's vocab_max={self.vocab_max}")
-        g = int(trace.gamma.max())
-        if g > self.gamma_max:
-            raise TraceError(f"trace gamma {g} exceeds the hardware's gamma_max={self.gamma_max}")
-        if trace.uniform_bits != self.uniform_bits:
-            raise TraceError(f"trace uniform_bits={trace.uniform_bits} differs from the hardware's "
-                             f"uniform_bits={self.uniform_bits}")
+        self._check_trace_shape(trace)
         if trace.weight_bits != self.prob_bits:
             raise TraceError(f"trace weight_bits={trace.weight_bits} differs from the hardware's "
                              f"prob_bits={self.prob_bits} (W: the width of a row entry)")
