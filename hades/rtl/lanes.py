@@ -9,6 +9,22 @@ from pymtl3 import *
 from hades.config import clog2
 
 
+def build_tree(nodes, leaves, join):
+    """Wire a balanced binary tree of the given nodes (L - 1 for L leaves, used in order) over
+    the leaves, level by level: pairs (0, 1), (2, 3), ... meet in one node, an odd last entry
+    passes to the next level unchanged. join(node, a, b) connects a node's inputs to the
+    entries a and b and returns its output entry. Returns the root entry. The one tree
+    builder of the lane units (adder tree, comparator trees)."""
+    level = list(leaves)
+    nodes = iter(nodes)
+    while len(level) > 1:
+        nxt = [join(next(nodes), level[j], level[j + 1]) for j in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
 class Add(Component):
 
     def construct(s, nbits):
@@ -47,6 +63,12 @@ class PrefixSum(Component):
             s.out[i] //= level[i]
 
 
+def _join_add(add, a, b):
+    add.a //= a
+    add.b //= b
+    return add.out
+
+
 class AddTree(Component):
     """Sum of all lanes, a balanced adder tree."""
 
@@ -54,19 +76,7 @@ class AddTree(Component):
         s.in_ = [InPort(nbits) for _ in range(nlanes)]
         s.out = OutPort(nbits)
         s.adders = [Add(nbits) for _ in range(nlanes - 1)]   # a binary tree has L-1 nodes
-        level = list(s.in_)
-        nodes = iter(s.adders)
-        while len(level) > 1:
-            nxt = []
-            for j in range(0, len(level) - 1, 2):
-                add = next(nodes)
-                add.a //= level[j]
-                add.b //= level[j + 1]
-                nxt.append(add.out)
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        s.out //= level[0]
+        s.out //= build_tree(s.adders, s.in_, _join_add)
 
 
 class MaxPair(Component):
@@ -90,6 +100,14 @@ class MaxPair(Component):
                 s.i @= s.ia
 
 
+def _join_max(node, a, b):
+    node.va //= a[0]
+    node.ia //= a[1]
+    node.vb //= b[0]
+    node.ib //= b[1]
+    return node.v, node.i
+
+
 class LaneArgMax(Component):
     """Largest entry of one word and its lane, ties to the lowest lane (comparator tree)."""
 
@@ -103,22 +121,9 @@ class LaneArgMax(Component):
         for i in range(nlanes):
             s.lane_id[i] //= LaneT(i)
         s.nodes = [MaxPair(nbits, LB) for _ in range(nlanes - 1)]
-        level = [(s.lane[i], s.lane_id[i]) for i in range(nlanes)]
-        nodes = iter(s.nodes)
-        while len(level) > 1:
-            nxt = []
-            for j in range(0, len(level) - 1, 2):
-                node = next(nodes)
-                node.va //= level[j][0]
-                node.ia //= level[j][1]
-                node.vb //= level[j + 1][0]
-                node.ib //= level[j + 1][1]
-                nxt.append((node.v, node.i))
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        s.max_val //= level[0][0]
-        s.max_idx //= level[0][1]
+        root_v, root_i = build_tree(s.nodes, zip(s.lane, s.lane_id), _join_max)
+        s.max_val //= root_v
+        s.max_idx //= root_i
 
 
 class MaskedAny(Component):

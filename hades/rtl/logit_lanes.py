@@ -22,7 +22,7 @@ from pymtl3 import *
 from hades.config import clog2
 from hades.errors import ConfigError
 from hades.numerics import (FRACTION_BITS, INV_TEMP_FRAC_BITS, LOGIT_FRAC_BITS, exp2_table)
-from hades.rtl.lanes import AddTree
+from hades.rtl.lanes import AddTree, build_tree
 
 # Widths of the logit path (NUMERICS.md section 17)
 BF16_BITS = 16
@@ -214,6 +214,16 @@ class MaskedMaxPair(Component):
                 s.i @= s.ia
 
 
+def _join_masked_max(node, a, b):
+    node.va //= a[0]
+    node.la //= a[1]
+    node.ia //= a[2]
+    node.vb //= b[0]
+    node.lb //= b[1]
+    node.ib //= b[2]
+    return node.v, node.live, node.i
+
+
 class LaneMax(Component):
     """Signed maximum of the unmasked lanes, the lowest lane holding it, and any_live.
     max_val and max_idx are 0 when every lane is masked. A balanced tree of L - 1
@@ -243,25 +253,10 @@ class LaneMax(Component):
         for i in range(nlanes):
             s.lane_id[i] //= LaneT(i)
         s.nodes = [MaskedMaxPair(nbits, LB) for _ in range(nlanes - 1)]
-        level = [(s.biased[i], s.live[i], s.lane_id[i]) for i in range(nlanes)]
-        nodes = iter(s.nodes)
-        while len(level) > 1:
-            nxt = []
-            for j in range(0, len(level) - 1, 2):
-                node = next(nodes)
-                node.va //= level[j][0]
-                node.la //= level[j][1]
-                node.ia //= level[j][2]
-                node.vb //= level[j + 1][0]
-                node.lb //= level[j + 1][1]
-                node.ib //= level[j + 1][2]
-                nxt.append((node.v, node.live, node.i))
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        s.root_v //= level[0][0]
-        s.root_live //= level[0][1]
-        s.root_i //= level[0][2]
+        root_v, root_live, root_i = build_tree(s.nodes, zip(s.biased, s.live, s.lane_id), _join_masked_max)
+        s.root_v //= root_v
+        s.root_live //= root_live
+        s.root_i //= root_i
         s.any_live //= s.root_live
 
         @update
