@@ -92,16 +92,26 @@ def synthetic_trace(spec: SyntheticSpec) -> Trace:
     decisions = [verify_round(rnd, M, U).decision() for rnd in rounds]
     return trace_from_rounds(
         rounds, decisions, mode=spec.mode, vocab_size=V, row_sum=M, prob_bits=spec.prob_bits, uniform_bits=U,
-        gamma_max=G, meta={"source": "synthetic", "tool": TOOL_VERSION,
-                           "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
-                           "regenerate": "hades trace --synthetic " + spec_to_args(spec)})
+        gamma_max=G, meta=_synthetic_meta(TOOL_VERSION, spec, spec_to_args(spec)))
+
+
+def _synthetic_meta(tool: str, spec, args: str, **extra) -> dict:
+    """The meta of a synthetic trace (v1 or v2): its tool, the spec and the command that
+    regenerates it."""
+    return {"source": "synthetic", "tool": tool, **extra,
+            "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
+            "regenerate": "hades trace --synthetic " + args}
+
+
+def _gamma_max_arg(spec) -> str:
+    return f" --gamma-max {spec.gamma_max}" if spec.gamma_max is not None else ""
 
 
 def spec_to_args(spec: SyntheticSpec) -> str:
     return (f"--vocab {spec.vocab_size} --rounds {spec.rounds} --gamma {','.join(map(str, spec.gammas))}"
             f" --mode {spec.mode} --seed {spec.seed} --prob-bits {spec.prob_bits}"
             f" --uniform-bits {spec.uniform_bits}"
-            + (f" --gamma-max {spec.gamma_max}" if spec.gamma_max is not None else ""))
+            + _gamma_max_arg(spec))
 
 
 def make_round(q_rows, p_rows, draft_tokens, accept_uniforms, sample_uniform, greedy=False) -> Round:
@@ -219,9 +229,7 @@ def synthetic_logit_trace(spec: LogitSyntheticSpec):
     decisions = [verify_logit_round(rnd, W, U, where=f"round {i}").decision() for i, rnd in enumerate(rounds)]
     return logit_trace_from_rounds(
         rounds, decisions, vocab_size=V, weight_bits=W, uniform_bits=U, gamma_max=G,
-        meta={"source": "synthetic", "tool": LOGIT_TOOL_VERSION, "seed": spec.seed,
-              "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
-              "regenerate": "hades trace --synthetic " + logit_spec_to_args(spec)})
+        meta=_synthetic_meta(LOGIT_TOOL_VERSION, spec, logit_spec_to_args(spec), seed=spec.seed))
 
 
 def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
@@ -229,4 +237,4 @@ def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
             f" --gamma {','.join(map(str, spec.gammas))} --seed {spec.seed} --prob-bits {spec.weight_bits}"
             f" --uniform-bits {spec.uniform_bits} --greedy-share {spec.greedy_share!r}"
             f" --onehot-share {spec.onehot_share!r}"
-            + (f" --gamma-max {spec.gamma_max}" if spec.gamma_max is not None else ""))
+            + _gamma_max_arg(spec))
