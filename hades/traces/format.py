@@ -598,23 +598,30 @@ def _read_checked(zf, m: _Member) -> np.ndarray:
         raise TraceError(f"key '{m.key}': unreadable archive member ({type(e).__name__}: {e})") from None
 
 
-def _scalar_fields(data: dict) -> dict:
-    """mode, meta and the four integer scalars from the 0-d arrays of a trace."""
-    fmt = data["format"]
-    if fmt.shape != () or str(fmt) != FORMAT:
-        _fail(f"key 'format': expected {FORMAT!r} or 'hades-trace/2', got {str(fmt)!r}")
+def _read_scalars(data: dict, fmt: str, expected: str, int_keys, str_keys) -> dict:
+    """The 0-d keys of a trace as fields: `format` must be fmt (the message says `expected`),
+    int_keys integer scalars, str_keys string scalars (`meta` among them, parsed)."""
+    f = data["format"]
+    if f.shape != () or str(f) != fmt:
+        _fail(f"key 'format': expected {expected}, got {str(f)!r}")
     fields = {}
-    for k in ("vocab_size", "row_sum", "prob_bits", "uniform_bits"):
+    for k in int_keys:
         a = data[k]
         if a.shape != () or a.dtype.kind not in "iu":
             _fail(f"key '{k}': expected an integer scalar, got dtype {a.dtype} shape {a.shape}")
         fields[k] = int(a)
-    for k in ("mode", "meta"):
+    for k in str_keys:
         if data[k].shape != () or data[k].dtype.kind != "U":
             _fail(f"key '{k}': expected a string scalar")
-    fields["mode"] = str(data["mode"])
-    fields["meta"] = parse_meta(str(data["meta"]))
+    for k in str_keys:
+        fields[k] = parse_meta(str(data[k])) if k == "meta" else str(data[k])
     return fields
+
+
+def _scalar_fields(data: dict) -> dict:
+    """mode, meta and the four integer scalars from the 0-d arrays of a trace."""
+    return _read_scalars(data, FORMAT, f"{FORMAT!r} or 'hades-trace/2'",
+                         ("vocab_size", "row_sum", "prob_bits", "uniform_bits"), ("mode", "meta"))
 
 
 def _v1_layout(fields: dict, layout: dict) -> None:

@@ -18,7 +18,7 @@ from hades.fl.verifier import draft_tokens_from_logits
 from hades.round import LogitRound
 from hades.traces.format import (FormatVersion, _array_layout, _as_int64, _check_draft_tokens, _check_expected,
                                  _check_gamma, _check_layout, _check_positive, _check_uniform_bits,
-                                 _check_uniforms, _fail, parse_meta)
+                                 _check_uniforms, _fail, _read_scalars, parse_meta)
 
 FORMAT_V2 = "hades-trace/2"
 LOGIT_FORMAT = "bf16"
@@ -218,21 +218,9 @@ def validate_logit_trace(tr: LogitTrace) -> None:
 # ---- the reader's steps (hades.traces.format.read_trace) and the writer's arrays -----------------
 
 def _v2_fields(data: dict) -> dict:
-    fmt = data["format"]
-    if fmt.shape != () or str(fmt) != FORMAT_V2:
-        _fail(f"key 'format': expected {FORMAT_V2!r}, got {str(fmt)!r}")
-    fields = {}
-    for k in ("vocab_size", "weight_bits", "uniform_bits", "logit_frac_bits", "inv_temp_frac_bits"):
-        a = data[k]
-        if a.shape != () or a.dtype.kind not in "iu":
-            _fail(f"key '{k}': expected an integer scalar, got dtype {a.dtype} shape {a.shape}")
-        fields[k] = int(a)
-    for k in ("logit_format", "meta"):
-        if data[k].shape != () or data[k].dtype.kind != "U":
-            _fail(f"key '{k}': expected a string scalar")
-    fields["logit_format"] = str(data["logit_format"])
-    fields["meta"] = parse_meta(str(data["meta"]))
-    return fields
+    return _read_scalars(data, FORMAT_V2, repr(FORMAT_V2),
+                         ("vocab_size", "weight_bits", "uniform_bits", "logit_frac_bits", "inv_temp_frac_bits"),
+                         ("logit_format", "meta"))
 
 
 def _v2_layout(fields: dict, layout: dict) -> None:
