@@ -30,8 +30,25 @@ ARRAY_KEYS = ("gamma", "draft_tokens", "draft_probs", "target_probs", "accept_un
 SCALAR_KEYS = ("format", "mode", "vocab_size", "row_sum", "prob_bits", "uniform_bits", "meta")
 
 
+class _PaddedRounds:
+    """What the in-memory traces of both versions share: R rounds padded to G draft slots
+    (gamma [R], draft_tokens [R, G]), read one round at a time by round(i)."""
+
+    @property
+    def num_rounds(self) -> int:
+        return len(self.gamma)
+
+    @property
+    def gamma_max(self) -> int:
+        return self.draft_tokens.shape[1]
+
+    def rounds(self):
+        for i in range(self.num_rounds):
+            yield self.round(i)
+
+
 @dataclass
-class Trace:
+class Trace(_PaddedRounds):
     """A validated trace held in memory. Arrays keep the file's shapes (padded to G)."""
     mode: str
     vocab_size: int
@@ -52,14 +69,6 @@ class Trace:
         validate(self)
 
     @property
-    def num_rounds(self) -> int:
-        return len(self.gamma)
-
-    @property
-    def gamma_max(self) -> int:
-        return self.draft_tokens.shape[1]
-
-    @property
     def greedy(self) -> bool:
         return self.mode == "greedy"
 
@@ -73,10 +82,6 @@ class Trace:
             accept_uniforms=self.accept_uniforms[i, :g].astype(np.uint64),   # U <= 64: never int64
             sample_uniform=int(self.sample_uniform[i]),
         )
-
-    def rounds(self):
-        for i in range(self.num_rounds):
-            yield self.round(i)
 
 
 def _fail(msg: str):

@@ -16,9 +16,9 @@ from hades import numerics
 from hades.errors import TraceError
 from hades.fl.verifier import draft_tokens_from_logits
 from hades.round import LogitRound
-from hades.traces.format import (FormatVersion, _array_layout, _as_int64, _check_draft_tokens, _check_expected,
-                                 _check_gamma, _check_layout, _check_positive, _check_uniform_bits,
-                                 _check_uniforms, _fail, _read_scalars, parse_meta)
+from hades.traces.format import (FormatVersion, _PaddedRounds, _array_layout, _as_int64, _check_draft_tokens,
+                                 _check_expected, _check_gamma, _check_layout, _check_positive,
+                                 _check_uniform_bits, _check_uniforms, _fail, _read_scalars, parse_meta)
 
 FORMAT_V2 = "hades-trace/2"
 LOGIT_FORMAT = "bf16"
@@ -49,7 +49,7 @@ _LAYOUT_V2 = {
 
 
 @dataclass
-class LogitTrace:
+class LogitTrace(_PaddedRounds):
     """A validated v2 trace held in memory. Arrays keep the file's shapes (padded to G).
 
     Rounds of one file may mix greedy and stochastic rounds and model and one-hot drafts;
@@ -83,14 +83,6 @@ class LogitTrace:
         validate_logit_trace(self)
 
     @property
-    def num_rounds(self) -> int:
-        return len(self.gamma)
-
-    @property
-    def gamma_max(self) -> int:
-        return self.draft_tokens.shape[1]
-
-    @property
     def mode(self) -> str:
         """'greedy' or 'stochastic' when every round is, else 'mixed'."""
         g = self.greedy.astype(bool)
@@ -107,10 +99,6 @@ class LogitTrace:
             draft_uniforms=self.draft_uniforms[i, :g].astype(np.uint64),
             accept_uniforms=self.accept_uniforms[i, :g].astype(np.uint64),   # U <= 64: never int64
             sample_uniform=int(self.sample_uniform[i]))
-
-    def rounds(self):
-        for i in range(self.num_rounds):
-            yield self.round(i)
 
 
 # ---- checks ----------------------------------------------------------------------------------
