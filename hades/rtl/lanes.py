@@ -100,12 +100,17 @@ class MaxPair(Component):
                 s.i @= s.ia
 
 
-def _join_max(node, a, b):
-    node.va //= a[0]
-    node.ia //= a[1]
-    node.vb //= b[0]
-    node.ib //= b[1]
-    return node.v, node.i
+def pair_join(a_ports, b_ports, out_ports):
+    """A join for build_tree whose entries are tuples of signals: entry a goes to the node's
+    ports named a_ports, entry b to b_ports, and the node's out_ports form its entry."""
+    def join(node, a, b):
+        for name, sig in zip(a_ports + b_ports, tuple(a) + tuple(b), strict=True):
+            connect(getattr(node, name), sig)
+        return tuple(getattr(node, name) for name in out_ports)
+    return join
+
+
+_join_max = pair_join(("va", "ia"), ("vb", "ib"), ("v", "i"))
 
 
 class LaneArgMax(Component):

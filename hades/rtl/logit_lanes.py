@@ -22,7 +22,7 @@ from pymtl3 import *
 from hades.config import clog2
 from hades.errors import ConfigError
 from hades.numerics import (FRACTION_BITS, INV_TEMP_FRAC_BITS, LOGIT_FRAC_BITS, exp2_table)
-from hades.rtl.lanes import AddTree, build_tree
+from hades.rtl.lanes import AddTree, build_tree, pair_join
 
 # Widths of the logit path (NUMERICS.md section 17)
 BF16_BITS = 16
@@ -214,14 +214,7 @@ class MaskedMaxPair(Component):
                 s.i @= s.ia
 
 
-def _join_masked_max(node, a, b):
-    node.va //= a[0]
-    node.la //= a[1]
-    node.ia //= a[2]
-    node.vb //= b[0]
-    node.lb //= b[1]
-    node.ib //= b[2]
-    return node.v, node.live, node.i
+_join_masked_max = pair_join(("va", "la", "ia"), ("vb", "lb", "ib"), ("v", "live", "i"))
 
 
 class LaneMax(Component):
