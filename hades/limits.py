@@ -84,8 +84,19 @@ def _arg_type(parse, name: str):
 
 # ---- the two kinds of declaration -------------------------------------------------------------
 
+class _Limit:
+    """What both kinds share, on top of their check(value, name) and parse(text, name)."""
+
+    def check_optional(self, value, name: str | None = None):
+        return None if value is None else self.check(value, name)
+
+    def arg(self, name: str | None = None):
+        """argparse type= function for an option holding one such value."""
+        return _arg_type(lambda text: self.parse(text, name), name or self.name)
+
+
 @dataclass(frozen=True)
-class IntLimit:
+class IntLimit(_Limit):
     """An integer parameter in lo..hi (inclusive), optionally a power of two."""
     name: str
     lo: int
@@ -114,9 +125,6 @@ class IntLimit:
             raise ConfigError(f"{name} must be {self.describe()}, got {show(v)}")
         return v
 
-    def check_optional(self, value, name: str | None = None) -> int | None:
-        return None if value is None else self.check(value, name)
-
     def parse(self, text, name: str | None = None) -> int:
         """Command-line text -> checked int (decimal digits only; no floats, no '2^k')."""
         try:
@@ -126,13 +134,9 @@ class IntLimit:
                               f"got {show(str(text))}") from None
         return self.check(v, name)
 
-    def arg(self, name: str | None = None):
-        """argparse type= function for an option holding one such value."""
-        return _arg_type(lambda text: self.parse(text, name), name or self.name)
-
 
 @dataclass(frozen=True)
-class FloatLimit:
+class FloatLimit(_Limit):
     """A finite real parameter in [lo, hi] (either end may be open; hi = inf: no upper bound)."""
     name: str
     lo: float
@@ -163,18 +167,12 @@ class FloatLimit:
             raise ConfigError(f"{name} must be {self.describe()}, got {show(v)}")
         return v
 
-    def check_optional(self, value, name: str | None = None) -> float | None:
-        return None if value is None else self.check(value, name)
-
     def parse(self, text, name: str | None = None) -> float:
         try:
             v = float(str(text).strip())
         except ValueError:
             raise ConfigError(f"{name or self.name} must be {self.describe()}, got {show(str(text))}") from None
         return self.check(v, name)
-
-    def arg(self, name: str | None = None):
-        return _arg_type(lambda text: self.parse(text, name), name or self.name)
 
 
 # ---- the hardware (VerifierConfig; every level) ----------------------------------------------
