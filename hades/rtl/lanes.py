@@ -89,10 +89,19 @@ class MaxPair(Component):
         s.ib = InPort(ibits)
         s.v = OutPort(nbits)
         s.i = OutPort(ibits)
+        s.take_b = Wire()
+        s.build_select()
 
         @update
-        def up_max_pair():
-            if s.vb > s.va:
+        def up_take_b():
+            s.take_b @= s.vb > s.va
+
+    def build_select(s):
+        """(v, i) = (vb, ib) if take_b else (va, ia): the select of every comparator node
+        (MaxPair here, MaskedMaxPair in logit_lanes.py), which differ only in take_b."""
+        @update
+        def up_select_pair():
+            if s.take_b:
                 s.v @= s.vb
                 s.i @= s.ib
             else:

@@ -22,7 +22,7 @@ from pymtl3 import *
 from hades.config import clog2
 from hades.errors import ConfigError
 from hades.numerics import (FRACTION_BITS, INV_TEMP_FRAC_BITS, LOGIT_FRAC_BITS, exp2_table)
-from hades.rtl.lanes import AddTree, build_tree, pair_join
+from hades.rtl.lanes import AddTree, MaxPair, build_tree, pair_join
 
 # Widths of the logit path (NUMERICS.md section 17)
 BF16_BITS = 16
@@ -199,19 +199,12 @@ class MaskedMaxPair(Component):
         s.i = OutPort(ibits)
         s.take_b = Wire()
 
+        MaxPair.build_select(s)
+
         @update
         def up_take_b():
             s.take_b @= s.lb & (~s.la | (s.vb > s.va))
-
-        @update
-        def up_masked_max_pair():
             s.live @= s.la | s.lb
-            if s.take_b:
-                s.v @= s.vb
-                s.i @= s.ib
-            else:
-                s.v @= s.va
-                s.i @= s.ia
 
 
 _join_masked_max = pair_join(("va", "la", "ia"), ("vb", "lb", "ib"), ("v", "live", "i"))
