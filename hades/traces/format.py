@@ -277,25 +277,37 @@ def validate(tr: Trace) -> None:
     _check_expected(tr, g_arr, V)
 
 
+def _padding(rounds, gamma_max, uniform_bits):
+    """(rounds as a list, R, G, the uniforms' dtype) of a trace laid out from rounds: G is
+    gamma_max, or the largest gamma when it is None."""
+    rounds = list(rounds)
+    G = max((r.gamma for r in rounds), default=0) if gamma_max is None else gamma_max
+    return rounds, len(rounds), G, np.uint32 if uniform_bits <= 32 else np.uint64
+
+
+def _padded_rounds(rounds, decisions, G):
+    """(i, round, gamma, decision) of each round with its (accepted, token) decision;
+    TraceError for a round whose gamma is above G."""
+    for i, (r, decision) in enumerate(zip(rounds, decisions, strict=True)):
+        g = r.gamma
+        if g > G:
+            raise TraceError(f"round {i}: gamma {g} above gamma_max {G}")
+        yield i, r, g, decision
+
+
 def trace_from_rounds(rounds, decisions, *, mode: str, vocab_size: int, row_sum: int, prob_bits: int,
                       uniform_bits: int, gamma_max: int | None = None, meta: dict | None = None) -> Trace:
     """Pad Round-like objects (gamma, draft_tokens, draft_probs, target_probs, accept_uniforms,
     sample_uniform) and their (accepted, token) decisions into a validated Trace.
     The one place where producers (synthetic, the LLM recorder) lay out the file's arrays."""
-    rounds = list(rounds)
-    R = len(rounds)
-    G = max((r.gamma for r in rounds), default=0) if gamma_max is None else gamma_max
+    rounds, R, G, u_dtype = _padding(rounds, gamma_max, uniform_bits)
     V = vocab_size
     pd = prob_dtype(prob_bits)
-    u_dtype = np.uint32 if uniform_bits <= 32 else np.uint64
     arrays = dict(gamma=np.zeros(R, np.int32), draft_tokens=np.zeros((R, G), np.int32),
                   draft_probs=np.zeros((R, G, V), pd), target_probs=np.zeros((R, G + 1, V), pd),
                   accept_uniforms=np.zeros((R, G), u_dtype), sample_uniform=np.zeros(R, u_dtype),
                   expected_accepted=np.zeros(R, np.int32), expected_token=np.zeros(R, np.int32))
-    for i, (r, (acc, tok)) in enumerate(zip(rounds, decisions, strict=True)):
-        g = r.gamma
-        if g > G:
-            raise TraceError(f"round {i}: gamma {g} above gamma_max {G}")
+    for i, r, g, (acc, tok) in _padded_rounds(rounds, decisions, G):
         arrays["gamma"][i] = g
         arrays["draft_tokens"][i, :g] = r.draft_tokens
         arrays["draft_probs"][i, :g] = r.draft_probs

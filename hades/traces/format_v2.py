@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hades import numerics
-from hades.errors import TraceError
 from hades.fl.verifier import draft_tokens_from_logits
 from hades.round import LogitRound
 from hades.traces.format import (FormatVersion, _PaddedRounds, _array_layout, _as_int64, _check_draft_tokens,
                                  _check_expected, _check_gamma, _check_layout, _check_positive,
-                                 _check_uniform_bits, _check_uniforms, _fail, _read_scalars, parse_meta)
+                                 _check_uniform_bits, _check_uniforms, _fail, _padded_rounds, _padding,
+                                 _read_scalars, parse_meta)
 
 FORMAT_V2 = "hades-trace/2"
 LOGIT_FORMAT = "bf16"
@@ -245,21 +245,15 @@ def logit_trace_from_rounds(rounds, decisions, *, vocab_size: int, weight_bits: 
     """Pad LogitRounds and their (accepted, token) decisions into a validated LogitTrace: the
     one place where v2 producers (synthetic, the LLM recorder) lay out the file's arrays.
     Entries past a round's gamma stay zero, and so do the draft rows of one-hot rounds."""
-    rounds = list(rounds)
-    R = len(rounds)
-    G = max((r.gamma for r in rounds), default=0) if gamma_max is None else gamma_max
+    rounds, R, G, u_dtype = _padding(rounds, gamma_max, uniform_bits)
     V = vocab_size
-    u_dtype = np.uint32 if uniform_bits <= 32 else np.uint64
     a = dict(gamma=np.zeros(R, np.int32), greedy=np.zeros(R, np.uint8), onehot_draft=np.zeros(R, np.uint8),
              draft_tokens=np.zeros((R, G), np.int32), draft_logits=np.zeros((R, G, V), np.uint16),
              target_logits=np.zeros((R, G + 1, V), np.uint16), draft_params=np.zeros((R, 4), np.int64),
              target_params=np.zeros((R, 4), np.int64), draft_uniforms=np.zeros((R, G), u_dtype),
              accept_uniforms=np.zeros((R, G), u_dtype), sample_uniform=np.zeros(R, u_dtype),
              expected_accepted=np.zeros(R, np.int32), expected_token=np.zeros(R, np.int32))
-    for i, (r, (acc, tok)) in enumerate(zip(rounds, decisions, strict=True)):
-        g = r.gamma
-        if g > G:
-            raise TraceError(f"round {i}: gamma {g} above gamma_max {G}")
+    for i, r, g, (acc, tok) in _padded_rounds(rounds, decisions, G):
         a["gamma"][i], a["greedy"][i], a["onehot_draft"][i] = g, bool(r.greedy), bool(r.onehot_draft)
         a["draft_tokens"][i, :g] = r.draft_tokens
         if not r.onehot_draft:
