@@ -39,10 +39,12 @@ def good_arrays() -> dict:
     return d
 
 
-def _npz(tmp: Path, mutate: Callable[[dict], None]) -> str:
-    d = good_arrays()
+def _npz(tmp: Path, mutate: Callable[[dict], None], arrays: Callable[[], dict] = good_arrays,
+         name: str = "bad.npz") -> str:
+    """A trace file of the good arrays (v1 by default) after mutate(arrays), written as is."""
+    d = arrays()
     mutate(d)
-    path = tmp / "bad.npz"
+    path = tmp / name
     np.savez(path, **d)
     return str(path)
 
@@ -448,11 +450,7 @@ def good_v2_arrays() -> dict:
 
 
 def _npz2(tmp: Path, mutate: Callable[[dict], None]) -> str:
-    d = good_v2_arrays()
-    mutate(d)
-    path = tmp / "bad2.npz"
-    np.savez(path, **d)
-    return str(path)
+    return _npz(tmp, mutate, good_v2_arrays, "bad2.npz")
 
 
 def _good_v2_file(tmp: Path) -> str:

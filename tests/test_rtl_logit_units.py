@@ -15,17 +15,12 @@ from hades import numerics as N
 from hades.errors import ConfigError
 from hades.rtl.logit_lanes import (K_BITS, MIN_P_BITS, X_BITS, Y_BITS, LaneBf16Scale, LaneMax,
                                    LaneWeightedResidual, LaneWeights)
+from harness.units import simulate
 
 needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator is not installed")
 
 LANES = [2, 4, 16]
 
-
-def _sim(comp):
-    comp.elaborate()
-    comp.apply(DefaultPassGroup(linetrace=False))
-    comp.sim_reset()
-    return comp
 
 
 def _put(port, value):
@@ -75,7 +70,7 @@ def _random_bf16(rng, n):
 @pytest.mark.parametrize("nlanes", LANES)
 def test_bf16_scale_random_matches_numerics(nlanes):
     rng = np.random.default_rng(1000 + nlanes)
-    unit = _sim(LaneBf16Scale(nlanes))
+    unit = simulate(LaneBf16Scale(nlanes))
     for _ in range(max(40, 800 // nlanes)):
         k = int(rng.choice([1, N.INV_TEMP_MAX, 94548, int(rng.integers(1, 1 << K_BITS))]))
         _check_scale(unit, _random_bf16(rng, nlanes), k)
@@ -84,7 +79,7 @@ def test_bf16_scale_random_matches_numerics(nlanes):
 def test_bf16_scale_every_pattern_in_the_finite_exponent_window():
     """Every pattern with exponent 0 or 110..150 (all rounding and shift cases; beyond 150
     everything saturates like 150, below 110 everything is 0 like 110), both signs."""
-    unit = _sim(LaneBf16Scale(16))
+    unit = simulate(LaneBf16Scale(16))
     pats = np.array([s << 15 | e << 7 | f for s in (0, 1) for e in [0] + list(range(110, 151))
                      for f in range(128)], np.uint16)
     rng = np.random.default_rng(7)
@@ -106,7 +101,7 @@ BF16_EDGES = {
 
 @pytest.mark.parametrize("k", [1, 94548, N.INV_TEMP_MAX], ids=["k=1", "k=T1", "k=2^24-1"])
 def test_bf16_scale_edge_cases(k):
-    unit = _sim(LaneBf16Scale(2))
+    unit = simulate(LaneBf16Scale(2))
     for name, a in BF16_EDGES.items():
         for b in (0x0000, 0xFF80, 0xC700, 0x4700):
             _check_scale(unit, np.array([a, b], np.uint16), k)
@@ -142,7 +137,7 @@ def _check_max(unit, vals, masked):
 @pytest.mark.parametrize("nlanes", LANES)
 def test_lane_max_random_matches_numpy(nlanes):
     rng = np.random.default_rng(2000 + nlanes)
-    unit = _sim(LaneMax(nlanes, Y_BITS))
+    unit = simulate(LaneMax(nlanes, Y_BITS))
     lo, hi = -(1 << (Y_BITS - 1)), (1 << (Y_BITS - 1)) - 1
     for n in range(max(40, 600 // nlanes)):
         if n % 3 == 0:   # few distinct values: ties
@@ -158,8 +153,8 @@ def test_lane_max_on_x_is_the_greedy_argmax(nlanes):
     """On decoded x, max_idx is numerics.logit_argmax of the word (ties to the lowest lane:
     distinct bf16 values that round or clamp to the same x)."""
     rng = np.random.default_rng(3000 + nlanes)
-    scale = _sim(LaneBf16Scale(nlanes))
-    unit = _sim(LaneMax(nlanes, X_BITS))
+    scale = simulate(LaneBf16Scale(nlanes))
+    unit = simulate(LaneMax(nlanes, X_BITS))
     for _ in range(max(30, 400 // nlanes)):
         pool = np.array([0xFF80, 0x4700, 0x4780, 0x7F7F, 0x3B00, 0x0000, 0x8000, 0xC700,
                          int(rng.integers(0, 0x7F80)), int(rng.integers(0x8000, 0xFF80))], np.uint16)
@@ -180,7 +175,7 @@ def test_lane_max_on_x_is_the_greedy_argmax(nlanes):
 
 
 def test_lane_max_edges():
-    unit = _sim(LaneMax(4, Y_BITS))
+    unit = simulate(LaneMax(4, Y_BITS))
     lo, hi = -(1 << 31), (1 << 31) - 1
     _check_max(unit, [5, 6, 7, 8], [1, 1, 1, 1])            # all masked: any_live = 0
     _check_max(unit, [lo, lo, lo, lo], [0, 0, 0, 0])        # the minimum, ties to lane 0
@@ -241,7 +236,7 @@ def _random_word(rng, nlanes, W):
 @pytest.mark.parametrize("nlanes,W", [(2, 16), (4, 16), (16, 16), (4, 8), (4, 24), (2, 2)])
 def test_lane_weights_random_matches_numerics(nlanes, W):
     rng = np.random.default_rng(4000 + 100 * nlanes + W)
-    unit = _sim(LaneWeights(nlanes, W))
+    unit = simulate(LaneWeights(nlanes, W))
     for _ in range(max(40, 600 // nlanes)):
         m, y, masked = _random_word(rng, nlanes, W)
         min_p = int(rng.choice([0, N.FRACTION_ONE, 3277, int(rng.integers(0, N.FRACTION_ONE + 1))]))
@@ -250,7 +245,7 @@ def test_lane_weights_random_matches_numerics(nlanes, W):
 
 @pytest.mark.parametrize("W", [16, 24])
 def test_lane_weights_edges(W):
-    unit = _sim(LaneWeights(4, W))
+    unit = simulate(LaneWeights(4, W))
     E = N.exp2_table(W)
     lo, hi = -(1 << 31), (1 << 31) - 1
     cases = [
@@ -295,7 +290,7 @@ def _check_residual(unit, q, zq, p, zp):
 @pytest.mark.parametrize("nlanes", LANES)
 def test_weighted_residual_random_matches_numerics(nlanes):
     rng = np.random.default_rng(5000 + nlanes)
-    unit = _sim(LaneWeightedResidual(nlanes, 16, 32))
+    unit = simulate(LaneWeightedResidual(nlanes, 16, 32))
     top = (1 << 16) - 1
     for n in range(max(40, 600 // nlanes)):
         q = rng.integers(0, top + 1, nlanes)
@@ -308,7 +303,7 @@ def test_weighted_residual_random_matches_numerics(nlanes):
 
 
 def test_weighted_residual_edges():
-    unit = _sim(LaneWeightedResidual(4, 16, 32))
+    unit = simulate(LaneWeightedResidual(4, 16, 32))
     top, zmax = (1 << 16) - 1, (1 << 32) - 1
     _check_residual(unit, [top] * 4, zmax, [0] * 4, zmax)        # the widest products (48 bits)
     assert int(unit.r[0]) == top * zmax

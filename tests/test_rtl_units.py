@@ -19,17 +19,12 @@ from hades.config import clog2
 from hades.rtl.lanes import (Add, AddTree, LaneArgMax, LaneCrossing, LaneResidual, LaneSplit, MaskedAny,
                              MaxPair, OneHotEncoder, PrefixSum)
 from hades.rtl.sram import SramR1W1
+from harness.units import simulate
 
 LANES = (2, 4, 16)
 ANY_LANES = (2, 3, 4, 5, 16)    # the trees are built for any lane count, not only powers of two
 VECTORS = 120
 
-
-def _sim(m):
-    m.elaborate()
-    m.apply(DefaultPassGroup(linetrace=False))
-    m.sim_reset()
-    return m
 
 
 def _drive(ports, values):
@@ -45,7 +40,7 @@ def _rng(*key):
 
 def test_add_wraps_at_its_width():
     rng = _rng(0)
-    m = _sim(Add(6))
+    m = simulate(Add(6))
     wrapped = 0
     for a, b in rng.integers(0, 64, (VECTORS, 2)):
         _drive([m.a, m.b], [a, b])
@@ -59,7 +54,7 @@ def test_add_wraps_at_its_width():
 @pytest.mark.parametrize("nbits", [5, 12])
 def test_prefix_sum(nlanes, nbits):
     rng = _rng(1, nlanes, nbits)
-    m = _sim(PrefixSum(nlanes, nbits))
+    m = simulate(PrefixSum(nlanes, nbits))
     wrapped = 0
     for _ in range(VECTORS):
         x = rng.integers(0, 1 << nbits, nlanes)
@@ -75,7 +70,7 @@ def test_prefix_sum(nlanes, nbits):
 @pytest.mark.parametrize("nbits", [5, 12])
 def test_add_tree(nlanes, nbits):
     rng = _rng(2, nlanes, nbits)
-    m = _sim(AddTree(nlanes, nbits))
+    m = simulate(AddTree(nlanes, nbits))
     for _ in range(VECTORS):
         x = rng.integers(0, 1 << nbits, nlanes)
         _drive(m.in_, x)
@@ -85,7 +80,7 @@ def test_add_tree(nlanes, nbits):
 
 def test_max_pair_keeps_a_on_ties():
     rng = _rng(3)
-    m = _sim(MaxPair(4, 3))
+    m = simulate(MaxPair(4, 3))
     ties = 0
     for va, vb, ia, ib in zip(rng.integers(0, 16, VECTORS), rng.integers(0, 16, VECTORS),
                               rng.integers(0, 8, VECTORS), rng.integers(0, 8, VECTORS)):
@@ -101,7 +96,7 @@ def test_max_pair_keeps_a_on_ties():
 def test_masked_any(nbits):
     rng = _rng(4, nbits)
     mask = int(rng.integers(1, 1 << nbits))
-    m = _sim(MaskedAny(nbits, mask))
+    m = simulate(MaskedAny(nbits, mask))
     seen = set()
     for _ in range(VECTORS):
         x = sum(1 << b for b in range(nbits) if rng.random() < 0.15)   # sparse: both outcomes occur
@@ -115,7 +110,7 @@ def test_masked_any(nbits):
 
 @pytest.mark.parametrize("nlanes", ANY_LANES)
 def test_one_hot_encoder(nlanes):
-    m = _sim(OneHotEncoder(nlanes))
+    m = simulate(OneHotEncoder(nlanes))
     for k in range(nlanes):
         m.in_ @= 1 << k
         m.sim_eval_combinational()
@@ -211,21 +206,21 @@ def check_crossing(m, lane, base, thresh, found, index, next_base, nlanes, nbits
 @pytest.mark.parametrize("nlanes", LANES)
 @pytest.mark.parametrize("nbits", [4, 16])
 def test_lane_split(nlanes, nbits):
-    m = _sim(LaneSplit(nlanes, nbits))
+    m = simulate(LaneSplit(nlanes, nbits))
     check_split(m, m.word, m.lane, nlanes, nbits, _rng(10, nlanes, nbits))
 
 
 @pytest.mark.parametrize("nlanes", LANES)
 @pytest.mark.parametrize("nbits, sum_bits", [(4, 5), (8, 9), (16, 17), (8, 14)])
 def test_lane_residual(nlanes, nbits, sum_bits):
-    m = _sim(LaneResidual(nlanes, nbits, sum_bits))
+    m = simulate(LaneResidual(nlanes, nbits, sum_bits))
     check_residual(m, m.q, m.p, m.word, m.total, nlanes, nbits, sum_bits, _rng(11, nlanes, nbits, sum_bits))
 
 
 @pytest.mark.parametrize("nlanes", LANES)
 @pytest.mark.parametrize("nbits", [3, 16])
 def test_lane_argmax(nlanes, nbits):
-    m = _sim(LaneArgMax(nlanes, nbits))
+    m = simulate(LaneArgMax(nlanes, nbits))
     check_argmax(m, m.lane, m.max_val, m.max_idx, nlanes, nbits, _rng(12, nlanes, nbits))
 
 
@@ -233,7 +228,7 @@ def test_lane_argmax(nlanes, nbits):
 @pytest.mark.parametrize("nbits, row_like", [(4, True), (16, True), (8, False)])
 def test_lane_crossing(nlanes, nbits, row_like):
     sum_bits = nbits + 1 if row_like else nbits + clog2(nlanes) + 1
-    m = _sim(LaneCrossing(nlanes, nbits, sum_bits))
+    m = simulate(LaneCrossing(nlanes, nbits, sum_bits))
     check_crossing(m, m.lane, m.base, m.thresh, m.found, m.index, m.next_base, nlanes, nbits, sum_bits,
                    row_like, _rng(13, nlanes, nbits, int(row_like)))
 
@@ -278,7 +273,7 @@ def check_sram(m, nwords, nbits, rng, cycles=300):
 
 @pytest.mark.parametrize("nwords, nbits", [(5, 8), (16, 64), (1, 3)])
 def test_sram(nwords, nbits):
-    m = _sim(SramR1W1(nwords, nbits))
+    m = simulate(SramR1W1(nwords, nbits))
     check_sram(m, nwords, nbits, _rng(20, nwords, nbits))
 
 
@@ -359,7 +354,7 @@ def test_lane_units_bench(backend):
         m = LaneUnitsBench(BENCH_LANES, BENCH_BITS, BENCH_SUM, BENCH_WORDS, BENCH_WORD_BITS)
     else:
         m = _verilated_bench()
-    m = _sim(m)
+    m = simulate(m)
     L, W, S = BENCH_LANES, BENCH_BITS, BENCH_SUM
     rng = _rng(30)
     try:
