@@ -6,6 +6,8 @@ verify_logit_round takes bf16 logit rows (sections 13-16) and turns them into we
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hades import numerics
@@ -148,3 +150,16 @@ def _check_shapes(rnd: LogitRound, where: str) -> tuple[int, int]:
         if n_acc != gamma or (not rnd.onehot_draft and n_d != gamma):
             raise TraceError(f"{where}: {n_acc} accept and {n_d} draft uniforms for gamma = {gamma}")
     return gamma, V
+
+
+def logit_block_round(rnd: LogitRound, weight_bits: int, uniform_bits: int, where: str = "round"):
+    """What the logit block computes for a round as it streams (docs/ARCHITECTURE.md "The logit
+    block"): the draft tokens (sampled from the draft rows for model drafts, whatever the
+    round's draft_tokens hold; the given ones for one-hot drafts) and the RoundResult of
+    verify_logit_round on them. Returns (draft tokens int64 [gamma], RoundResult)."""
+    tokens = np.asarray(rnd.draft_tokens, np.int64)
+    if not rnd.onehot_draft and rnd.gamma > 0:
+        tokens = draft_tokens_from_logits(rnd.draft_logits, rnd.draft_params, rnd.draft_uniforms, weight_bits,
+                                          uniform_bits, greedy=rnd.greedy, where=where)
+        rnd = dataclasses.replace(rnd, draft_tokens=tokens)
+    return tokens, verify_logit_round(rnd, weight_bits, uniform_bits, where)
