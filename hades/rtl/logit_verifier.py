@@ -1,0 +1,44 @@
+"""LogitVerifierRTL: the logit block (docs/ARCHITECTURE.md "The logit block"), a control unit
+(hades/rtl/logit_control.py: input FSM, engine job sequence, emission) driving a datapath
+(hades/rtl/logit_datapath.py: decode, row maxima, two row buffers, weights, residual, the
+inverse-CDF crossing, accept test, result), like VerifierRTL for probability rows."""
+from pymtl3 import *
+from pymtl3.stdlib.stream.ifcs import RecvIfcRTL, SendIfcRTL
+
+from hades.config import VerifierConfig
+from hades.logit_protocol import LogitLayout
+from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, ENGINE_NAMES, JOB_NAMES, STATE_NAMES,
+                                     LogitCtrl)
+from hades.rtl.logit_datapath import LogitDpath
+from hades.rtl.widths import RtlWidths
+
+
+class LogitVerifierRTL(Component):
+
+    def construct(s, cfg):
+        assert isinstance(cfg, VerifierConfig)
+        lay = LogitLayout(cfg)
+        lay.require_rtl()
+        w = RtlWidths.from_config(cfg)
+
+        s.recv = RecvIfcRTL(mk_bits(lay.beat_bits))
+        s.send = SendIfcRTL(mk_bits(lay.result_bits))
+        s.ctrl = LogitCtrl(w)
+        s.dpath = LogitDpath(w, lay)
+
+        s.ctrl.recv_val //= s.recv.val
+        s.recv.rdy //= s.ctrl.recv_rdy
+        s.dpath.msg //= s.recv.msg
+        s.send.val //= s.ctrl.send_val
+        s.ctrl.send_rdy //= s.send.rdy
+        s.send.msg //= s.dpath.result
+        for name in CTRL_TO_DPATH:
+            connect(getattr(s.ctrl, name), getattr(s.dpath, name))
+        for name in DPATH_TO_CTRL:
+            connect(getattr(s.dpath, name), getattr(s.ctrl, name))
+
+    def line_trace(s):
+        st, es, job = int(s.ctrl.state), int(s.ctrl.eng_state), int(s.ctrl.eng_job)
+        return (f"{STATE_NAMES[st]:5} r{int(s.ctrl.row)} b{int(s.ctrl.in_beat)} | "
+                f"{ENGINE_NAMES[es]:4} {JOB_NAMES[job] if job < len(JOB_NAMES) else '?'}{int(s.ctrl.eng_slot)} "
+                f"w{int(s.ctrl.eng_data_idx)} {'R' if s.ctrl.rejected else ' '} {s.send}")
