@@ -133,9 +133,6 @@ class LogitLayout:
             raise ConfigError(f"the logit RTL needs vocab_max > lanes, got vocab_max={c.vocab_max}, lanes={c.lanes}")
         if c.gamma_max < 1:
             raise ConfigError(f"the logit RTL needs gamma_max >= 1, got {c.gamma_max}")
-        lo, hi = 2, 24
-        if not lo <= c.prob_bits <= hi:
-            raise ConfigError(f"the logit RTL needs W (prob_bits) in {lo}..{hi}, got {c.prob_bits}")
         if self.beat_bits >= 1024 or self.residual_sum_bits + c.uniform_bits >= 1024:
             raise ConfigError(f"{self.beat_bits} bits per beat: PyMTL3 signals stop at 1023 bits "
                               "(use lanes <= 32 for simulation)")

@@ -10,17 +10,23 @@ from hades.config import VerifierConfig
 from hades.errors import HadesError
 
 
-def emit_verilog(cfg: VerifierConfig, out_dir: str | Path) -> Path:
-    """Write <module_name>.v into out_dir (atomically) and return its path."""
+def emit_verilog(cfg: VerifierConfig, out_dir: str | Path, logits: bool = False) -> Path:
+    """Write <module_name>.v of the probability-row block (or with logits, of the logit block)
+    into out_dir (atomically) and return its path."""
     from pymtl3.passes.backends.verilog import VerilogTranslationPass
 
-    from hades.rtl.verifier import VerifierRTL
-    from hades.paths import in_dir
-
     from hades.fileio import atomic_write
+    from hades.paths import in_dir
     out_dir = Path(out_dir).resolve()
-    name = cfg.module_name()
-    top = VerifierRTL(cfg)
+    if logits:
+        from hades.logit_protocol import LogitLayout
+        from hades.rtl.logit_verifier import LogitVerifierRTL
+        name = LogitLayout(cfg).module_name()
+        top = LogitVerifierRTL(cfg)
+    else:
+        from hades.rtl.verifier import VerifierRTL
+        name = cfg.module_name()
+        top = VerifierRTL(cfg)
     top.elaborate()
     top.set_metadata(VerilogTranslationPass.enable, True)
     top.set_metadata(VerilogTranslationPass.explicit_module_name, name)
