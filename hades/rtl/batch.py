@@ -31,32 +31,44 @@ def _build_root() -> Path:
     return BUILD_DIR / "batch"
 
 
-def build_batch_sim(cfg: VerifierConfig) -> Path:
-    """Compile (once per configuration and source; cached) and return the simulator binary."""
+def _block(cfg: VerifierConfig, logits: bool) -> tuple[str, int, int]:
+    """(module name, beat bits, message bits) of the probability-row or the logit block, checked."""
+    if logits:
+        from hades.logit_protocol import LogitLayout
+        lay = LogitLayout(cfg)
+        lay.require_rtl()
+        return lay.module_name(), lay.beat_bits, lay.result_bits
+    cfg.require_rtl()
+    return cfg.module_name(), cfg.beat_bits, cfg.result_bits
+
+
+def build_batch_sim(cfg: VerifierConfig, logits: bool = False) -> Path:
+    """Compile (once per configuration and source; cached) and return the simulator binary of
+    the probability-row block, or with logits of the logit block."""
     if shutil.which("verilator") is None:
         raise HadesError("verilator is not installed (run scripts/setup.sh)")
-    cfg.require_rtl()
-    name = cfg.module_name()
+    name, _, result_bits = _block(cfg, logits)
     root = _build_root() / name
     root.mkdir(parents=True, exist_ok=True)
     # the build is keyed on everything the Verilog is generated from, so a cached binary is
     # reused without re-running the translation
-    sources = sorted(Path(__file__).parent.glob("*.py")) + [Path(__file__).parents[1] / "config.py", CSRC]
+    here = Path(__file__).parent
+    sources = sorted(here.glob("*.py")) + [here.parent / "config.py", here.parent / "logit_protocol.py", CSRC]
     key = hashlib.sha256(name.encode() + b"".join(p.read_bytes() for p in sources)).hexdigest()
     binary = root / "sim"
     stamp = root / "sim.key"
     if binary.exists() and stamp.exists() and stamp.read_text() == key:
         return binary
     with tempfile.TemporaryDirectory(dir=root) as work:   # concurrent builds never share files
-        _compile(cfg, Path(work), binary, stamp, key)
+        _compile(cfg, logits, name, result_bits, Path(work), binary, stamp, key)
     return binary
 
 
-def _compile(cfg: VerifierConfig, work: Path, binary: Path, stamp: Path, key: str) -> None:
+def _compile(cfg: VerifierConfig, logits: bool, name: str, result_bits: int, work: Path, binary: Path,
+             stamp: Path, key: str) -> None:
     from hades.rtl.emit import emit_verilog
-    name = cfg.module_name()
-    vfile = emit_verilog(cfg, work)
-    result_words = -(-cfg.result_bits // 32)
+    vfile = emit_verilog(cfg, work, logits=logits)
+    result_words = -(-result_bits // 32)
     # Verilator escapes the '__' of pymtl3's port names (recv__msg -> recv___05Fmsg)
     ports = "".join(f"#define {ifc.upper()}_{sig.upper()} {ifc}___05F{sig}\n"
                     for ifc in ("recv", "send") for sig in ("msg", "val", "rdy"))
@@ -74,26 +86,47 @@ def _compile(cfg: VerifierConfig, work: Path, binary: Path, stamp: Path, key: st
     stamp.write_text(key)
 
 
-def run_batch(cfg: VerifierConfig, rounds: list[Round], src_stall: float = 0.0, sink_stall: float = 0.0,
-              seed: int = 0) -> list[RoundResult]:
-    """Simulate the rounds back to back in the compiled model; one RoundResult per round."""
-    binary = build_batch_sim(cfg)
-    beat_words = -(-cfg.beat_bits // 32)
-    result_words = -(-cfg.result_bits // 32)
-    beats = np.concatenate([round_beat_array(cfg, r) for r in rounds])
-    max_cycles = len(beats) * (8 if src_stall or sink_stall else 2) + 200 * len(rounds) + 100
-    header = np.array([len(beats), beat_words, len(rounds), int(src_stall * 1e6), int(sink_stall * 1e6),
+def _run_messages(binary: Path, beats: np.ndarray, beat_bits: int, result_bits: int, n_messages: int,
+                  n_rounds: int, src_stall: float, sink_stall: float, seed: int) -> list[int]:
+    """Stream the beats (uint8 [n, bytes]) through the compiled model; the first n_messages
+    output messages as ints."""
+    beat_words = -(-beat_bits // 32)
+    result_words = -(-result_bits // 32)
+    max_cycles = len(beats) * (8 if src_stall or sink_stall else 2) + 200 * n_rounds + 100
+    header = np.array([len(beats), beat_words, n_messages, int(src_stall * 1e6), int(sink_stall * 1e6),
                        seed & 0xFFFFFFFF, max_cycles & 0xFFFFFFFF, max_cycles >> 32], dtype="<u4")
-    payload = beats.tobytes()
     with tempfile.TemporaryDirectory() as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        fin.write_bytes(header.tobytes() + payload)
+        fin.write_bytes(header.tobytes() + beats.tobytes())
         proc = subprocess.run([str(binary), str(fin), str(fout)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise HadesError(f"batch simulation failed ({proc.returncode}): {proc.stderr.strip()}")
         words = np.frombuffer(fout.read_bytes(), dtype="<u4").reshape(-1, result_words + 1)
-    results = []
-    for rec in words:
-        msg = sum(int(w) << (32 * i) for i, w in enumerate(rec[1:]))
-        results.append(unpack_result(cfg, msg, timed=True))
-    return results
+    return [sum(int(w) << (32 * i) for i, w in enumerate(rec[1:])) for rec in words]
+
+
+def run_batch(cfg: VerifierConfig, rounds: list[Round], src_stall: float = 0.0, sink_stall: float = 0.0,
+              seed: int = 0) -> list[RoundResult]:
+    """Simulate the rounds back to back in the compiled model; one RoundResult per round."""
+    binary = build_batch_sim(cfg)
+    beats = np.concatenate([round_beat_array(cfg, r) for r in rounds])
+    msgs = _run_messages(binary, beats, cfg.beat_bits, cfg.result_bits, len(rounds), len(rounds),
+                         src_stall, sink_stall, seed)
+    return [unpack_result(cfg, m, timed=True) for m in msgs]
+
+
+def run_logit_batch(cfg: VerifierConfig, rounds, src_stall: float = 0.0, sink_stall: float = 0.0,
+                    seed: int = 0):
+    """The logit block's rounds (LogitRound) in the compiled model: one LogitRoundOutput each
+    (the draft tokens it returned, then its result)."""
+    from hades.logit_protocol import LogitLayout, group_messages, model_drafts, round_beats, unpack_message
+    binary = build_batch_sim(cfg, logits=True)
+    lay = LogitLayout(cfg)
+    nbytes = 4 * -(-lay.beat_bits // 32)
+    rounds = list(rounds)
+    ints = [b for r in rounds for b in round_beats(cfg, r)]
+    beats = np.frombuffer(b"".join(b.to_bytes(nbytes, "little") for b in ints), np.uint8).reshape(-1, nbytes)
+    n_messages = len(rounds) + sum(r.gamma for r in rounds if model_drafts(r))
+    msgs = _run_messages(binary, beats, lay.beat_bits, lay.result_bits, n_messages, len(rounds),
+                         src_stall, sink_stall, seed)
+    return group_messages([unpack_message(cfg, m, timed=True) for m in msgs])
