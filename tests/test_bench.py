@@ -256,9 +256,13 @@ def test_bench_v2_trace_runs_from_logits_and_bad_input_exits_2(tmp_path, capsys)
     path = tmp_path / "v2.npz"
     write_trace(path, _logit_trace(vocab_size=64, rounds=3, gammas=(2,), seed=2))
     common = ["--rtl-check-rounds", "0", "--repeats", "1", "--cache-dir", str(tmp_path / "cache")]
-    assert main(["bench", "--trace", str(path), "--gammas", "2", *common]) == 0   # v2: from logits by itself
+    # a v2 trace runs from logits by itself; the RTL check confirms the v1 block's cycles of path (b)
+    assert main(["bench", "--trace", str(path), "--gammas", "2", "--repeats", "1", "--rtl-check-rounds", "1",
+                 "--rtl-backend", "python", "--rtl-lanes", "4", "--lanes", "4", "--vocab-max", "64",
+                 "--gamma-max", "4"]) == 0
     out = capsys.readouterr().out
     assert "from logits" in out and "SYNTHETIC" not in out
+    assert "RTL check of today's v1 block on the quantised rows" in out and ": OK" in out
     v1 = tmp_path / "v1.npz"
     write_trace(v1, synthetic_trace(SyntheticSpec(vocab_size=64, rounds=2, gammas=(2,))))
     for argv, match in ((["--trace", str(path), "--gammas", "4,8"], "no rounds with gamma in [4, 8]"),
