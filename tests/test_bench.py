@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from hades.studies import bench
 from hades.cli import main
-from hades.fl.verifier import verify_round
+from hades.fl.verifier import verify_logit_round, verify_round
 from hades.traces.synthetic import SyntheticSpec, synthetic_trace
 
 
@@ -99,3 +100,174 @@ def test_synth_end_to_end_tiny(tmp_path, capsys):
     assert ffs < int(row["sram_bits"]) + 500
     (energy,) = _read_csv(tmp_path / "synth_energy.csv")
     assert float(energy["total_nj"]) > 0 and "ESTIMATE" in energy["note"]
+
+
+# ---- from logits (v2 rounds): torch (a), today's path (b), the logit block's plug-in (c) ----------
+
+def _logit_trace(vocab_size=512, rounds=60, gammas=(2, 4, 8), seed=3):
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    return synthetic_logit_trace(LogitSyntheticSpec(vocab_size=vocab_size, rounds=rounds, gammas=gammas, seed=seed))
+
+
+@pytest.fixture(scope="module")
+def logit_batches():
+    batches = bench.logit_batches_from_trace(_logit_trace(), None, None, source="test")
+    fl = {b.gamma: [verify_logit_round(r, b.weight_bits, b.uniform_bits).decision() for r in b.rounds]
+          for b in batches}
+    return batches, fl
+
+
+def _torch_disagreements(batches, fl, mutate=None) -> int:
+    bad = 0
+    for b in batches:
+        inp = bench.torch_logit_inputs(b)
+        for grp in inp.groups:
+            if mutate:
+                mutate(grp)
+        acc, tok = bench.torch_from_logits(inp)
+        bad += sum(d != w for d, w in zip(zip(acc.tolist(), tok.tolist()), fl[b.gamma]))
+    return bad
+
+
+def _drop_temperature(grp):
+    grp.target_temperature = torch.ones_like(grp.target_temperature)
+    grp.draft_temperature = torch.ones_like(grp.draft_temperature)
+
+
+def _drop_min_p(grp):
+    grp.target_min_p = torch.zeros_like(grp.target_min_p)
+    grp.draft_min_p = torch.zeros_like(grp.draft_min_p)
+
+
+def test_torch_from_logits_decides_like_fl_and_a_wrong_filter_does_not(logit_batches):
+    batches, fl = logit_batches
+    rounds = [r for b in batches for r in b.rounds]
+    # every code path is exercised: greedy / stochastic x model / one-hot drafts, min-p on and off,
+    # temperatures away from 1
+    assert {(r.greedy, r.onehot_draft) for r in rounds} == {(g, o) for g in (False, True) for o in (False, True)}
+    assert {r.target_params[3] > 0 for r in rounds if not r.greedy} == {False, True}
+    temps = [bench.temperature_of(r.target_params[0]) for r in rounds if not r.greedy]
+    assert min(temps) < 0.8 and max(temps) > 1.2
+    # the float path agrees with the integer golden model on all 60 rounds of this trace (at
+    # V = 512 nothing sits close enough to a decision boundary; larger V can differ on a few)
+    assert _torch_disagreements(batches, fl) == 0
+    # ... and an implementation that forgets the temperature or the min-p filter does not
+    assert _torch_disagreements(batches, fl, _drop_temperature) >= 10
+    assert _torch_disagreements(batches, fl, _drop_min_p) >= 10
+
+
+def test_torch_filtered_softmax_is_the_filtered_float_row():
+    from hades import numerics
+    b = bench.logit_batches_from_trace(_logit_trace(rounds=8, gammas=(2,), seed=5), None, None, "t")[0]
+    inp = bench.torch_logit_inputs(b, "float64")
+    for grp in inp.groups:
+        p = bench.torch_filtered_softmax(grp.target_logits, grp.target_temperature, grp.target_min_p, torch.float64)
+        for k, i in enumerate(grp.index.tolist()):
+            r = b.rounds[i]
+            T, min_p = bench.temperature_of(r.target_params[0]), r.target_params[3] / numerics.FRACTION_ONE
+            v = (r.target_logits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+            want = np.exp(v / T - (v / T).max(axis=-1, keepdims=True))
+            want = np.where(want >= min_p * want.max(axis=-1, keepdims=True), want, 0.0)
+            want /= want.sum(axis=-1, keepdims=True)
+            assert np.allclose(p[k].numpy(), want, rtol=1e-9, atol=1e-15)
+
+
+def test_today_path_rows_sum_to_M_and_keep_the_trace_drafts(logit_batches):
+    batches, fl = logit_batches
+    M = (1 << 16) - 1
+    bad = 0
+    for b in batches:
+        inp = bench.torch_logit_inputs(b)
+        quantized = bench.host_quantize(inp, M)
+        for grp, (p, q) in zip(inp.groups, quantized):
+            assert p.shape[-1] == q.shape[-1] == b.vocab_size and p.dtype == q.dtype == np.int64
+            assert (p >= 0).all() and (q >= 0).all()
+            assert (p.sum(-1) == M).all() and (q.sum(-1) == M).all()
+            if grp.onehot:   # no softmax: all of M at the draft token
+                x = grp.draft_tokens.numpy()
+                assert (np.take_along_axis(p, x[..., None], -1)[..., 0] == M).all()
+        rb = bench.today_round_batch(b, M)
+        assert rb.row_sum == M and rb.num_rounds == b.num_rounds
+        for r, lr in zip(rb.rounds, b.rounds):
+            assert np.array_equal(r.draft_tokens, lr.draft_tokens) and r.greedy == lr.greedy
+        bad += sum(verify_round(r, M, b.uniform_bits).decision() != w for r, w in zip(rb.rounds, fl[b.gamma]))
+    assert bad <= 2   # M-rows of the float softmax are not the integer weights; on this trace they agree
+
+
+def test_logit_rows_and_the_plug_in_point_of_the_logit_block(monkeypatch):
+    import sys
+    import types
+    from hades.config import VerifierConfig
+    from hades.round import RoundResult
+    b = bench.logit_batches_from_trace(_logit_trace(rounds=4, gammas=(2,), seed=1), None, None, "t")[0]
+    bc = bench.BenchConfig(hw=VerifierConfig(lanes=4, vocab_max=512, gamma_max=4), repeats=1)
+    fl = [verify_logit_round(r, b.weight_bits, b.uniform_bits) for r in b.rounds]
+    tokens = sum(r.accepted + 1 for r in fl)
+
+    rows, disagree = bench.bench_logit_batch(b, bc)
+    by = {r.implementation: r for r in rows}
+    assert list(by) == [bench.LOGIT_TORCH_CPU, bench.LOGIT_TORCH_GPU, bench.TODAY_HOST, bench.TODAY_BLOCK,
+                        bench.TODAY_TOTAL, bench.LOGIT_BLOCK]
+    assert all(r.tokens == tokens for r in rows)
+    c = by[bench.LOGIT_BLOCK]
+    assert c.kind == "not built" and c.seconds is None and "not built yet" in c.note
+    if not torch.cuda.is_available():
+        assert by[bench.LOGIT_TORCH_GPU].seconds is None and by[bench.LOGIT_TORCH_GPU].note == bench.NO_GPU_NOTE
+    host, block, total = (by[n].seconds for n in (bench.TODAY_HOST, bench.TODAY_BLOCK, bench.TODAY_TOTAL))
+    assert host > 0 and block > 0 and total == pytest.approx(host + block)
+    assert set(disagree) == {"torch (a)", "today's path (b)"}
+
+    # (c): once hades.cl.logit_model provides logit_timed_results, its cycles fill the row
+    fake = types.ModuleType("hades.cl.logit_model")
+    fake.logit_timed_results = lambda tc, rounds: [RoundResult(r.accepted, r.token, cycles=1000) for r in fl]
+    monkeypatch.setitem(sys.modules, "hades.cl.logit_model", fake)
+    rows, disagree = bench.bench_logit_batch(b, bc)
+    c = next(r for r in rows if r.implementation == bench.LOGIT_BLOCK)
+    assert c.kind == "modeled" and c.seconds == pytest.approx(1000 * b.num_rounds / bc.clock_hz)
+    assert c.hades_speedup == 1.0 and disagree["logit block (c)"] == 0
+    torch_row = next(r for r in rows if r.implementation == bench.LOGIT_TORCH_CPU)
+    assert torch_row.hades_speedup == pytest.approx(c.tokens_per_s / torch_row.tokens_per_s)
+
+
+def test_bench_from_logits_end_to_end_tiny(tmp_path, capsys):
+    out_csv = tmp_path / "logits.csv"
+    rc = main(["bench", "--from-logits", "--rounds", "2", "--vocab", "512", "--rtl-check-rounds", "0",
+               "--repeats", "2", "--cache-dir", str(tmp_path / "cache"), "--csv", str(out_csv)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "from logits" in text and "SYNTHETIC" in text
+    assert "not built yet" in text and bench.NO_GPU_NOTE in text and "No end-to-end projection" in text
+    rows = _read_csv(out_csv)
+    assert len(rows) == 3 * 6
+    for g in ("2", "4", "8"):
+        mine = {r["implementation"]: r for r in rows if r["gamma"] == g}
+        assert len({r["tokens"] for r in mine.values()}) == 1
+        assert mine[bench.LOGIT_BLOCK]["tokens_per_s"] == "" and mine[bench.LOGIT_BLOCK]["kind"] == "not built"
+        for name in (bench.LOGIT_TORCH_CPU, bench.TODAY_HOST, bench.TODAY_BLOCK, bench.TODAY_TOTAL):
+            assert float(mine[name]["tokens_per_s"]) > 0
+        assert f"gamma {g}, of 2 rounds: torch (a)" in text
+    assert not (tmp_path / "logits_projection.csv").exists()
+    # the synthetic v2 rounds came from the trace cache
+    assert len(list((tmp_path / "cache").glob("synthetic-v2-stochastic-g*.npz"))) == 3
+
+
+def test_bench_v2_trace_runs_from_logits_and_bad_input_exits_2(tmp_path, capsys):
+    from hades.traces.format import write_trace
+    path = tmp_path / "v2.npz"
+    write_trace(path, _logit_trace(vocab_size=64, rounds=3, gammas=(2,), seed=2))
+    common = ["--rtl-check-rounds", "0", "--repeats", "1", "--cache-dir", str(tmp_path / "cache")]
+    # a v2 trace runs from logits by itself; the RTL check confirms the v1 block's cycles of path (b)
+    assert main(["bench", "--trace", str(path), "--gammas", "2", "--repeats", "1", "--rtl-check-rounds", "1",
+                 "--rtl-backend", "python", "--rtl-lanes", "4", "--lanes", "4", "--vocab-max", "64",
+                 "--gamma-max", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "from logits" in out and "SYNTHETIC" not in out
+    assert "RTL check of today's v1 block on the quantised rows" in out and ": OK" in out
+    v1 = tmp_path / "v1.npz"
+    write_trace(v1, synthetic_trace(SyntheticSpec(vocab_size=64, rounds=2, gammas=(2,))))
+    for argv, match in ((["--trace", str(path), "--gammas", "4,8"], "no rounds with gamma in [4, 8]"),
+                        (["--trace", str(v1), "--from-logits"], "needs a v2 trace"),
+                        (["--from-logits", "--vocab", "64", "--rounds", "1", "--sim-speed"], "--sim-speed")):
+        assert main(["bench", *argv, *common]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("hades bench: error:") and match in err, err

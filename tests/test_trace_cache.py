@@ -97,3 +97,35 @@ def test_good_summary_is_a_hit(built):
     del doc["request"]["prompt"]
     path.write_text(json.dumps(doc))
     assert cached_summary(REQ, cache_dir) is not None
+
+
+def test_v2_synthetic_requests_and_unchanged_v1_keys(tmp_path):
+    import hashlib
+    from dataclasses import asdict, replace
+
+    from hades.errors import ConfigError
+    from hades.traces.cache import CACHE_FORMAT, get_trace, trace_path
+    from hades.traces.format_v2 import LogitTrace
+    from hades.traces.synthetic import TOOL_VERSION
+    # a v1 request's key is the hash of the fields it had before trace_format existed
+    old_fields = {k: v for k, v in asdict(REQ).items() if k not in ("prompt", "trace_format")}
+    payload = {"cache": CACHE_FORMAT, "producer": TOOL_VERSION, **old_fields}
+    assert REQ.key() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert replace(REQ, trace_format=1) == REQ and replace(REQ, trace_format=np.int64(1)).key() == REQ.key()
+
+    v2 = replace(REQ, trace_format=2)
+    assert v2.key() != REQ.key() and v2.file_stem().startswith("synthetic-v2-stochastic-g3-")
+    tr = get_trace(v2, tmp_path)
+    assert isinstance(tr, LogitTrace) and tr.num_rounds == 6 and set(tr.gamma.tolist()) == {3}
+    assert not tr.greedy.any() and tr.weight_bits == REQ.prob_bits   # mode stochastic: no greedy rounds
+    assert trace_path(v2, tmp_path).is_file()
+    again = get_trace(v2, tmp_path)                                    # read back from the cache
+    assert np.array_equal(again.target_logits, tr.target_logits)
+    assert get_trace(replace(v2, mode="greedy"), tmp_path).greedy.all()
+    for bad, match in ((dict(trace_format=3), "1 or 2"), (dict(trace_format=True), "1 or 2"),
+                       (dict(trace_format=2, nested_from=4), "not nested"),
+                       (dict(trace_format=2, source="real", vocab_size=None), "synthetic")):
+        with pytest.raises(ConfigError, match=match):
+            replace(REQ, **bad).check()
+    with pytest.raises(ConfigError, match="v1 traces"):
+        get_summary(v2, tmp_path)

@@ -242,11 +242,15 @@ def test_verify_refuses_cl_and_rtl_for_v2(tmp_path, mixed, extra):
                                             "logit front end are not built yet")
 
 
-def test_bench_refuses_v2(tmp_path, mixed):
+def test_bench_runs_v2_from_logits(tmp_path, mixed):
     path = write_trace(tmp_path / "t.npz", mixed)
-    rc, _, err = _run(["bench", "--trace", str(path), "--csv", str(tmp_path / "b.csv"), "--cache-dir",
-                       str(tmp_path / "c")])
-    assert rc == 2 and "v1 (probability-row) traces" in err
+    rc, text, err = _run(["bench", "--trace", str(path), "--csv", str(tmp_path / "b.csv"), "--cache-dir",
+                          str(tmp_path / "c"), "--rtl-check-rounds", "0", "--repeats", "1"])
+    assert rc == 0, err
+    assert "hades bench from logits" in text and "not built yet" in text   # gamma 4 only: 2 and 8 are absent
+    assert (tmp_path / "b.csv").read_text().count("\n4,") == 6
+    rc, _, err = _run(["bench", "--trace", str(path), "--gammas", "4", "--prob-bits", "12", "--rtl-check-rounds", "0"])
+    assert rc == 2 and "weight_bits=16" in err and "prob_bits=12" in err
 
 
 def test_check_logit_trace_compares_w_with_prob_bits(mixed):

@@ -1,5 +1,9 @@
 """`hades bench`: verification tokens/s of software on this CPU versus the modeled HADES block,
-an Amdahl projection of the end-to-end gain, and (--sim-speed) the speed of the simulators."""
+an Amdahl projection of the end-to-end gain, and (--sim-speed) the speed of the simulators.
+
+With --from-logits, or a v2 (logit-row) --trace, the rounds start from bf16 logits and the
+table compares (a) torch from logits, (b) today's path (host softmax + quantisation, then the
+v1 block) and (c) the HADES logit block (docs/BENCH.md "From logits")."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +20,11 @@ from hades.errors import ConfigError
 def add_parser(sub):
     p = sub.add_parser("bench", help="verification tokens/s: torch/numpy/FL on this CPU vs modeled HADES")
     p.add_argument("--trace", default=None,
-                   help="trace file (.npz); default: a synthetic V=49152 trace (labelled synthetic)")
+                   help="trace file (.npz); default: a synthetic V=49152 trace (labelled synthetic). A v2 "
+                        "(logit-row) trace runs the from-logits comparison")
+    p.add_argument("--from-logits", action="store_true",
+                   help="start from bf16 logit rows: torch from logits (a), today's host softmax + quantise + v1 "
+                        "block (b), the HADES logit block (c); default rounds: a synthetic v2 trace")
     p.add_argument("--gammas", type=int_list_arg(limits.BENCH_GAMMA), default="2,4,8",
                    help="gammas to benchmark (default 2,4,8)")
     p.add_argument("--rounds", type=limits.ROUNDS.arg(), default=16, help="rounds per gamma (default 16)")
@@ -53,14 +61,29 @@ def _projection_csv(csv_path) -> Path:
 
 
 def _load_batches(args, gammas):
+    """v1 RoundBatches, or LogitBatches for --from-logits and for a v2 --trace."""
     if args.trace:
         from hades.traces.format import read_trace
         tr = read_trace(args.trace)
         if getattr(tr, "format_version", 1) == 2:
-            raise ConfigError("hades bench --trace reads v1 (probability-row) traces; v2 (logit) traces verify "
-                              "at FL only for now (hades verify --level fl)")
+            return bench.logit_batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace} (logit rows)")
+        if args.from_logits:
+            raise ConfigError(f"--from-logits needs a v2 trace of logit rows (hades trace --trace-format 2); "
+                              f"{args.trace} holds v1 probability rows")
         return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
+    if args.from_logits:
+        return bench.synthetic_logit_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
     return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
+
+
+def _print_logit_disagreements(result, rounds_by_gamma: dict) -> None:
+    for g, per_path in result.disagreements.items():
+        cells = ", ".join(f"{path} {n}" for path, n in per_path.items())
+        print(f"decisions that differ from FL (verify_logit_round), gamma {g}, of {rounds_by_gamma[g]} rounds: "
+              f"{cells}")
+    if any(n for per_path in result.disagreements.values() for n in per_path.values()):
+        print("note: float softmax rows are not the integer weights of NUMERICS.md 13-15 (fixed point, the "
+              "W-bit tail, section 18): a round near a decision boundary can go the other way")
 
 
 def run(args) -> int:
@@ -73,21 +96,30 @@ def run(args) -> int:
     bc = bench.BenchConfig(hw=hw, clock_hz=args.clock_hz, repeats=args.repeats, torch_dtype=args.torch_dtype,
                            torch_threads=args.threads)
     batches = _load_batches(args, gammas)
+    logits = isinstance(batches[0], bench.LogitBatch)
+    if logits and args.sim_speed:
+        raise ConfigError("--sim-speed times the simulators on v1 (probability-row) rounds; run it without "
+                          "--from-logits or a v2 trace")
     source = batches[0].source
-    print(f"# hades bench, {datetime.date.today().isoformat()}; rounds: {source}"
+    print(f"# hades bench{' from logits' if logits else ''}, {datetime.date.today().isoformat()}; rounds: {source}"
           + ("" if args.trace else " -- SYNTHETIC, not a real LLM trace"))
     with progress_bar(len(batches), "bench", unit="gamma") as bar:
         result = bench.run_bench(batches, bc, progress=bar.update)
     print(bench.format_table(result.rows), end="")
+    if logits:
+        _print_logit_disagreements(result, {b.gamma: b.num_rounds for b in batches})
     for g, n in result.disagreements.items():
-        if n:
+        if n and not logits:
             print(f"note: gamma {g}: torch ({args.torch_dtype}) and FL differ on {n} round(s) "
                   "(float rounding near a decision boundary; see tests/test_bench.py)")
 
     if args.rtl_check_rounds > 0:
-        chk = bench.rtl_cycle_check(batches[0], args.rtl_lanes, args.rtl_check_rounds, args.rtl_backend)
+        # from logits: the v1 block's cycles of today's path (b), on its quantised rows
+        checked = bench.today_round_batch(batches[0], hw.row_sum, args.torch_dtype) if logits else batches[0]
+        chk = bench.rtl_cycle_check(checked, args.rtl_lanes, args.rtl_check_rounds, args.rtl_backend)
         verdict = "OK" if chk.cycles_match and chk.decisions_match else "MISMATCH"
-        print(f"RTL check ({args.rtl_backend}, {chk.module}, gamma {chk.gamma}, {chk.rounds} rounds): "
+        what = "of today's v1 block on the quantised rows " if logits else ""
+        print(f"RTL check {what}({args.rtl_backend}, {chk.module}, gamma {chk.gamma}, {chk.rounds} rounds): "
               f"RTL cycles {list(chk.rtl_cycles)} vs CL {list(chk.cl_cycles)}, decisions "
               f"{'equal' if chk.decisions_match else 'DIFFER'}: {verdict} ({chk.seconds:.1f} s)")
         if verdict != "OK":
@@ -100,24 +132,29 @@ def run(args) -> int:
     else:
         shares, share_src = list(bench.PAPER_VERIFICATION_SHARE_RANGE), "paper Table I range 2%..10%"
     speedups = {f"torch CPU, gamma {r.gamma}": r.hades_speedup for r in result.rows
-                if r.implementation.startswith("torch")}
-    speedups.update({n: v for n, v in bench.PAPER_QUOTED_RATIOS})
-    projs = bench.projections(shares, speedups, share_src)
-    print(f"\nEnd-to-end decode speedup if verification runs on HADES (Amdahl; share from {share_src}):")
-    for pr in projs:
-        print(f"  share {pr.verification_share:6.1%}  verification x{pr.verification_speedup:8.2f}  "
-              f"->  end-to-end x{pr.end_to_end_speedup:.3f}   ({pr.source.split('; ')[-1]})")
-    cap = max(1 / (1 - s) for s in shares)
-    print(f"  even an infinitely fast verifier gives at most x{cap:.3f}: the decode time is the models'.")
-    for pair, by_g in bench.PAPER_TABLE1_TOKENS_PER_S.items():
-        cells = ", ".join(f"g{g}: {tps} -> {tps * bench.amdahl(max(shares), bench.PAPER_QUOTED_RATIOS[0][1]):.1f}"
-                          for g, tps in by_g.items())
-        print(f"  {pair} Table I tokens/s at share {max(shares):.0%}, x6.99: {cells}")
+                if r.implementation.startswith("torch CPU") and r.hades_speedup is not None}
+    projs = []
+    if logits and not speedups:
+        print("\nNo end-to-end projection: it needs the HADES logit block's time (c), which is not built yet.")
+    else:
+        speedups.update({n: v for n, v in bench.PAPER_QUOTED_RATIOS})
+        projs = bench.projections(shares, speedups, share_src)
+        print(f"\nEnd-to-end decode speedup if verification runs on HADES (Amdahl; share from {share_src}):")
+        for pr in projs:
+            print(f"  share {pr.verification_share:6.1%}  verification x{pr.verification_speedup:8.2f}  "
+                  f"->  end-to-end x{pr.end_to_end_speedup:.3f}   ({pr.source.split('; ')[-1]})")
+        cap = max(1 / (1 - s) for s in shares)
+        print(f"  even an infinitely fast verifier gives at most x{cap:.3f}: the decode time is the models'.")
+        for pair, by_g in bench.PAPER_TABLE1_TOKENS_PER_S.items():
+            cells = ", ".join(f"g{g}: {tps} -> {tps * bench.amdahl(max(shares), bench.PAPER_QUOTED_RATIOS[0][1]):.1f}"
+                              for g, tps in by_g.items())
+            print(f"  {pair} Table I tokens/s at share {max(shares):.0%}, x6.99: {cells}")
 
     if args.csv:
         print(f"wrote {bench.rows_to_csv(result.rows, args.csv)}")
-        proj_path = _projection_csv(args.csv)
-        print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
+        if projs:
+            proj_path = _projection_csv(args.csv)
+            print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
     if args.plot:
         title = f"Verification tokens/s, V={batches[0].vocab_size} ({'synthetic' if not args.trace else 'trace'}), " \
                 f"HADES L={hw.lanes} @ {args.clock_hz / 1e9:g} GHz"

@@ -16,11 +16,27 @@ Software times are the median of repeated runs after warm-up and cover only the
 verification arithmetic on inputs already in memory (as on a GPU server, where the
 probabilities are already on the device); the HADES time covers streaming the rows in, which
 is what bounds it. "Verified tokens" are the tokens a round emits: accepted drafts + 1.
+
+From logits (v2 traces, bench_logit_batch): the rounds hold bf16 logit rows, and each path
+starts from them:
+
+  (a) torch     torch_from_logits: fp32 conversion, temperature divide, softmax, min-p,
+                of the target rows *and of the draft rows*, the draft sample by inverse CDF
+                with the trace's draft uniforms (a logit block samples the drafts itself from
+                the draft logits, so the software path does that work too; one-hot-draft
+                rounds have no draft rows and skip it), then torch_verify. Greedy rounds:
+                argmax of the logits.
+  (b) today     host_quantize: the host's float softmax (temperature, min-p) of every row the
+                v1 block reads, quantised to M = 2^W - 1 (numerics.quantize_rows), plus the v1
+                block's modeled cycles on those probability rows with the trace's draft tokens.
+  (c) HADES     the logit block's modeled cycles: logit_block_seconds, the one place where
+                hades.cl.logit_model.logit_timed_results plugs in (not built yet).
 """
 from __future__ import annotations
 
 import csv
 import io
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,8 +50,8 @@ from hades.cl.model import timed_results
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
-from hades.fl.verifier import verify_round
-from hades.round import Round
+from hades.fl.verifier import verify_logit_round, verify_round
+from hades.round import LogitRound, Round
 from hades.fileio import atomic_write
 from hades.traces.format import Trace
 
@@ -72,32 +88,77 @@ class RoundBatch:
         return len(self.rounds)
 
 
-def batches_from_trace(trace: Trace, gammas: list[int] | None, max_rounds: int | None,
-                       source: str) -> list[RoundBatch]:
-    """Group a trace's rounds by gamma (only the requested gammas, when given)."""
-    present = sorted({int(g) for g in trace.gamma if int(g) > 0})
+def _rounds_by_gamma(trace_gamma: np.ndarray, gammas: list[int] | None,
+                     max_rounds: int | None) -> list[tuple[int, np.ndarray]]:
+    """(gamma, round indices) for each requested gamma present in the trace (every gamma
+    present when none are requested); TraceError when none of the requested ones is."""
+    present = sorted({int(g) for g in trace_gamma if int(g) > 0})
     wanted = present if not gammas else [g for g in gammas if g in present]
     if not wanted:
         raise TraceError(f"the trace has no rounds with gamma in {gammas} (it has gammas {present})")
-    out = []
-    for g in wanted:
-        idx = np.flatnonzero(trace.gamma == g)[: max_rounds or None]
-        out.append(RoundBatch(gamma=g, vocab_size=int(trace.vocab_size), row_sum=int(trace.row_sum),
-                              uniform_bits=int(trace.uniform_bits), greedy=trace.greedy,
-                              rounds=tuple(trace.round(int(i)) for i in idx), source=source))
-    return out
+    return [(g, np.flatnonzero(trace_gamma == g)[: max_rounds or None]) for g in wanted]
+
+
+def batches_from_trace(trace: Trace, gammas: list[int] | None, max_rounds: int | None,
+                       source: str) -> list[RoundBatch]:
+    """Group a trace's rounds by gamma (only the requested gammas, when given)."""
+    return [RoundBatch(gamma=g, vocab_size=int(trace.vocab_size), row_sum=int(trace.row_sum),
+                       uniform_bits=int(trace.uniform_bits), greedy=trace.greedy,
+                       rounds=tuple(trace.round(int(i)) for i in idx), source=source)
+            for g, idx in _rounds_by_gamma(trace.gamma, gammas, max_rounds)]
+
+
+def _synthetic_traces(gammas: list[int], rounds: int, vocab_size: int, seed: int, cache_dir,
+                      trace_format: int | None = None):
+    """(gamma, trace) per gamma from the trace cache (built on the first request)."""
+    from hades.traces.cache import TraceRequest, get_trace
+    for g in gammas:
+        req = TraceRequest(source="synthetic", gamma=g, rounds=rounds, seed=seed, vocab_size=vocab_size,
+                           trace_format=trace_format)
+        yield g, get_trace(req, cache_dir)
 
 
 def synthetic_batches(gammas: list[int], rounds: int, vocab_size: int, seed: int = 0,
                       cache_dir: str | Path | None = None) -> list[RoundBatch]:
     """Synthetic stand-in for real traces (cached on disk by hades.traces.cache)."""
-    from hades.traces.cache import TraceRequest, get_trace
-    out = []
-    for g in gammas:
-        req = TraceRequest(source="synthetic", gamma=g, rounds=rounds, seed=seed, vocab_size=vocab_size)
-        tr = get_trace(req, cache_dir)
-        out += batches_from_trace(tr, [g], rounds, source=f"synthetic (Zipf rows, V={vocab_size}, seed {seed})")
-    return out
+    source = f"synthetic (Zipf rows, V={vocab_size}, seed {seed})"
+    return [b for g, tr in _synthetic_traces(gammas, rounds, vocab_size, seed, cache_dir)
+            for b in batches_from_trace(tr, [g], rounds, source=source)]
+
+
+@dataclass(frozen=True)
+class LogitBatch:
+    """Rounds of one gamma from one v2 (logit-row) trace. Rounds may mix greedy and
+    stochastic rounds, model and one-hot drafts, and their parameters."""
+    gamma: int
+    vocab_size: int
+    weight_bits: int
+    uniform_bits: int
+    rounds: tuple[LogitRound, ...]
+    source: str
+
+    @property
+    def num_rounds(self) -> int:
+        return len(self.rounds)
+
+
+def logit_batches_from_trace(trace, gammas: list[int] | None, max_rounds: int | None,
+                             source: str) -> list[LogitBatch]:
+    """Group a v2 trace's (hades.traces.format_v2.LogitTrace) rounds by gamma."""
+    return [LogitBatch(gamma=g, vocab_size=int(trace.vocab_size), weight_bits=int(trace.weight_bits),
+                       uniform_bits=int(trace.uniform_bits), rounds=tuple(trace.round(int(i)) for i in idx),
+                       source=source)
+            for g, idx in _rounds_by_gamma(trace.gamma, gammas, max_rounds)]
+
+
+def synthetic_logit_batches(gammas: list[int], rounds: int, vocab_size: int, seed: int = 0,
+                            cache_dir: str | Path | None = None) -> list[LogitBatch]:
+    """Synthetic v2 rounds (hades.traces.cache with trace_format=2: LLM-like bf16 logit rows,
+    stochastic, a quarter with one-hot drafts, temperature 0.5..1.5 and min-p 0 / 0.05 / 0.1
+    per round)."""
+    source = f"synthetic logit rows (V={vocab_size}, seed {seed})"
+    return [b for g, tr in _synthetic_traces(gammas, rounds, vocab_size, seed, cache_dir, trace_format=2)
+            for b in logit_batches_from_trace(tr, [g], rounds, source=source)]
 
 
 # ---- the production-style torch baseline ------------------------------------------------
@@ -105,8 +166,8 @@ def synthetic_batches(gammas: list[int], rounds: int, vocab_size: int, seed: int
 @dataclass
 class TorchInputs:
     """Float tensors as a server holds them after the target's softmax."""
-    draft_probs: object      # float [B, g, V]
-    target_probs: object     # float [B, g+1, V]
+    draft_probs: object      # float [B, g, V]; None: one-hot drafts (P = 1 at x, no draft model)
+    target_probs: object     # float [B, g+1, V] (greedy: any order-preserving scores, e.g. the logits)
     draft_tokens: object     # int64 [B, g]
     accept_u: object         # float [B, g] in [0, 1)
     sample_u: object         # float [B]
@@ -136,31 +197,48 @@ def torch_verify(inp: TorchInputs):
     position in one tensor op and the row at the first rejection (or the bonus row) is
     sampled. Sampling uses the trace's uniform by inverse CDF instead of the servers'
     exponential-race trick so that decisions can be compared with the integer model.
+    One-hot drafts (draft_probs None: prompt lookup, n-gram, no draft model) have p(x) = 1, so
+    the test is u < q(x) and the residual is q with entry x set to 0 (vLLM's "no draft probs").
     """
     import torch
-    p, q, x = inp.draft_probs, inp.target_probs, inp.draft_tokens
-    B, g, V = p.shape
-    rows = torch.arange(B)
+    q, x = inp.target_probs, inp.draft_tokens
+    B, _, V = q.shape
+    g = x.shape[1]
+    rows = torch.arange(B, device=q.device)
     if inp.greedy:
         target_argmax = q.argmax(dim=-1)                       # [B, g+1], ties to lowest index
         ok = x == target_argmax[:, :g]
     else:
-        p_x = p.gather(-1, x.unsqueeze(-1)).squeeze(-1)
         q_x = q[:, :g].gather(-1, x.unsqueeze(-1)).squeeze(-1)
-        ok = inp.accept_u * p_x < q_x
+        if inp.draft_probs is None:
+            ok = inp.accept_u < q_x
+        else:
+            p_x = inp.draft_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1)
+            ok = inp.accept_u * p_x < q_x
     rejected = ~ok
     any_rejected = rejected.any(dim=1)
     # first rejection = number accepted; argmax over a bool row returns the first True
-    accepted = torch.where(any_rejected, rejected.to(torch.int8).argmax(dim=1), torch.full((B,), g))
+    accepted = torch.where(any_rejected, rejected.to(torch.int8).argmax(dim=1),
+                           torch.full((B,), g, device=q.device))
     if inp.greedy:
         return accepted, target_argmax[rows, accepted]
-    residual = (q[:, :g] - p).clamp_min_(0)                    # all positions at once, as servers do
+    if inp.draft_probs is None:                                # max(0, q - onehot(x)) = q without x
+        residual = q[:, :g].scatter(-1, x.unsqueeze(-1), 0.0)
+    else:                                                      # all positions at once, as servers do
+        residual = (q[:, :g] - inp.draft_probs).clamp_min_(0)
     j = accepted.clamp(max=g - 1)
     weights = torch.where(any_rejected.unsqueeze(1), residual[rows, j], q[:, g])
+    return accepted, torch_inverse_cdf(weights, inp.sample_u)
+
+
+def torch_inverse_cdf(weights, u):
+    """The sample of each row of weights [N, V] (any non-negative scale) for uniforms u [N]
+    in [0, 1): the smallest k with cdf[k] > u * cdf[-1] (the float twin of the integer
+    sampler of NUMERICS.md section 6)."""
+    import torch
     cdf = weights.cumsum(dim=-1)
-    threshold = (inp.sample_u * cdf[:, -1]).unsqueeze(1)
-    token = torch.searchsorted(cdf, threshold, right=True).squeeze(1).clamp_(max=V - 1)
-    return accepted, token
+    threshold = (u * cdf[:, -1]).unsqueeze(1)
+    return torch.searchsorted(cdf, threshold, right=True).squeeze(1).clamp_(max=weights.shape[-1] - 1)
 
 
 def decision_margins(batch: RoundBatch, dtype_eps: float) -> np.ndarray:
@@ -243,12 +321,22 @@ class BenchConfig:
 class BenchResult:
     rows: list[BenchRow]
     torch_threads: int
-    disagreements: dict = field(default_factory=dict)   # gamma -> rounds where torch != FL
+    # gamma -> rounds where torch != FL (v1 batches), or gamma -> {path: rounds where that
+    # path's decision != verify_logit_round's} (logit batches)
+    disagreements: dict = field(default_factory=dict)
 
 
 def hades_seconds(batch: RoundBatch, hw: VerifierConfig, clock_hz: float) -> tuple[int, float]:
     """Total modeled cycles of the batch and the seconds they take at clock_hz."""
-    cycles = sum(r.cycles for r in timed_results(TimingConfig(hw=hw, clock_hz=clock_hz), batch.rounds))
+    return modeled_seconds(batch.rounds, hw, clock_hz)
+
+
+def modeled_seconds(rounds, hw: VerifierConfig, clock_hz: float,
+                    decisions: list | None = None) -> tuple[int, float]:
+    """Total CL cycles of v1 rounds (with their FL decisions, or the given ones) and the
+    seconds they take at clock_hz."""
+    results = timed_results(TimingConfig(hw=hw, clock_hz=clock_hz), rounds, decisions)
+    cycles = sum(r.cycles for r in results)
     return cycles, cycles / clock_hz
 
 
@@ -297,14 +385,274 @@ def run_bench(batches: list[RoundBatch], bc: BenchConfig, progress=None) -> Benc
         if b.vocab_size > bc.hw.vocab_max or b.gamma > bc.hw.gamma_max:
             raise ConfigError(f"gamma {b.gamma} / vocabulary {b.vocab_size} exceed the hardware's "
                               f"gamma_max={bc.hw.gamma_max} / vocab_max={bc.hw.vocab_max}")
+        if isinstance(b, LogitBatch) and (b.weight_bits, b.uniform_bits) != (bc.hw.prob_bits, bc.hw.uniform_bits):
+            raise ConfigError(f"the trace's weight_bits={b.weight_bits} / uniform_bits={b.uniform_bits} differ from "
+                              f"the hardware's prob_bits={bc.hw.prob_bits} / uniform_bits={bc.hw.uniform_bits}")
     result = BenchResult(rows=[], torch_threads=torch.get_num_threads())
     for b in batches:
-        rows, disagree = bench_batch(b, bc)
+        rows, disagree = (bench_logit_batch if isinstance(b, LogitBatch) else bench_batch)(b, bc)
         result.rows += rows
         result.disagreements[b.gamma] = disagree
         if progress:
             progress(1)
     return result
+
+
+# ---- from logits: torch (a), today's path (b), the HADES logit block (c) ----------------------
+
+LOGIT_TORCH_CPU = "torch CPU from logits (a)"
+LOGIT_TORCH_GPU = "torch GPU from logits (a)"
+TODAY_HOST = "today (b): host softmax+quantize"
+TODAY_BLOCK = "today (b): v1 block on M-rows, modeled"
+TODAY_TOTAL = "today (b): host + v1 block"
+LOGIT_BLOCK = "HADES logit block (c), modeled"
+NO_GPU_NOTE = "not measured (no GPU lent to this session)"
+LOGIT_BLOCK_MISSING_NOTE = ("not built yet (hades.cl.logit_model.logit_timed_results, issue 13; "
+                            "bench.logit_block_seconds picks it up)")
+
+
+def temperature_of(k: int) -> float:
+    """The temperature of an inverse temperature k = 2^16 log2(e) / T (NUMERICS.md section 13)."""
+    return (1 << numerics.INV_TEMP_FRAC_BITS) / (int(k) * math.log(2.0))
+
+
+@dataclass
+class LogitGroup:
+    """The rounds of a LogitBatch that take one code path (greedy or not, one-hot drafts or
+    not), as a server holds them: bf16 logit tensors, and the sampling parameters as one
+    value per round and side (per-round temperatures and min-p, vectorised)."""
+    index: object               # int64 [b]: the rounds' positions in the batch
+    greedy: bool
+    onehot: bool
+    draft_logits: object        # bf16 [b, g, V]; None for one-hot drafts (no draft model)
+    target_logits: object       # bf16 [b, g + 1, V]
+    draft_tokens: object        # int64 [b, g]: the trace's (verified by one-hot rounds and by today's path)
+    draft_temperature: object   # float [b]
+    draft_min_p: object         # float [b], p_min / p_max kept (0 = off)
+    target_temperature: object  # float [b]
+    target_min_p: object        # float [b]
+    draft_u: object             # float [b, g] in [0, 1): D_t / 2^U
+    accept_u: object            # float [b, g]: R_t / 2^U
+    sample_u: object            # float [b]: R / 2^U
+
+
+@dataclass
+class TorchLogitInputs:
+    num_rounds: int
+    dtype: object               # torch dtype the logits are converted to (float32, as vLLM does)
+    groups: list[LogitGroup]
+
+
+def torch_logit_inputs(batch: LogitBatch, dtype: str = "float32", device: str = "cpu") -> TorchLogitInputs:
+    """The batch as tensors on `device`, grouped by (greedy, one-hot drafts)."""
+    import torch
+    td = getattr(torch, dtype)
+    scale = 2.0 ** batch.uniform_bits
+    kinds: dict[tuple[bool, bool], list[int]] = {}
+    for i, r in enumerate(batch.rounds):
+        kinds.setdefault((bool(r.greedy), bool(r.onehot_draft)), []).append(i)
+
+    def bf16(rows):
+        bits = np.ascontiguousarray(np.stack(rows).astype(np.uint16, copy=False))
+        return torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16).to(device)
+
+    def floats(values):
+        return torch.from_numpy(np.asarray(values, np.float64)).to(device=device, dtype=td)
+
+    groups = []
+    for (greedy, onehot), idx in sorted(kinds.items()):
+        rs = [batch.rounds[i] for i in idx]
+        dp = [r.draft_params for r in rs]
+        tp = [r.target_params for r in rs]
+        frac = float(numerics.FRACTION_ONE)
+        groups.append(LogitGroup(
+            index=torch.tensor(idx, dtype=torch.int64, device=device), greedy=greedy, onehot=onehot,
+            draft_logits=None if onehot else bf16([r.draft_logits for r in rs]),
+            target_logits=bf16([r.target_logits for r in rs]),
+            draft_tokens=torch.from_numpy(np.stack([np.asarray(r.draft_tokens, np.int64) for r in rs])).to(device),
+            draft_temperature=floats([temperature_of(p[0]) for p in dp]), draft_min_p=floats([p[3] / frac for p in dp]),
+            target_temperature=floats([temperature_of(p[0]) for p in tp]),
+            target_min_p=floats([p[3] / frac for p in tp]),
+            draft_u=floats([np.asarray(r.draft_uniforms, np.uint64) / scale for r in rs]),
+            accept_u=floats([np.asarray(r.accept_uniforms, np.uint64) / scale for r in rs]),
+            sample_u=floats([r.sample_uniform / scale for r in rs])))
+    return TorchLogitInputs(num_rounds=batch.num_rounds, dtype=td, groups=groups)
+
+
+def torch_filtered_softmax(logits, temperature, min_p, dtype):
+    """Probability rows [b, n, V] from bf16 logits [b, n, V], in vLLM's order: convert to
+    dtype, divide by the round's temperature [b], softmax, then min-p (keep p >= min_p * p_max,
+    min_p [b], 0 = off) and renormalise. Masked entries (-inf) get 0."""
+    z = logits.to(dtype, copy=True).div_(temperature[:, None, None])
+    p = z.softmax(dim=-1)
+    if bool((min_p > 0).any()):
+        p_max = p.amax(dim=-1, keepdim=True)
+        p = p.masked_fill_(p < min_p[:, None, None] * p_max, 0.0)
+        p = p.div_(p.sum(dim=-1, keepdim=True))
+    return p
+
+
+def torch_from_logits(inp: TorchLogitInputs):
+    """(a) Speculative verification from bf16 logits, batched; returns (accepted [B],
+    token [B]) int64 tensors in batch order.
+
+    Per group: the target rows through torch_filtered_softmax; for model drafts the draft
+    rows too, and the drafts are sampled from them by inverse CDF with the trace's draft
+    uniforms (torch_inverse_cdf). A block that starts from logits samples the drafts itself
+    from the draft logits, so this software path does the same work: draft softmax and
+    draft sampling are part of what is timed. One-hot-draft rounds (no draft model) skip
+    the draft softmax and verify the trace's tokens with p(x) = 1. Then torch_verify (accept
+    u * p(x) < q(x), residual max(0, q - p) at the first rejection, bonus sample). Greedy
+    rounds: no softmax; the drafts are the argmax of the draft logits (the trace's tokens
+    for one-hot drafts) and the target's argmax decides.
+    """
+    import torch
+    device = inp.groups[0].target_logits.device
+    accepted = torch.empty(inp.num_rounds, dtype=torch.int64, device=device)
+    token = torch.empty_like(accepted)
+    for grp in inp.groups:
+        if grp.greedy:
+            x = grp.draft_tokens if grp.onehot else grp.draft_logits.to(inp.dtype).argmax(dim=-1)
+            verify = TorchInputs(None, grp.target_logits.to(inp.dtype), x, None, None, greedy=True)
+        else:
+            q = torch_filtered_softmax(grp.target_logits, grp.target_temperature, grp.target_min_p, inp.dtype)
+            if grp.onehot:
+                p, x = None, grp.draft_tokens
+            else:
+                p = torch_filtered_softmax(grp.draft_logits, grp.draft_temperature, grp.draft_min_p, inp.dtype)
+                b, g, V = p.shape
+                x = torch_inverse_cdf(p.reshape(b * g, V), grp.draft_u.reshape(-1)).reshape(b, g)
+            verify = TorchInputs(p, q, x, grp.accept_u, grp.sample_u, greedy=False)
+        accepted[grp.index], token[grp.index] = torch_verify(verify)
+    return accepted, token
+
+
+def host_quantize(inp: TorchLogitInputs, row_sum: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(b) Today's host step, per group of inp: (draft rows int64 [b, g, V], target rows int64
+    [b, g + 1, V]) for the v1 block. Every row is the float softmax of its logits
+    (torch_filtered_softmax: temperature, min-p) quantised to sum exactly row_sum
+    (numerics.quantize_rows); a one-hot draft row is row_sum at x, without a softmax. Greedy
+    rounds are converted too: the v1 block reads probability rows in every mode."""
+    out = []
+    for grp in inp.groups:
+        q = numerics.quantize_rows(torch_filtered_softmax(grp.target_logits, grp.target_temperature,
+                                                          grp.target_min_p, inp.dtype).cpu().numpy(), row_sum)
+        if grp.onehot:
+            x = grp.draft_tokens.cpu().numpy()
+            p = np.zeros(x.shape + (q.shape[-1],), np.int64)
+            np.put_along_axis(p, x[..., None], row_sum, axis=-1)
+        else:
+            p = numerics.quantize_rows(torch_filtered_softmax(grp.draft_logits, grp.draft_temperature,
+                                                              grp.draft_min_p, inp.dtype).cpu().numpy(), row_sum)
+        out.append((p, q))
+    return out
+
+
+def host_rounds(batch: LogitBatch, inp: TorchLogitInputs, quantized) -> list[Round]:
+    """The v1 rounds of today's path in batch order: host_quantize's rows with the trace's
+    draft tokens and uniforms (the host sampled the drafts, the v1 block verifies them)."""
+    out: list[Round | None] = [None] * batch.num_rounds
+    for grp, (p, q) in zip(inp.groups, quantized):
+        for k, i in enumerate(grp.index.tolist()):
+            r = batch.rounds[i]
+            out[i] = Round(greedy=bool(r.greedy), draft_tokens=np.asarray(r.draft_tokens, np.int64),
+                           draft_probs=p[k], target_probs=q[k], accept_uniforms=r.accept_uniforms,
+                           sample_uniform=r.sample_uniform)
+    return out
+
+
+def today_round_batch(batch: LogitBatch, row_sum: int, dtype: str = "float32") -> RoundBatch:
+    """Today's path's v1 rounds of a logit batch (host_quantize, host_rounds) as a RoundBatch,
+    e.g. for rtl_cycle_check of the v1 block's cycles on them."""
+    inp = torch_logit_inputs(batch, dtype)
+    rounds = host_rounds(batch, inp, host_quantize(inp, row_sum))
+    return RoundBatch(gamma=batch.gamma, vocab_size=batch.vocab_size, row_sum=row_sum,
+                      uniform_bits=batch.uniform_bits, greedy=all(r.greedy for r in rounds), rounds=tuple(rounds),
+                      source=f"{batch.source}, quantised by today's host path")
+
+
+def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float):
+    """(c) THE PLUG-IN POINT of the HADES logit block: (cycles, seconds at clock_hz, its
+    RoundResults) from hades.cl.logit_model.logit_timed_results(tc, rounds), or None while
+    that module does not exist (the bench then prints its row as not built yet). This is the
+    only place the bench refers to it."""
+    try:
+        from hades.cl.logit_model import logit_timed_results
+    except ModuleNotFoundError as e:
+        if e.name != "hades.cl.logit_model":
+            raise
+        return None
+    results = list(logit_timed_results(TimingConfig(hw=hw, clock_hz=clock_hz), list(batch.rounds)))
+    cycles = sum(int(r.cycles) for r in results)
+    return cycles, cycles / clock_hz, results
+
+
+def _torch_gpu_seconds(batch: LogitBatch, bc: BenchConfig) -> tuple[float | None, str]:
+    """(a) on a CUDA device when there is one: (median seconds, note); else (None, why not)."""
+    import torch
+    if not torch.cuda.is_available():
+        return None, NO_GPU_NOTE
+    inp = torch_logit_inputs(batch, bc.torch_dtype, device="cuda")
+
+    def run():
+        torch_from_logits(inp)
+        torch.cuda.synchronize()
+    with torch.inference_mode():
+        t = time_median(run, bc.repeats, max(1, bc.warmup))
+    return t.median_s, f"{torch.cuda.get_device_name()}, {bc.torch_dtype}, median of {t.runs}"
+
+
+def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow], dict[str, int]]:
+    """The from-logits rows of one gamma: (a) torch CPU (and GPU when present), (b) today's
+    path as host part, modeled v1 block and their sum, (c) the logit block (not built yet).
+    Verified tokens come from the FL decisions (verify_logit_round); the second value counts
+    per path the rounds whose decision differs from FL's."""
+    import torch
+    W, U, M = batch.weight_bits, batch.uniform_bits, bc.hw.row_sum
+    fl = [verify_logit_round(r, W, U, where=f"gamma {batch.gamma} round {i}") for i, r in enumerate(batch.rounds)]
+    want = [r.decision() for r in fl]
+    tokens = sum(r.accepted + 1 for r in fl)
+
+    inp = torch_logit_inputs(batch, bc.torch_dtype)
+    with torch.inference_mode():
+        t_a = time_median(lambda: torch_from_logits(inp), bc.repeats, bc.warmup)
+        acc, tok = torch_from_logits(inp)
+        t_host = time_median(lambda: host_quantize(inp, M), bc.repeats, bc.warmup)
+        quantized = host_quantize(inp, M)
+    rounds_b = host_rounds(batch, inp, quantized)
+    decided_b = [verify_round(r, M, U) for r in rounds_b]
+    cycles_b, secs_b = modeled_seconds(rounds_b, bc.hw, bc.clock_hz, decided_b)
+    block_c = logit_block_seconds(batch, bc.hw, bc.clock_hz)
+    gpu_s, gpu_note = _torch_gpu_seconds(batch, bc)
+
+    def differ(decisions) -> int:
+        return sum(tuple(d) != w for d, w in zip(decisions, want))
+    disagree = {"torch (a)": differ(zip(acc.tolist(), tok.tolist())),
+                "today's path (b)": differ(r.decision() for r in decided_b)}
+    c_tps = None
+    if block_c is not None:
+        disagree["logit block (c)"] = differ(r.decision() for r in block_c[2])
+        c_tps = tokens / block_c[1]
+
+    ghz = f"{bc.clock_hz / 1e9:g} GHz"
+    threads = f"{bc.torch_dtype}, {torch.get_num_threads()} threads, median of {t_a.runs}"
+    spec = [(LOGIT_TORCH_CPU, "measured", t_a.median_s,
+             f"{threads}; target and draft softmax, draft sampling, accept/residual/bonus"),
+            (LOGIT_TORCH_GPU, "measured" if gpu_s is not None else "not measured", gpu_s, gpu_note),
+            (TODAY_HOST, "measured", t_host.median_s,
+             f"float softmax (T, min-p) of every row + quantize_rows to M={M}, median of {t_host.runs}"),
+            (TODAY_BLOCK, "modeled", secs_b, f"L={bc.hw.lanes}, {cycles_b} CL cycles at {ghz}"),
+            (TODAY_TOTAL, "measured+modeled", t_host.median_s + secs_b, "host median + modeled block")]
+    if block_c is None:
+        spec.append((LOGIT_BLOCK, "not built", None, LOGIT_BLOCK_MISSING_NOTE))
+    else:
+        spec.append((LOGIT_BLOCK, "modeled", block_c[1], f"L={bc.hw.lanes}, {block_c[0]} CL cycles at {ghz}"))
+    rows = []
+    for name, kind, secs, note in spec:
+        tps = tokens / secs if secs else None
+        rows.append(BenchRow(batch.gamma, name, kind, batch.num_rounds, tokens, secs, tps,
+                             c_tps / tps if c_tps and tps else None, note))
+    return rows, disagree
 
 
 # ---- RTL cross-check of the modeled cycles ------------------------------------------------
@@ -411,12 +759,17 @@ def rows_to_csv(rows: list, path: str | Path) -> Path:
 
 
 def format_table(rows: list[BenchRow]) -> str:
+    """The table as text; a row without a time (not measured, not built) shows '-' and says
+    why in its note."""
     buf = io.StringIO()
-    buf.write(f"{'gamma':>5}  {'implementation':<44} {'kind':<8} {'tokens/s':>12} {'HADES x':>9}  note\n")
+    kw = max([8] + [len(r.kind) for r in rows])
+    buf.write(f"{'gamma':>5}  {'implementation':<44} {'kind':<{kw}} {'ms':>10} {'tokens/s':>12} {'HADES x':>9}  "
+              "note\n")
     for r in rows:
+        ms = f"{r.seconds * 1e3:.4g}" if r.seconds is not None else "-"
         tps = f"{r.tokens_per_s:,.0f}" if r.tokens_per_s is not None else "-"
         sp = f"{r.hades_speedup:.2f}" if r.hades_speedup is not None else "-"
-        buf.write(f"{r.gamma:>5}  {r.implementation:<44} {r.kind:<8} {tps:>12} {sp:>9}  {r.note}\n")
+        buf.write(f"{r.gamma:>5}  {r.implementation:<44} {r.kind:<{kw}} {ms:>10} {tps:>12} {sp:>9}  {r.note}\n")
     return buf.getvalue()
 
 

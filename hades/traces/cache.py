@@ -3,6 +3,7 @@
     req = TraceRequest(source="synthetic", gamma=4, rounds=64, vocab_size=49152)
     trace = get_trace(req)        # hades.traces.format.Trace, built once, then read from disk
     summary = get_summary(req)    # only what timing needs: gamma, accepted, token per round
+    logits = get_trace(replace(req, trace_format=2))   # a v2 LogitTrace (bf16 logit rows)
 
 Files live under <repo>/.cache/traces/ (or a cache_dir the caller names), keyed by a hash of
 every parameter that shapes the trace plus the producer's version, so a changed generator
@@ -10,7 +11,8 @@ never serves a stale file. Every file is written atomically (temporary file, the
 two processes that build the same trace at once both end with the same complete file.
 
 Sources:
-  "synthetic"  hades.traces.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed)
+  "synthetic"  hades.traces.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed);
+               with trace_format=2, hades.traces.synthetic.synthetic_logit_trace (bf16 logit rows)
   "real"       speculative decoding of a fixed prompt with the embedded LLM pair (SmolLM2-135M
                target, layer-skip draft) recorded by hades.llm.specdec; the model is loaded on
                the first cache miss only (pass a hades.llm.models.PairLoader to share one load).
@@ -56,7 +58,7 @@ class TraceUnavailable(HadesError):
 
 # Fields added after the cache format was fixed: left unset they stay out of the key, so the
 # keys (and trace ids in sweep CSVs) of every earlier request are unchanged.
-_KEY_IF_SET = ("prompt",)
+_KEY_IF_SET = ("prompt", "trace_format")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ class TraceRequest:
     trace is built instead of one per gamma.
 
     prompt: real traces only, the text decoded (None: REAL_TRACE_PROMPT).
+
+    trace_format: None (or 1, stored as None) for v1 probability rows; 2 for a v2 trace of
+    bf16 logit rows (synthetic source only, not nested; get_trace only: summaries are v1).
+    The synthetic v2 rounds are those of LogitSyntheticSpec with prob_bits as the weight bits
+    W: mode "stochastic" makes every round stochastic (greedy_share 0; a quarter of the rounds
+    have one-hot drafts, a quarter a masked token set, temperature 0.5..1.5 and min-p 0, 0.05
+    or 0.1 per round), mode "greedy" every round greedy.
     """
     source: str
     gamma: int
@@ -87,6 +96,13 @@ class TraceRequest:
     vocab_size: int | None = None
     nested_from: int | None = None
     prompt: str | None = None
+    trace_format: int | None = None
+
+    def __post_init__(self):
+        fmt = self.trace_format
+        if isinstance(fmt, (int, np.integer)) and not isinstance(fmt, (bool, np.bool_)) and int(fmt) in (1, 2):
+            # v1 is the unset default, so that a v1 request has one key whichever way it is written
+            object.__setattr__(self, "trace_format", None if int(fmt) == 1 else 2)
 
     def check(self) -> None:
         if self.source not in SOURCES:
@@ -106,6 +122,11 @@ class TraceRequest:
             raise ConfigError("synthetic traces have no prompt")
         if self.nested_from is not None and self.nested_from < self.gamma:
             raise ConfigError(f"a gamma-{self.gamma} trace cannot be cut from rounds of gamma {self.nested_from}")
+        if self.trace_format is not None:
+            if self.trace_format != 2 or type(self.trace_format) is not int:
+                raise ConfigError(f"trace_format must be 1 or 2, got {self.trace_format!r}")
+            if self.source != "synthetic" or self.nested_from is not None:
+                raise ConfigError("trace_format 2 (logit rows) is available for synthetic, not nested, requests only")
 
     @property
     def base(self) -> "TraceRequest":
@@ -115,8 +136,8 @@ class TraceRequest:
     def producer_version(self) -> str:
         """Version of the code that builds this source's traces (part of the cache key)."""
         if self.source == "synthetic":
-            from hades.traces.synthetic import TOOL_VERSION
-            return TOOL_VERSION
+            from hades.traces.synthetic import LOGIT_TOOL_VERSION, TOOL_VERSION
+            return LOGIT_TOOL_VERSION if self.trace_format == 2 else TOOL_VERSION
         return _real_recorder_version()
 
     def key(self) -> str:
@@ -129,7 +150,8 @@ class TraceRequest:
     def file_stem(self) -> str:
         # readable prefix for people browsing the folder; the hash alone is the identity
         nested = "" if self.nested_from is None else f"-from{self.nested_from}"
-        return (f"{self.source}-{self.mode}-g{self.gamma}{nested}-r{self.rounds}-s{self.seed}-w{self.prob_bits}"
+        v2 = "" if self.trace_format is None else f"-v{self.trace_format}"
+        return (f"{self.source}{v2}-{self.mode}-g{self.gamma}{nested}-r{self.rounds}-s{self.seed}-w{self.prob_bits}"
                 f"-{self.key()}")
 
 
@@ -175,7 +197,8 @@ _SUMMARY_KEYS = {"format", "trace_id", "request", "mode", "vocab_size", "row_sum
                  "gamma_max", "gamma", "accepted", "token", "meta"}
 # TraceRequest fields and their JSON types (None allowed for the optional ones)
 _REQUEST_TYPES = {"source": str, "gamma": int, "rounds": int, "seed": int, "mode": str, "prob_bits": int,
-                  "uniform_bits": int, "vocab_size": (int, None), "nested_from": (int, None), "prompt": (str, None)}
+                  "uniform_bits": int, "vocab_size": (int, None), "nested_from": (int, None), "prompt": (str, None),
+                  "trace_format": (int, None)}
 _REQUIRED_REQUEST = ("source", "gamma", "rounds")
 _INT64_MAX = (1 << 63) - 1
 
@@ -327,6 +350,9 @@ def get_summaries(reqs: list[TraceRequest], cache_dir: str | Path | None = None,
                   pair_loader: PairLoader | None = None, progress=None) -> list[TraceSummary]:
     """Summaries of several requests; nested requests that share a base trace load or build
     it once. progress(n) is called as summaries become available."""
+    if any(req.trace_format is not None for req in reqs):
+        raise ConfigError("trace summaries are made from v1 traces (the CL timing of logit rounds does not exist "
+                          "yet); use get_trace for a trace_format 2 request")
     out: dict[int, TraceSummary] = {}
     missing: dict[TraceRequest, list[int]] = {}
     for i, req in enumerate(reqs):
@@ -410,6 +436,12 @@ def summarize(trace: Trace, req: TraceRequest, decided_by_fl: bool = False) -> T
 def produce_trace(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace:
     """Produce the trace for req from its source (no cache)."""
     req.check()
+    if req.trace_format == 2:
+        from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+        return synthetic_logit_trace(LogitSyntheticSpec(
+            vocab_size=req.vocab_size, rounds=req.rounds, gammas=(req.gamma,), seed=req.seed,
+            weight_bits=req.prob_bits, uniform_bits=req.uniform_bits,
+            greedy_share=1.0 if req.mode == "greedy" else 0.0))
     if req.source == "synthetic":
         from hades.traces.synthetic import SyntheticSpec, synthetic_trace
         spec = SyntheticSpec(vocab_size=req.vocab_size, rounds=req.rounds, gammas=(req.gamma,),
