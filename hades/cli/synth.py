@@ -25,6 +25,9 @@ def add_parser(sub):
     p.add_argument("--timeout", type=limits.SYNTH_TIMEOUT.arg(), default=1800,
                    help="seconds per Yosys run (default 1800)")
     p.add_argument("--csv", default=None, help="write the synthesis table here (energy goes to <stem>_energy.csv)")
+    p.add_argument("--logits", action="store_true",
+                   help="synthesise the logit block (bf16 logit rows in) instead of the probability-row block; "
+                        "the energy estimate below covers the probability-row block only and is skipped")
     g = p.add_argument_group("energy estimate (rounds of a synthetic trace through the CL timing model)")
     g.add_argument("--energy-vocab", type=limits.VOCAB_MAX.arg("energy_vocab"), default=49152,
                    help="vocabulary (default 49152)")
@@ -59,11 +62,16 @@ def run(args) -> int:
           f"{'levels':>6} {'s':>6}")
     results = []
     for cfg in cfgs:
-        r = synth.synthesize(cfg, args.work_dir, args.timeout)
+        r = synth.synthesize(cfg, args.work_dir, args.timeout, logits=args.logits)
         results.append(r)
         print(f"{r.module:<40} {r.cells:>7} {r.flip_flops:>6} {r.logic_cells:>7} {r.memories:>4} "
               f"{r.memory_bits:>9} {r.sram_bits:>9} {r.longest_path_levels:>6} {r.seconds:>6.1f}", flush=True)
 
+    if args.logits:
+        print("\n(energy estimate: the probability-row block's only; not computed for the logit block)")
+        if args.csv:
+            print(f"wrote {bench.rows_to_csv(results, args.csv)}")
+        return 0
     # energy: the deployed block (vocab_max/gamma_max large) with the synthesised logic count
     from hades.traces.cache import TraceRequest, get_summary
     summ = get_summary(TraceRequest(source="synthetic", gamma=args.energy_gamma, rounds=args.energy_rounds,

@@ -59,24 +59,38 @@ def yosys_available() -> bool:
     return shutil.which("yosys") is not None
 
 
-def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path) -> Path:
-    """Translate the RTL with PyMTL3's Yosys backend (flattened array ports).
+def block_module(cfg: VerifierConfig, logits: bool = False) -> str:
+    """The Verilog module name of the probability-row block, or with logits of the logit block."""
+    if logits:
+        from hades.logit_protocol import LogitLayout
+        return LogitLayout(cfg).module_name()
+    return cfg.module_name()
+
+
+def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path, logits: bool = False) -> Path:
+    """Translate the RTL (with logits: the logit block's) with PyMTL3's Yosys backend
+    (flattened array ports).
 
     hades.rtl.emit.emit_verilog writes the SystemVerilog flavour, whose unpacked array ports
     Yosys 0.23 cannot parse; this mirrors it with YosysTranslationPass."""
     from pymtl3.passes.backends.yosys import YosysTranslationPass
 
-    from hades.rtl.verifier import VerifierRTL
     from hades.paths import in_dir
 
     out_dir = Path(out_dir).resolve()
-    top = VerifierRTL(cfg)
+    if logits:
+        from hades.rtl.logit_verifier import LogitVerifierRTL
+        top = LogitVerifierRTL(cfg)
+    else:
+        from hades.rtl.verifier import VerifierRTL
+        top = VerifierRTL(cfg)
+    name = block_module(cfg, logits)
     top.elaborate()
     top.set_metadata(YosysTranslationPass.enable, True)
-    top.set_metadata(YosysTranslationPass.explicit_module_name, cfg.module_name())
+    top.set_metadata(YosysTranslationPass.explicit_module_name, name)
     with in_dir(out_dir):
         top.apply(YosysTranslationPass())
-    produced = out_dir / f"{cfg.module_name()}__pickled.v"   # the pickled file is the self-contained one
+    produced = out_dir / f"{name}__pickled.v"   # the pickled file is the self-contained one
     if not produced.is_file():
         raise SynthError(f"PyMTL3 Yosys translation did not produce {produced.name}")
     return produced
@@ -110,7 +124,7 @@ class SynthResult:
     logic_cells: int        # cells - flip_flops
     memories: int           # $mem_v2 cells (the SRAM plus small per-draft register files)
     memory_bits: int
-    sram_bits: int          # the draft-row buffer alone: gamma_max * vocab_max * W
+    sram_bits: int          # the row buffers: draft rows (gamma_max * vocab_max * W); logit block: both buffers
     longest_path_levels: int
     seconds: float
 
@@ -147,15 +161,18 @@ def memory_bits_from_json(path: Path) -> tuple[int, int]:
     return n, bits
 
 
-def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800) -> SynthResult:
-    """Synthesise one configuration; work files (Verilog, log) go to work_dir or a temp dir."""
+def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800,
+               logits: bool = False) -> SynthResult:
+    """Synthesise one configuration (with logits: of the logit block); work files (Verilog,
+    log) go to work_dir or a temp dir."""
     timeout = limits.SYNTH_TIMEOUT.check(timeout)
+    name = block_module(cfg, logits)
     with tempfile.TemporaryDirectory() as tmp:
-        work = (Path(work_dir or tmp) / cfg.module_name()).resolve()
+        work = (Path(work_dir or tmp) / name).resolve()
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        src = emit_yosys_verilog(cfg, work)
-        _run_yosys(YOSYS_FLOW.format(src=src.name, top=cfg.module_name(), stat="stat.txt", ltp="ltp.txt",
+        src = emit_yosys_verilog(cfg, work, logits)
+        _run_yosys(YOSYS_FLOW.format(src=src.name, top=name, stat="stat.txt", ltp="ltp.txt",
                                      json="netlist.json"), work, timeout)
         counts = parse_stat((work / "stat.txt").read_text())
         levels = parse_ltp((work / "ltp.txt").read_text())
@@ -165,10 +182,15 @@ def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout:
     gates = {k: v for k, v in counts.items() if not k.startswith("$mem")}
     ffs = sum(v for k, v in gates.items() if "DFF" in k or "DLATCH" in k)
     cells = sum(gates.values())
-    return SynthResult(module=cfg.module_name(), lanes=cfg.lanes, vocab_max=cfg.vocab_max, gamma_max=cfg.gamma_max,
+    if logits:
+        from hades.logit_protocol import LogitLayout
+        lay = LogitLayout(cfg)
+        sram_bits = lay.buffer_words * lay.word_bits
+    else:
+        sram_bits = cfg.gamma_max * cfg.row_words * cfg.lanes * cfg.prob_bits
+    return SynthResult(module=name, lanes=cfg.lanes, vocab_max=cfg.vocab_max, gamma_max=cfg.gamma_max,
                        prob_bits=cfg.prob_bits, cells=cells, flip_flops=ffs, logic_cells=cells - ffs,
-                       memories=memories, memory_bits=mem_bits,
-                       sram_bits=cfg.gamma_max * cfg.row_words * cfg.lanes * cfg.prob_bits,
+                       memories=memories, memory_bits=mem_bits, sram_bits=sram_bits,
                        longest_path_levels=levels, seconds=secs)
 
 
