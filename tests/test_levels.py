@@ -1,6 +1,7 @@
-"""The shared test table at every level: results bit-exact with the FL golden function on
+"""The shared test tables at every level: results bit-exact with the FL golden function on
 every round; at CL and RTL the cycle counts equal the CL timing model's on every round
-(at --level rtl that is the CL == RTL check)."""
+(at --level rtl that is the CL == RTL check). The logit table (v2 rounds) checks the draft
+tokens the block returns too, against FL and the trace, with their counters."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +9,10 @@ import dataclasses
 import pytest
 
 from hades.config import VerifierConfig
-from hades.traces.synthetic import synthetic_trace
+from hades.traces.synthetic import synthetic_logit_trace, synthetic_trace
 from hades.traces.format import read_trace
-from harness.cases import CASES
-from harness.checks import check_rounds
+from harness.cases import CASES, LOGIT_CASES
+from harness.checks import check_logit_rounds, check_rounds
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -20,6 +21,16 @@ def test_case_table(level, sim_options, case):
     case.cfg.check_trace(trace)
     opts = dataclasses.replace(sim_options, src_stall=case.src_stall, sink_stall=case.sink_stall, seed=7)
     check_rounds(level, case.cfg, list(trace.rounds()), opts, case.stall_free)
+
+
+@pytest.mark.parametrize("case", LOGIT_CASES, ids=[c.name for c in LOGIT_CASES])
+def test_logit_case_table(level, sim_options, case):
+    trace = synthetic_logit_trace(case.spec)
+    case.cfg.check_logit_trace(trace)
+    opts = dataclasses.replace(sim_options, src_stall=case.src_stall, sink_stall=case.sink_stall, seed=7)
+    outputs = check_logit_rounds(level, case.cfg, list(trace.rounds()), opts, case.stall_free)
+    assert [o.result.decision() for o in outputs] == list(zip(trace.expected_accepted.tolist(),
+                                                              trace.expected_token.tolist()))
 
 
 REAL_CFG = VerifierConfig(lanes=32, vocab_max=65536, gamma_max=4)
