@@ -1,7 +1,6 @@
 """The logit block's CL timing (hades/cl/logit_timing.py) against the schedule of
 docs/ARCHITECTURE.md run job by job in Python integers; the off-chip overflow path; the range
-argument at the largest accepted inputs; logit_timed_results; the CL component's messages leave
-at their cycles."""
+argument at the largest accepted inputs; logit_timed_results."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -17,8 +16,7 @@ from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
 from hades.errors import TraceError
 from hades.fl.verifier import logit_block_output
-from hades.logit_protocol import LogitLayout, round_beats, unpack_message
-from hades.sim.run import SimOptions, build_harness, run_logit_rounds
+from hades.logit_protocol import LogitLayout
 from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
 
 SMALL = VerifierConfig(lanes=4, vocab_max=64, gamma_max=4)
@@ -236,75 +234,3 @@ def test_timed_results_refuse_rounds_the_block_cannot_carry():
     tr = synthetic_logit_trace(MIXED)
     with pytest.raises(TraceError, match="exceeds vocab_max=32"):
         logit_timed_results(TimingConfig(hw=VerifierConfig(lanes=4, vocab_max=32, gamma_max=4)), tr.rounds())
-
-
-@pytest.mark.parametrize("greedy", [False, True])
-def test_cl_component_sends_each_message_at_its_cycle(greedy):
-    """One model-drafted round alone through the CL component, the sink always ready: the
-    messages arrive as many cycles apart as their counters say (x_t from its held cycle, the
-    result from cycles - 1)."""
-    spec = LogitSyntheticSpec(vocab_size=50, rounds=8, gammas=(4,), seed=2, onehot_share=0.0,
-                              greedy_share=1.0 if greedy else 0.0)
-    rnd = next(r for r in synthetic_logit_trace(spec).rounds())
-    th = build_harness("cl", SMALL, round_beats(SMALL, rnd), SimOptions(), logits=True)
-    th.sim_reset()
-    for _ in range(1000):
-        th.sim_tick()
-    got = [(cycle, unpack_message(SMALL, msg, True)) for cycle, msg in th.sink.received]
-    assert len(got) == 5
-    due = [m.cycles for _, m in got[:4]] + [got[4][1].cycles - 1]
-    assert [c - got[0][0] for c, _ in got] == [d - due[0] for d in due]
-
-
-def test_run_logit_rounds_refuses_the_batch_backend():
-    from hades.errors import ConfigError
-    tr = synthetic_logit_trace(MIXED)
-    with pytest.raises(ConfigError, match="batch RTL backend runs v1"):
-        run_logit_rounds("rtl", SMALL, list(tr.rounds()), SimOptions(backend="batch"))
-
-
-# ---- the comparison (hades.sim.compare.compare_logit_levels) finds every kind of difference --------
-
-def test_compare_logit_levels_reports_each_kind():
-    import dataclasses
-
-    from hades.sim.compare import compare_logit_levels
-    tr = synthetic_logit_trace(MIXED)
-    rounds = list(tr.rounds())
-    good = logit_timed_results(TimingConfig(hw=SMALL), rounds)
-    assert compare_logit_levels("cl", SMALL, rounds, good) == []
-    i = next(k for k, o in enumerate(good) if len(o.drafts) >= 2)
-    o = good[i]
-
-    def with_round(out):
-        return good[:i] + [out] + good[i + 1:]
-
-    def drafts(*ds):
-        return dataclasses.replace(o, drafts=tuple(ds))
-
-    d0, d1 = o.drafts[0], o.drafts[1]
-    cases = {
-        "decision": dataclasses.replace(o, result=dataclasses.replace(o.result, token=(o.result.token + 1) % 50)),
-        "cycles": dataclasses.replace(o, result=dataclasses.replace(o.result, latency=o.result.latency + 1)),
-        "draft token": drafts(dataclasses.replace(d0, token=(d0.token + 1) % 50), *o.drafts[1:]),
-        "draft cycles": drafts(dataclasses.replace(d0, cycles=d0.cycles - 1), *o.drafts[1:]),
-        "draft messages": drafts(d1, d0, *o.drafts[2:]),
-    }
-    for kind, out in cases.items():
-        found = compare_logit_levels("cl", SMALL, rounds, with_round(out))
-        assert [(x.round, x.kind) for x in found] == [(i, kind)], kind
-        assert str(found[0]).startswith(f"round {i} (gamma {rounds[i].gamma})") and found[0].as_dict()["kind"] == kind
-    missing = compare_logit_levels("fl", SMALL, rounds, with_round(drafts(*o.drafts[:-1])))
-    assert [x.kind for x in missing] == ["draft messages"] and missing[0].got is None
-    # at FL the counters are not compared; under stalls they may only grow
-    assert compare_logit_levels("fl", SMALL, rounds, with_round(cases["cycles"])) == []
-    slower = dataclasses.replace(o, result=dataclasses.replace(o.result, cycles=o.result.cycles + 5))
-    assert compare_logit_levels("rtl", SMALL, rounds, with_round(slower), stall_free=False) == []
-    faster = dataclasses.replace(o, result=dataclasses.replace(o.result, cycles=o.result.cycles - 1))
-    assert [x.kind for x in compare_logit_levels("rtl", SMALL, rounds, with_round(faster), stall_free=False)] == \
-        ["cycles under stalls"]
-    # a trace whose model draft is not what the block samples (greedy drafts are not checked by the reader)
-    j = next(k for k, r in enumerate(rounds) if r.greedy and not r.onehot_draft and r.gamma)
-    bad = dataclasses.replace(rounds[j], draft_tokens=(rounds[j].draft_tokens + 1) % 50)
-    found = compare_logit_levels("cl", SMALL, rounds[:j] + [bad] + rounds[j + 1:], good)
-    assert found and found[0].kind == "trace draft token" and "the trace's draft token is" in str(found[0])
