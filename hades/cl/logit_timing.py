@@ -54,7 +54,7 @@ NO_MESSAGE = -1                      # draft_cycles / draft_latency of a slot wi
 
 @dataclass
 class LogitRoundTiming:
-    """Per-round arrays (length R; the draft arrays are [R, G], G the widest slot given).
+    """Per-round arrays (length R; the draft arrays are [R, G], G the largest gamma).
 
     cycles, latency           of the result (header to result valid inclusive; from the last
                               input beat), as the RTL's counters report them
@@ -117,7 +117,7 @@ class _Stream:
 
 
 class _Engine:
-    """The engine's finish register f and its busy cycles, one entry per round."""
+    """The engine's finish register f, one entry per round: jobs run strictly in order."""
 
     def __init__(self, R: int):
         self.finish = np.full(R, -1, np.int64)     # no job yet: s = a_r + 1
