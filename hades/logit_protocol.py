@@ -124,6 +124,13 @@ class LogitLayout:
         return (f"LogitVerifier_L{c.lanes}_V{c.vocab_max}_G{c.gamma_max}_W{c.prob_bits}"
                 f"_U{c.uniform_bits}")
 
+    def require_simulatable(self) -> None:
+        """The PyMTL3 components (FL, CL and RTL) carry a beat in one signal, and PyMTL3 signals
+        stop at 1023 bits; the analytic CL timing has no such limit."""
+        if self.beat_bits >= 1024:
+            raise ConfigError(f"{self.beat_bits} bits per beat: PyMTL3 signals stop at 1023 bits "
+                              "(use lanes <= 32 for simulation)")
+
     def require_rtl(self) -> None:
         """What the RTL of the logit block needs beyond VerifierConfig's own checks."""
         c = self.cfg
@@ -133,9 +140,10 @@ class LogitLayout:
             raise ConfigError(f"the logit RTL needs vocab_max > lanes, got vocab_max={c.vocab_max}, lanes={c.lanes}")
         if c.gamma_max < 1:
             raise ConfigError(f"the logit RTL needs gamma_max >= 1, got {c.gamma_max}")
-        if self.beat_bits >= 1024 or self.residual_sum_bits + c.uniform_bits >= 1024:
-            raise ConfigError(f"{self.beat_bits} bits per beat: PyMTL3 signals stop at 1023 bits "
-                              "(use lanes <= 32 for simulation)")
+        self.require_simulatable()
+        if self.residual_sum_bits + c.uniform_bits >= 1024:
+            raise ConfigError(f"{self.residual_sum_bits + c.uniform_bits} bits in the residual threshold: PyMTL3 "
+                              "signals stop at 1023 bits")
         if c.sram_words is not None and c.sram_words < self.buffer_words:
             raise ConfigError(f"sram_words={c.sram_words} cannot hold the logit block's {c.gamma_max} draft and "
                               f"{c.gamma_max + 1} target rows of {self.row_words} words; the RTL needs "
@@ -286,9 +294,28 @@ def group_messages(messages) -> list[LogitRoundOutput]:
 
 # ---- reassembling rounds from beats (the FL and CL stream components) ----------------------
 
+@dataclass(frozen=True)
+class DraftRow:
+    """A model draft row as its last beat arrives: what the block needs to sample x_t then."""
+    slot: int
+    gamma: int
+    greedy: bool
+    params: tuple[int, int, int, int]   # the draft side's (k, top_k, top_p, min_p)
+    uniform: int                        # D_t
+    logits: np.ndarray                  # uint16 [V]
+
+
+def _lanes_of(cfg: VerifierConfig, words: list[int], vocab: int) -> np.ndarray:
+    """Beats of L bf16 lanes -> rows [len(words) / ceil(V / L), V] (uint16)."""
+    nbytes, mask = 2 * cfg.lanes, (1 << (BF16_BITS * cfg.lanes)) - 1
+    raw = b"".join((w & mask).to_bytes(nbytes, "little") for w in words)
+    return np.frombuffer(raw, "<u2").astype(np.uint16).reshape(-1, beats_per_row(cfg, vocab) * cfg.lanes)[:, :vocab]
+
+
 class LogitBeatDecoder:
     """Reassembles LogitRounds from a beat stream. A model-drafted round comes back with
-    draft_tokens all zero (the stream does not carry them: the block samples them)."""
+    draft_tokens all zero (the stream does not carry them: the block samples them). After each
+    push, completed_draft_row() tells whether that beat was the last of a model draft row."""
 
     def __init__(self, cfg: VerifierConfig):
         self.cfg = cfg
@@ -298,6 +325,7 @@ class LogitBeatDecoder:
     def reset(self):
         self._beats: list[int] = []
         self._need = None
+        self._draft_row: DraftRow | None = None
 
     def empty(self) -> bool:
         return not self._beats
@@ -306,36 +334,50 @@ class LogitBeatDecoder:
         lsb, w = self.lay.fields[name]
         return (beat >> lsb) & ((1 << w) - 1)
 
+    def _draft_beat(self, beat: int) -> tuple[int, int, int]:
+        """(x_t, D_t, R_t) of a draft beat."""
+        tb, ub = self.cfg.token_bits, self.cfg.uniform_bits
+        return beat & ((1 << tb) - 1), (beat >> tb) & ((1 << ub) - 1), (beat >> (tb + ub)) & ((1 << ub) - 1)
+
+    def _params(self, side: str) -> tuple[int, int, int, int]:
+        h = self._beats[0]
+        return (self._field(h, f"{side}_k"), 0, numerics.FRACTION_ONE, self._field(h, f"{side}_min_p"))
+
+    def completed_draft_row(self) -> DraftRow | None:
+        """The model draft row whose last beat the latest push delivered, else None."""
+        return self._draft_row
+
     def push(self, beat: int) -> LogitRound | None:
-        cfg = self.cfg
+        cfg, f = self.cfg, self._field
         self._beats.append(int(beat))
+        self._draft_row = None
         h = self._beats[0]
         if len(self._beats) == 1:
-            gamma, vocab = self._field(h, "gamma"), self._field(h, "vocab")
-            onehot = bool(self._field(h, "onehot"))
-            rows = gamma + 1 + (0 if onehot or gamma == 0 else gamma)
-            self._need = 1 + gamma + rows * beats_per_row(cfg, vocab)
+            gamma, vocab = f(h, "gamma"), f(h, "vocab")
+            greedy, onehot = bool(f(h, "greedy")), bool(f(h, "onehot"))
+            md = not onehot and gamma > 0
+            n = beats_per_row(cfg, vocab)
+            self._shape = (gamma, vocab, greedy, onehot, md, n)
+            self._need = 1 + gamma + (gamma + 1 + (gamma if md else 0)) * n
+        gamma, vocab, greedy, onehot, md, n = self._shape
+        row_beats = len(self._beats) - 1 - gamma
+        if md and row_beats > 0 and row_beats % n == 0 and row_beats // n <= gamma:
+            t = row_beats // n - 1
+            self._draft_row = DraftRow(t, gamma, greedy, self._params("draft"),
+                                       self._draft_beat(self._beats[1 + t])[1],
+                                       _lanes_of(cfg, self._beats[-n:], vocab)[0])
         if len(self._beats) < self._need:
             return None
-        beats, f = self._beats, self._field
-        self.reset()
-        gamma, vocab = f(h, "gamma"), f(h, "vocab")
-        greedy, onehot = bool(f(h, "greedy")), bool(f(h, "onehot"))
-        tb, ub = cfg.token_bits, cfg.uniform_bits
-        dbeats = beats[1:1 + gamma]
-        toks = np.array([b & ((1 << tb) - 1) for b in dbeats], np.int64)
-        d_u = np.array([(b >> tb) & ((1 << ub) - 1) for b in dbeats], np.uint64)
-        r_u = np.array([(b >> (tb + ub)) & ((1 << ub) - 1) for b in dbeats], np.uint64)
-        n = beats_per_row(cfg, vocab)
-        L = cfg.lanes
-        words = beats[1 + gamma:]
-        lanes = np.array([[(w >> (16 * i)) & 0xFFFF for i in range(L)] for w in words], np.uint16)
-        rows = lanes.reshape(-1, n * L)[:, :vocab]
-        md = not onehot and gamma > 0
+        beats = self._beats
+        dp, tp = self._params("draft"), self._params("target")
+        self._beats, self._need = [], None
+        fields = [self._draft_beat(b) for b in beats[1:1 + gamma]]
+        toks = np.array([x for x, _, _ in fields], np.int64)
+        d_u = np.array([d for _, d, _ in fields], np.uint64)
+        r_u = np.array([r for _, _, r in fields], np.uint64)
+        rows = _lanes_of(cfg, beats[1 + gamma:], vocab)
         draft_rows = rows[:gamma] if md else np.zeros((gamma, vocab), np.uint16)
         target_rows = rows[gamma:] if md else rows
-        dp = (f(h, "draft_k"), 0, numerics.FRACTION_ONE, f(h, "draft_min_p"))
-        tp = (f(h, "target_k"), 0, numerics.FRACTION_ONE, f(h, "target_min_p"))
         return LogitRound(greedy=greedy, onehot_draft=onehot, draft_tokens=toks, draft_logits=draft_rows,
                           target_logits=target_rows, draft_params=dp, target_params=tp,
                           draft_uniforms=d_u, accept_uniforms=r_u, sample_uniform=f(h, "sample_uniform"))

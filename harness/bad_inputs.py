@@ -511,11 +511,9 @@ V2_MUTATIONS = [
 
 TABLE += [_v2(mutate, expect, name) for mutate, expect, name in V2_MUTATIONS]
 TABLE += [
-    BadInput("v2 trace at --level cl", "CLI argument", _verify(_good_v2_file, "--level", "cl"),
-             "v2 (logit) traces verify at --level fl for now; CL and RTL of the logit front end are not built yet"),
-    BadInput("v2 trace at --level rtl", "CLI argument", _verify(_good_v2_file, "--level", "rtl", *SMALL_HW),
-             "v2 (logit) traces verify at --level fl for now"),
-    BadInput("v2 trace with --sim", "CLI argument", _verify(_good_v2_file, "--sim"), "--sim streams v1 rounds"),
+    BadInput("v2 trace at rtl, buffer smaller than the logit block's rows", "CLI argument",
+             _verify(_good_v2_file, "--level", "rtl", *SMALL_HW, "--sram-words", "64"),
+             "sram_words=64 cannot hold the logit block's 4 draft and 5 target rows of 16 words; the RTL needs 144"),
     BadInput("v2 trace W differs from the hardware's W", "CLI argument", _verify(_good_v2_file, "--prob-bits", "12"),
              "trace weight_bits=16 differs from the hardware's prob_bits=12"),
     BadInput("unknown trace format", "CLI argument",

@@ -1,4 +1,5 @@
-"""The shared test-case table: every entry runs at every level (FL, CL, RTL).
+"""The shared test-case tables: every entry runs at every level (FL, CL, RTL); CASES for the
+v1 block (probability rows), LOGIT_CASES for the logit block (v2 rounds: bf16 logit rows).
 
 A case names a hardware configuration, a trace recipe and the stream conditions. Cases
 with stalls compare results only; stall-free cases also pin CL == RTL cycle counts.
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hades.config import VerifierConfig
-from hades.traces.synthetic import SyntheticSpec
+from hades.traces.synthetic import LogitSyntheticSpec, SyntheticSpec
 
 
 @dataclass(frozen=True)
@@ -44,4 +45,52 @@ CASES = [
                                                          prob_bits=12, uniform_bits=24)),
     Case("full_vocab_gpt2", FULL_VOCAB, SyntheticSpec(vocab_size=50257, rounds=3, gammas=(4, 1, 3), seed=8)),
     Case("full_vocab_greedy", FULL_VOCAB, SyntheticSpec(vocab_size=50272, rounds=2, gammas=(2, 4), mode="greedy", seed=9)),
+]
+
+
+# ---- the logit block (v2 rounds): every case at every level through run_logit_rounds ----------
+
+@dataclass(frozen=True)
+class LogitCase:
+    name: str
+    cfg: VerifierConfig
+    spec: LogitSyntheticSpec
+    src_stall: float = 0.0
+    sink_stall: float = 0.0
+
+    @property
+    def stall_free(self) -> bool:
+        return self.src_stall == 0.0
+
+
+LOGIT_FULL_VOCAB = VerifierConfig(lanes=16, vocab_max=65536, gamma_max=4)
+WIDE_TEMPERATURES = (0.5, 1.5)
+
+LOGIT_CASES = [
+    LogitCase("logit_small_mixed", SMALL, LogitSyntheticSpec(vocab_size=50, rounds=24, gammas=(0, 1, 2, 3, 4),
+                                                             seed=1)),
+    LogitCase("logit_small_stochastic_model_drafts", SMALL,
+              LogitSyntheticSpec(vocab_size=64, rounds=16, gammas=(4, 2, 3, 1), seed=2, greedy_share=0.0,
+                                 onehot_share=0.0, mask_share=0.5, min_ps=(0.0, 0.05, 0.2))),
+    LogitCase("logit_small_greedy", SMALL, LogitSyntheticSpec(vocab_size=45, rounds=12, gammas=(4, 1, 0, 3), seed=3,
+                                                              greedy_share=1.0, onehot_share=0.5)),
+    LogitCase("logit_small_onehot", SMALL, LogitSyntheticSpec(vocab_size=37, rounds=12, gammas=(2, 4, 0), seed=4,
+                                                              greedy_share=0.3, onehot_share=1.0)),
+    LogitCase("logit_small_ties", SMALL, LogitSyntheticSpec(vocab_size=48, rounds=16, gammas=(3, 4, 1), seed=5,
+                                                            logit_step=2.0, min_ps=(0.0, 0.1))),
+    LogitCase("logit_small_stalls", SMALL, LogitSyntheticSpec(vocab_size=33, rounds=12, gammas=(3, 0, 4), seed=6),
+              src_stall=0.3, sink_stall=0.5),
+    LogitCase("logit_sink_backpressure_only", SMALL,
+              LogitSyntheticSpec(vocab_size=47, rounds=10, gammas=(4, 0, 2), seed=7, greedy_share=0.2),
+              sink_stall=0.6),   # messages wait, the counters do not: cycles stay pinned
+    LogitCase("logit_eight_lanes_w12", VerifierConfig(lanes=8, vocab_max=128, gamma_max=8, prob_bits=12,
+                                                      uniform_bits=24),
+              LogitSyntheticSpec(vocab_size=100, rounds=10, gammas=(8, 5, 1), seed=8, weight_bits=12,
+                                 uniform_bits=24, temperature_range=WIDE_TEMPERATURES)),
+    LogitCase("logit_full_vocab_smollm", LOGIT_FULL_VOCAB,
+              LogitSyntheticSpec(vocab_size=49152, rounds=3, gammas=(4, 0, 2), seed=9, greedy_share=0.0,
+                                 onehot_share=0.0, mask_share=0.5, min_ps=(0.05,))),
+    LogitCase("logit_full_vocab_gpt2_mixed", LOGIT_FULL_VOCAB,
+              LogitSyntheticSpec(vocab_size=50257, rounds=3, gammas=(3, 1, 2), seed=19, greedy_share=0.34,
+                                 onehot_share=0.34)),
 ]

@@ -1,6 +1,7 @@
-"""The shared test table at every level: results bit-exact with the FL golden function on
+"""The shared test tables at every level: results bit-exact with the FL golden function on
 every round; at CL and RTL the cycle counts equal the CL timing model's on every round
-(at --level rtl that is the CL == RTL check)."""
+(at --level rtl that is the CL == RTL check). The logit table (v2 rounds) checks the draft
+tokens the block returns too, against FL and the trace, with their counters."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +9,10 @@ import dataclasses
 import pytest
 
 from hades.config import VerifierConfig
-from hades.traces.synthetic import synthetic_trace
+from hades.traces.synthetic import synthetic_logit_trace, synthetic_trace
 from hades.traces.format import read_trace
-from harness.cases import CASES
-from harness.checks import check_rounds
+from harness.cases import CASES, LOGIT_CASES
+from harness.checks import check_logit_rounds, check_rounds
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -20,6 +21,16 @@ def test_case_table(level, sim_options, case):
     case.cfg.check_trace(trace)
     opts = dataclasses.replace(sim_options, src_stall=case.src_stall, sink_stall=case.sink_stall, seed=7)
     check_rounds(level, case.cfg, list(trace.rounds()), opts, case.stall_free)
+
+
+@pytest.mark.parametrize("case", LOGIT_CASES, ids=[c.name for c in LOGIT_CASES])
+def test_logit_case_table(level, sim_options, case):
+    trace = synthetic_logit_trace(case.spec)
+    case.cfg.check_logit_trace(trace)
+    opts = dataclasses.replace(sim_options, src_stall=case.src_stall, sink_stall=case.sink_stall, seed=7)
+    outputs = check_logit_rounds(level, case.cfg, list(trace.rounds()), opts, case.stall_free)
+    assert [o.result.decision() for o in outputs] == list(zip(trace.expected_accepted.tolist(),
+                                                              trace.expected_token.tolist()))
 
 
 REAL_CFG = VerifierConfig(lanes=32, vocab_max=65536, gamma_max=4)
@@ -36,3 +47,39 @@ def test_real_llm_trace(level, sim_options, which, request):
     results = check_rounds(level, REAL_CFG, list(trace.rounds()), sim_options)
     assert [r.decision() for r in results] == list(zip(trace.expected_accepted.tolist(),
                                                        trace.expected_token.tolist()))
+
+
+def test_logit_case_table_covers_the_issue_list():
+    """What issue 13 asks the shared v2 cases to hold, counted over the table: small and full
+    vocabularies, greedy and stochastic rounds, one-hot and model drafts, gamma 0, rejections
+    and all-accepted rounds, masked entries, min-p, temperatures 0.5-1.5, tied row maxima
+    (greedy rows among them), and stalls on both sides."""
+    import numpy as np
+
+    from hades import numerics
+    seen = dict.fromkeys(("full_vocab", "greedy", "stochastic", "onehot", "model", "gamma0", "rejected", "all_accepted",
+                          "masked", "min_p", "cold", "hot", "tied_max", "tied_greedy", "src_stall", "sink_stall"), 0)
+    for case in LOGIT_CASES:
+        trace = synthetic_logit_trace(case.spec)
+        seen["full_vocab"] += trace.vocab_size > 40000
+        seen["src_stall"] += case.src_stall > 0
+        seen["sink_stall"] += case.sink_stall > 0
+        for i, r in enumerate(trace.rounds()):
+            t = numerics.inverse_temperature(1.0) / r.target_params[0]   # T = k(1) / k
+            x, masked = numerics.decode_bf16(r.target_logits)
+            x = np.where(masked, np.iinfo(np.int64).min, x)
+            tied = int(((x == x.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+            seen["greedy"] += r.greedy
+            seen["stochastic"] += not r.greedy
+            seen["onehot"] += r.onehot_draft and r.gamma > 0
+            seen["model"] += not r.onehot_draft and r.gamma > 0
+            seen["gamma0"] += r.gamma == 0
+            seen["rejected"] += int(trace.expected_accepted[i]) < r.gamma
+            seen["all_accepted"] += int(trace.expected_accepted[i]) == r.gamma
+            seen["masked"] += bool(masked.any())
+            seen["min_p"] += r.target_params[3] > 0 and not r.greedy
+            seen["cold"] += t < 0.7
+            seen["hot"] += t > 1.3
+            seen["tied_max"] += tied
+            seen["tied_greedy"] += tied if r.greedy else 0
+    assert all(seen.values()), seen

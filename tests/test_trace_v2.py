@@ -211,7 +211,7 @@ def test_trace_cli_writes_v2_that_verify_reads_at_fl(tmp_path):
     res = json.loads(text)
     assert res["level"] == "fl" and res["summary"]["mismatches"] == 0 and len(res["rounds"]) == 12
     assert set(res["rounds"][0]) == {"round", "gamma", "accepted", "token", "expected_accepted",
-                                     "expected_token", "match"}
+                                     "expected_token", "draft_tokens", "match"}
     # the regenerate line rebuilds the same arrays
     args = tr.meta["regenerate"].split()[1:] + ["-o", str(tmp_path / "again.npz")]
     assert _run(args)[0] == 0
@@ -233,13 +233,52 @@ def test_verify_marks_a_wrong_expected_decision(tmp_path, mixed):
     assert rc == 1 and "MISMATCH" in text and "1 round(s) differ" in err
 
 
-@pytest.mark.parametrize("extra", [["--level", "cl"], ["--level", "rtl", "--lanes", "4", "--vocab-max", "128",
-                                                                "--gamma-max", "4"]])
-def test_verify_refuses_cl_and_rtl_for_v2(tmp_path, mixed, extra):
+SMALL_HW = ["--lanes", "4", "--vocab-max", "128", "--gamma-max", "4"]
+
+
+@pytest.mark.parametrize("sim", [False, True], ids=["model", "sim"])
+def test_verify_v2_at_every_level(tmp_path, mixed, level, sim_options, sim):
+    """`hades verify` on a v2 trace at each level (rtl: through the logit RTL, always simulated;
+    fl and cl: the model functions, or with --sim the stream components): every decision and
+    every sampled draft token as the trace's, and at cl and rtl the counters of
+    logit_timed_results."""
+    if level == "rtl" and not sim:
+        pytest.skip("rtl always simulates: the sim variant covers it")
+    from hades.cl.logit_model import logit_timed_results
+    from hades.cl.timing import TimingConfig
+    from hades.config import VerifierConfig
     path = write_trace(tmp_path / "t.npz", mixed)
-    rc, _, err = _run(["verify", str(path), *extra])
-    assert rc == 2 and err.strip().endswith("v2 (logit) traces verify at --level fl for now; CL and RTL of the "
-                                            "logit front end are not built yet")
+    extra = ["--sim"] if sim and level != "rtl" else []
+    if level == "rtl":
+        extra = ["--rtl-backend", sim_options.backend]
+    rc, text, err = _run(["verify", str(path), "--level", level, "--json", *SMALL_HW, *extra])
+    assert rc == 0, err
+    res = json.loads(text)
+    assert res["summary"]["mismatches"] == 0 and len(res["rounds"]) == mixed.num_rounds
+    want = logit_timed_results(TimingConfig(hw=VerifierConfig(lanes=4, vocab_max=128, gamma_max=4)), mixed.rounds())
+    for i, (row, w) in enumerate(zip(res["rounds"], want)):
+        assert row["match"] and row["draft_tokens"] == [d.token for d in w.drafts]
+        assert row["draft_tokens"] == mixed.draft_tokens[i, :len(w.drafts)].tolist()
+        if level == "fl":
+            assert "cycles" not in row
+        else:
+            assert (row["cycles"], row["latency"]) == (w.result.cycles, w.result.latency)
+            assert row["draft_cycles"] == [d.cycles for d in w.drafts]
+    if level != "fl":
+        assert res["summary"]["total_cycles"] == sum(w.result.cycles for w in want)
+        assert "latency_bound_rejected" not in res["summary"]
+
+
+def test_verify_v2_marks_a_greedy_draft_the_block_does_not_sample(tmp_path, mixed):
+    """The reader checks stochastic model drafts against their rows; a greedy model draft
+    that is not its row's argmax is caught by verify, which compares the block's samples."""
+    d = {k: v.copy() for k, v in file_arrays(mixed).items()}
+    r = next(i for i in range(mixed.num_rounds) if mixed.greedy[i] and not mixed.onehot_draft[i] and mixed.gamma[i])
+    d["draft_tokens"][r, 0] = (int(d["draft_tokens"][r, 0]) + 1) % 96
+    path = tmp_path / "wrong.npz"
+    write_trace(path, trace_from_arrays(d))
+    rc, text, err = _run(["verify", str(path), "--level", "cl"])
+    assert rc == 1 and "MISMATCH" in text and "differ from the trace's expected results or draft tokens" in err
 
 
 def test_bench_runs_v2_from_logits(tmp_path, mixed):

@@ -98,6 +98,24 @@ class RoundTiming:
     offchip_entries: np.ndarray     # entries moved to + from off-chip memory
 
 
+def row_input_cycles(tc: TimingConfig, vocab_size) -> tuple[np.ndarray, np.ndarray]:
+    """Input cycles of a row of V entries (V an int or an array): (on chip, written off chip).
+    An on-chip row streams at min(L, input bw) entries per cycle; a row written off chip as it
+    arrives at min(L, input bw, off-chip bw). int64, exact (the values stay below 2^34)."""
+    lane_rate = tc.hw.lanes if tc.input_bw is None else min(tc.hw.lanes, tc.input_bw)
+    v = np.asarray(vocab_size, np.int64)
+    return (np.ceil(v / lane_rate).astype(np.int64),
+            np.ceil(v / min(lane_rate, tc.offchip_bw)).astype(np.int64))
+
+
+def offchip_read_cycles(tc: TimingConfig, words) -> np.ndarray:
+    """Cycles to read `words` words of L entries back from off-chip memory: the off-chip
+    latency, then L entries per word at min(L, off-chip bw) entries per cycle. int64, exact."""
+    L = tc.hw.lanes
+    w = np.asarray(words, np.int64)
+    return (tc.offchip_latency + np.ceil(w * L / min(L, tc.offchip_bw))).astype(np.int64)
+
+
 def round_timing(tc: TimingConfig, gamma, vocab_size: int, greedy: bool, accepted, token) -> RoundTiming:
     """Timing of R rounds (gamma, accepted, token are arrays of length R)."""
     hw = tc.hw
@@ -115,9 +133,7 @@ def round_timing(tc: TimingConfig, gamma, vocab_size: int, greedy: bool, accepte
                            and 0 <= token.min() and token.max() < V):
         raise TraceError(f"round_timing: accepted outside 0..gamma or token outside 0..{V - 1}")
     words = -(-V // L)
-    lane_rate = L if tc.input_bw is None else min(L, tc.input_bw)
-    fast = int(np.ceil(V / lane_rate))                    # an on-chip row
-    slow = int(np.ceil(V / min(lane_rate, tc.offchip_bw)))   # a row whose P lives off chip
+    fast, slow = row_input_cycles(tc, V)                   # an on-chip row, a row whose P lives off chip
     rows_fit = min(tc.buffer_words // words, limits.GAMMA.hi)   # more rows than gamma's range: all on chip
     off = np.maximum(gamma - rows_fit, 0)                  # the last rows overflow
     on = gamma - off
@@ -133,7 +149,7 @@ def round_timing(tc: TimingConfig, gamma, vocab_size: int, greedy: bool, accepte
     c_j = 1 + gamma + p_total + q_upto_j
     k = token // L
     row_off = j >= on
-    scan = np.where(row_off, tc.offchip_latency + np.ceil((k + 1) * L / min(L, tc.offchip_bw)), k + 1)
+    scan = np.where(row_off, offchip_read_cycles(tc, k + 1), k + 1)
     scan = np.where(rejected, scan, 0).astype(np.int64)
     k_r = np.where(rejected, np.maximum(k_r, c_j + SCAN_START + scan), k_r)
 

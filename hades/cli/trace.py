@@ -4,7 +4,7 @@ Real pair (default: the embedded SmolLM2 target with its layer-skip draft):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
 Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
-Trace file v2 (bf16 logit rows, per-round sampling parameters; verified at --level fl for now):
+Trace file v2 (bf16 logit rows, per-round sampling parameters; verified by the logit block):
     hades trace --synthetic --trace-format 2 -o l.npz --vocab 512 --rounds 16 --gamma 2,4
     hades trace --trace-format 2 --temperature 0.8 --min-p 0.05 -o rl.npz
 

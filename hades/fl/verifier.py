@@ -12,6 +12,7 @@ import numpy as np
 
 from hades import numerics
 from hades.errors import TraceError
+from hades.logit_protocol import DraftToken, LogitRoundOutput, model_drafts
 from hades.round import LogitRound, Round, RoundResult
 
 
@@ -163,3 +164,11 @@ def logit_block_round(rnd: LogitRound, weight_bits: int, uniform_bits: int, wher
                                           uniform_bits, greedy=rnd.greedy, where=where)
         rnd = dataclasses.replace(rnd, draft_tokens=tokens)
     return tokens, verify_logit_round(rnd, weight_bits, uniform_bits, where)
+
+
+def logit_block_output(rnd: LogitRound, weight_bits: int, uniform_bits: int, where: str = "round") -> LogitRoundOutput:
+    """logit_block_round as the block's messages, untimed: a DraftToken per slot of a
+    model-drafted round (one-hot drafts return none), then the RoundResult."""
+    tokens, result = logit_block_round(rnd, weight_bits, uniform_bits, where)
+    drafts = tuple(DraftToken(t, int(x)) for t, x in enumerate(tokens)) if model_drafts(rnd) else ()
+    return LogitRoundOutput(drafts, result)

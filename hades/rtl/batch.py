@@ -87,12 +87,14 @@ def _compile(cfg: VerifierConfig, logits: bool, name: str, result_bits: int, wor
 
 
 def _run_messages(binary: Path, beats: np.ndarray, beat_bits: int, result_bits: int, n_messages: int,
-                  n_rounds: int, src_stall: float, sink_stall: float, seed: int) -> list[int]:
+                  n_rounds: int, src_stall: float, sink_stall: float, seed: int,
+                  max_cycles: int | None = None) -> list[int]:
     """Stream the beats (uint8 [n, bytes]) through the compiled model; the first n_messages
-    output messages as ints."""
+    output messages as ints (max_cycles: default, a bound that suits the probability-row block)."""
     beat_words = -(-beat_bits // 32)
     result_words = -(-result_bits // 32)
-    max_cycles = len(beats) * (8 if src_stall or sink_stall else 2) + 200 * n_rounds + 100
+    if max_cycles is None:
+        max_cycles = len(beats) * (8 if src_stall or sink_stall else 2) + 200 * n_rounds + 100
     header = np.array([len(beats), beat_words, n_messages, int(src_stall * 1e6), int(sink_stall * 1e6),
                        seed & 0xFFFFFFFF, max_cycles & 0xFFFFFFFF, max_cycles >> 32], dtype="<u4")
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,9 +118,9 @@ def run_batch(cfg: VerifierConfig, rounds: list[Round], src_stall: float = 0.0, 
 
 
 def run_logit_batch(cfg: VerifierConfig, rounds, src_stall: float = 0.0, sink_stall: float = 0.0,
-                    seed: int = 0):
+                    seed: int = 0, max_cycles: int | None = None):
     """The logit block's rounds (LogitRound) in the compiled model: one LogitRoundOutput each
-    (the draft tokens it returned, then its result)."""
+    (the draft tokens it returned, then its result). max_cycles: hades.sim.run's bound."""
     from hades.logit_protocol import LogitLayout, group_messages, model_drafts, round_beats, unpack_message
     binary = build_batch_sim(cfg, logits=True)
     lay = LogitLayout(cfg)
@@ -128,5 +130,5 @@ def run_logit_batch(cfg: VerifierConfig, rounds, src_stall: float = 0.0, sink_st
     beats = np.frombuffer(b"".join(b.to_bytes(nbytes, "little") for b in ints), np.uint8).reshape(-1, nbytes)
     n_messages = len(rounds) + sum(r.gamma for r in rounds if model_drafts(r))
     msgs = _run_messages(binary, beats, lay.beat_bits, lay.result_bits, n_messages, len(rounds),
-                         src_stall, sink_stall, seed)
+                         src_stall, sink_stall, seed, max_cycles)
     return group_messages([unpack_message(cfg, m, timed=True) for m in msgs])

@@ -138,7 +138,9 @@ class LogitSyntheticSpec:
     the seed: greedy (probability greedy_share), one-hot drafts (onehot_share; tokens are the
     target's argmax with probability 0.6, else uniform, as a prompt-lookup draft), a masked
     token set (mask_share; 1-10 % of V masked in every row of the round, -inf), the
-    temperature in temperature_range and min-p from min_ps (the same for both sides)."""
+    temperature in temperature_range and min-p from min_ps (the same for both sides). With
+    logit_step > 0 every finite logit is rounded to a multiple of logit_step before the bf16
+    encoding, so that many entries of a row tie (the row maximum among them)."""
     vocab_size: int = 512
     rounds: int = 16
     gammas: tuple[int, ...] = (4,)
@@ -153,6 +155,7 @@ class LogitSyntheticSpec:
     min_ps: tuple[float, ...] = MIN_P_CHOICES
     draft_power: float = 0.9
     draft_noise: float = 0.8
+    logit_step: float = 0.0
 
     def check(self):
         SyntheticSpec(vocab_size=self.vocab_size, rounds=self.rounds, gammas=self.gammas,
@@ -173,6 +176,7 @@ class LogitSyntheticSpec:
             raise ConfigError("min_ps must name at least one min-p")
         for p in self.min_ps:
             numerics.fraction_units(p)
+        limits.SHAPE.check(self.logit_step, "logit_step")
 
 
 def _llm_like_logits(rng, n, V):
@@ -214,6 +218,8 @@ def synthetic_logit_trace(spec: LogitSyntheticSpec):
             masked = rng.choice(V, size=min(n_mask, V - 1), replace=False)
             zq[:, masked] = -np.inf
             zp[:, masked] = -np.inf
+        if spec.logit_step > 0:   # ties: every finite logit on a grid (-inf stays -inf)
+            zq, zp = (np.round(z / spec.logit_step) * spec.logit_step for z in (zq, zp))
         q_bits, p_bits = numerics.encode_bf16(zq), numerics.encode_bf16(zp)
         d_u = uniform(g)
         if onehot:   # drafts without a draft model: the target's argmax or a random token
