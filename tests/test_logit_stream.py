@@ -11,7 +11,6 @@ import pytest
 from hades.cl.logit_model import logit_timed_results
 from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
-from hades.errors import ConfigError
 from hades.fl.verifier import logit_block_output
 from hades.logit_protocol import KIND_RESULT, group_messages, round_beats, unpack_message
 from hades.sim.compare import compare_logit_levels
@@ -75,12 +74,6 @@ def test_cl_component_prices_a_small_buffer_like_the_timing():
     got = run_logit_rounds("cl", SMALL, list(tr.rounds()), SimOptions(timing=tc))
     assert got == logit_timed_results(tc, tr.rounds())
     assert compare_logit_levels("cl", SMALL, list(tr.rounds()), got, timing=tc) == []
-
-
-def test_run_logit_rounds_refuses_the_batch_backend():
-    tr = synthetic_logit_trace(MIXED)
-    with pytest.raises(ConfigError, match="batch RTL backend runs v1"):
-        run_logit_rounds("rtl", SMALL, list(tr.rounds()), SimOptions(backend="batch"))
 
 
 # ---- the comparison (hades.sim.compare.compare_logit_levels) finds every kind of difference --------
