@@ -194,39 +194,38 @@ def test_today_path_rows_sum_to_M_and_keep_the_trace_drafts(logit_batches):
     assert bad <= 2   # M-rows of the float softmax are not the integer weights; on this trace they agree
 
 
-def test_logit_rows_and_the_plug_in_point_of_the_logit_block(monkeypatch):
-    import sys
-    import types
+def test_logit_rows_and_the_logit_block():
+    from hades.cl.logit_model import logit_timed_results
+    from hades.cl.timing import TimingConfig
     from hades.config import VerifierConfig
-    from hades.round import RoundResult
     b = bench.logit_batches_from_trace(_logit_trace(rounds=4, gammas=(2,), seed=1), None, None, "t")[0]
     bc = bench.BenchConfig(hw=VerifierConfig(lanes=4, vocab_max=512, gamma_max=4), repeats=1)
     fl = [verify_logit_round(r, b.weight_bits, b.uniform_bits) for r in b.rounds]
     tokens = sum(r.accepted + 1 for r in fl)
 
-    rows, disagree = bench.bench_logit_batch(b, bc)
+    rows, disagree, block = bench.bench_logit_batch(b, bc)
     by = {r.implementation: r for r in rows}
     assert list(by) == [bench.LOGIT_TORCH_CPU, bench.LOGIT_TORCH_GPU, bench.TODAY_HOST, bench.TODAY_BLOCK,
                         bench.TODAY_TOTAL, bench.LOGIT_BLOCK]
     assert all(r.tokens == tokens for r in rows)
-    c = by[bench.LOGIT_BLOCK]
-    assert c.kind == "not built" and c.seconds is None and "not built yet" in c.note
     if not torch.cuda.is_available():
         assert by[bench.LOGIT_TORCH_GPU].seconds is None and by[bench.LOGIT_TORCH_GPU].note == bench.NO_GPU_NOTE
-    host, block, total = (by[n].seconds for n in (bench.TODAY_HOST, bench.TODAY_BLOCK, bench.TODAY_TOTAL))
-    assert host > 0 and block > 0 and total == pytest.approx(host + block)
-    assert set(disagree) == {"torch (a)", "today's path (b)"}
-
-    # (c): once hades.cl.logit_model provides logit_timed_results, its cycles fill the row
-    fake = types.ModuleType("hades.cl.logit_model")
-    fake.logit_timed_results = lambda tc, rounds: [RoundResult(r.accepted, r.token, cycles=1000) for r in fl]
-    monkeypatch.setitem(sys.modules, "hades.cl.logit_model", fake)
-    rows, disagree = bench.bench_logit_batch(b, bc)
-    c = next(r for r in rows if r.implementation == bench.LOGIT_BLOCK)
-    assert c.kind == "modeled" and c.seconds == pytest.approx(1000 * b.num_rounds / bc.clock_hz)
+    host, blk, total = (by[n].seconds for n in (bench.TODAY_HOST, bench.TODAY_BLOCK, bench.TODAY_TOTAL))
+    assert host > 0 and blk > 0 and total == pytest.approx(host + blk)
+    assert set(disagree) == {"torch (a)", "today's path (b)", "logit block (c)"}
+    # (c): the CL schedule of the logit block; its decisions are FL's
+    c = by[bench.LOGIT_BLOCK]
+    model = logit_timed_results(TimingConfig(hw=bc.hw), list(b.rounds))
+    cycles = sum(o.result.cycles for o in model)
+    assert c.kind == "modeled" and c.seconds == pytest.approx(cycles / bc.clock_hz) and block.cycles == cycles
     assert c.hades_speedup == 1.0 and disagree["logit block (c)"] == 0
-    torch_row = next(r for r in rows if r.implementation == bench.LOGIT_TORCH_CPU)
+    torch_row = by[bench.LOGIT_TORCH_CPU]
     assert torch_row.hades_speedup == pytest.approx(c.tokens_per_s / torch_row.tokens_per_s)
+    # the phases: the engine runs DZ/DS and TZ for stochastic model-drafted rounds; the need is
+    # every buffered row of the largest round (2 gamma + 1 rows of V bf16 entries at most)
+    assert block.input_cycles > 0 and block.target_job_cycles > 0
+    assert 0 < block.sram_bytes <= (2 * b.gamma + 1) * (-(-b.vocab_size // 4) * 4) * 2
+    assert block.cycles / len(block.results) >= block.input_cycles
 
 
 def test_bench_from_logits_end_to_end_tiny(tmp_path, capsys):
@@ -236,17 +235,18 @@ def test_bench_from_logits_end_to_end_tiny(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0
     assert "from logits" in text and "SYNTHETIC" in text
-    assert "not built yet" in text and bench.NO_GPU_NOTE in text and "No end-to-end projection" in text
+    assert bench.NO_GPU_NOTE in text and "End-to-end decode speedup" in text
+    assert "Logit block (c) per round" in text
     rows = _read_csv(out_csv)
     assert len(rows) == 3 * 6
     for g in ("2", "4", "8"):
         mine = {r["implementation"]: r for r in rows if r["gamma"] == g}
         assert len({r["tokens"] for r in mine.values()}) == 1
-        assert mine[bench.LOGIT_BLOCK]["tokens_per_s"] == "" and mine[bench.LOGIT_BLOCK]["kind"] == "not built"
+        assert float(mine[bench.LOGIT_BLOCK]["tokens_per_s"]) > 0 and mine[bench.LOGIT_BLOCK]["kind"] == "modeled"
         for name in (bench.LOGIT_TORCH_CPU, bench.TODAY_HOST, bench.TODAY_BLOCK, bench.TODAY_TOTAL):
             assert float(mine[name]["tokens_per_s"]) > 0
         assert f"gamma {g}, of 2 rounds: torch (a)" in text
-    assert not (tmp_path / "logits_projection.csv").exists()
+    assert (tmp_path / "logits_projection.csv").exists()
     # the synthetic v2 rounds came from the trace cache
     assert len(list((tmp_path / "cache").glob("synthetic-v2-stochastic-g*.npz"))) == 3
 
@@ -262,7 +262,7 @@ def test_bench_v2_trace_runs_from_logits_and_bad_input_exits_2(tmp_path, capsys)
                  "--gamma-max", "4"]) == 0
     out = capsys.readouterr().out
     assert "from logits" in out and "SYNTHETIC" not in out
-    assert "RTL check of today's v1 block on the quantised rows" in out and ": OK" in out
+    assert "RTL check of the logit block (c)" in out and ": OK" in out
     v1 = tmp_path / "v1.npz"
     write_trace(v1, synthetic_trace(SyntheticSpec(vocab_size=64, rounds=2, gammas=(2,))))
     for argv, match in ((["--trace", str(path), "--gammas", "4,8"], "no rounds with gamma in [4, 8]"),

@@ -286,7 +286,7 @@ def test_bench_runs_v2_from_logits(tmp_path, mixed):
     rc, text, err = _run(["bench", "--trace", str(path), "--csv", str(tmp_path / "b.csv"), "--cache-dir",
                           str(tmp_path / "c"), "--rtl-check-rounds", "0", "--repeats", "1"])
     assert rc == 0, err
-    assert "hades bench from logits" in text and "not built yet" in text   # gamma 4 only: 2 and 8 are absent
+    assert "hades bench from logits" in text and "Logit block (c) per round" in text   # gamma 4 only: 2 and 8 are absent
     assert (tmp_path / "b.csv").read_text().count("\n4,") == 6
     rc, _, err = _run(["bench", "--trace", str(path), "--gammas", "4", "--prob-bits", "12", "--rtl-check-rounds", "0"])
     assert rc == 2 and "weight_bits=16" in err and "prob_bits=12" in err

@@ -42,7 +42,8 @@ def add_parser(sub):
                    help="torch CPU threads (default 1: on a shared 2-core machine 2 threads ran ~3x slower "
                         "from OpenMP contention; 0 = torch's default)")
     p.add_argument("--rtl-check-rounds", type=limits.CHECK_ROUNDS.arg(), default=2,
-                   help="rounds co-simulated to confirm the modeled cycles (0: skip; default 2)")
+                   help="rounds co-simulated to confirm the modeled cycles (0: skip; default 2); from logits: "
+                        "on the logit block's RTL at --lanes")
     p.add_argument("--rtl-lanes", type=limits.LANES.arg("rtl_lanes"), default=32,
                    help="lanes of the RTL cross-check (default 32)")
     p.add_argument("--rtl-backend", default="verilator", help="verilator (default) or python")
@@ -113,12 +114,16 @@ def run(args) -> int:
             print(f"note: gamma {g}: torch ({args.torch_dtype}) and FL differ on {n} round(s) "
                   "(float rounding near a decision boundary; see tests/test_bench.py)")
 
+    if logits:
+        print(bench.format_logit_phases(result.logit_block, hw.lanes, args.clock_hz), end="")
     if args.rtl_check_rounds > 0:
-        # from logits: the v1 block's cycles of today's path (b), on its quantised rows
-        checked = bench.today_round_batch(batches[0], hw.row_sum, args.torch_dtype) if logits else batches[0]
-        chk = bench.rtl_cycle_check(checked, args.rtl_lanes, args.rtl_check_rounds, args.rtl_backend)
+        if logits:   # the logit block (c), on its own RTL
+            chk = bench.logit_rtl_cycle_check(batches[0], hw.lanes, args.rtl_check_rounds, args.rtl_backend)
+            what = "of the logit block (c) "
+        else:
+            chk = bench.rtl_cycle_check(batches[0], args.rtl_lanes, args.rtl_check_rounds, args.rtl_backend)
+            what = ""
         verdict = "OK" if chk.cycles_match and chk.decisions_match else "MISMATCH"
-        what = "of today's v1 block on the quantised rows " if logits else ""
         print(f"RTL check {what}({args.rtl_backend}, {chk.module}, gamma {chk.gamma}, {chk.rounds} rounds): "
               f"RTL cycles {list(chk.rtl_cycles)} vs CL {list(chk.cl_cycles)}, decisions "
               f"{'equal' if chk.decisions_match else 'DIFFER'}: {verdict} ({chk.seconds:.1f} s)")
@@ -133,28 +138,23 @@ def run(args) -> int:
         shares, share_src = list(bench.PAPER_VERIFICATION_SHARE_RANGE), "paper Table I range 2%..10%"
     speedups = {f"torch CPU, gamma {r.gamma}": r.hades_speedup for r in result.rows
                 if r.implementation.startswith("torch CPU") and r.hades_speedup is not None}
-    projs = []
-    if logits and not speedups:
-        print("\nNo end-to-end projection: it needs the HADES logit block's time (c), which is not built yet.")
-    else:
-        speedups.update({n: v for n, v in bench.PAPER_QUOTED_RATIOS})
-        projs = bench.projections(shares, speedups, share_src)
-        print(f"\nEnd-to-end decode speedup if verification runs on HADES (Amdahl; share from {share_src}):")
-        for pr in projs:
-            print(f"  share {pr.verification_share:6.1%}  verification x{pr.verification_speedup:8.2f}  "
-                  f"->  end-to-end x{pr.end_to_end_speedup:.3f}   ({pr.source.split('; ')[-1]})")
-        cap = max(1 / (1 - s) for s in shares)
-        print(f"  even an infinitely fast verifier gives at most x{cap:.3f}: the decode time is the models'.")
-        for pair, by_g in bench.PAPER_TABLE1_TOKENS_PER_S.items():
-            cells = ", ".join(f"g{g}: {tps} -> {tps * bench.amdahl(max(shares), bench.PAPER_QUOTED_RATIOS[0][1]):.1f}"
-                              for g, tps in by_g.items())
-            print(f"  {pair} Table I tokens/s at share {max(shares):.0%}, x6.99: {cells}")
+    speedups.update({n: v for n, v in bench.PAPER_QUOTED_RATIOS})
+    projs = bench.projections(shares, speedups, share_src)
+    print(f"\nEnd-to-end decode speedup if verification runs on HADES (Amdahl; share from {share_src}):")
+    for pr in projs:
+        print(f"  share {pr.verification_share:6.1%}  verification x{pr.verification_speedup:8.2f}  "
+              f"->  end-to-end x{pr.end_to_end_speedup:.3f}   ({pr.source.split('; ')[-1]})")
+    cap = max(1 / (1 - s) for s in shares)
+    print(f"  even an infinitely fast verifier gives at most x{cap:.3f}: the decode time is the models'.")
+    for pair, by_g in bench.PAPER_TABLE1_TOKENS_PER_S.items():
+        cells = ", ".join(f"g{g}: {tps} -> {tps * bench.amdahl(max(shares), bench.PAPER_QUOTED_RATIOS[0][1]):.1f}"
+                          for g, tps in by_g.items())
+        print(f"  {pair} Table I tokens/s at share {max(shares):.0%}, x6.99: {cells}")
 
     if args.csv:
         print(f"wrote {bench.rows_to_csv(result.rows, args.csv)}")
-        if projs:
-            proj_path = _projection_csv(args.csv)
-            print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
+        proj_path = _projection_csv(args.csv)
+        print(f"wrote {bench.rows_to_csv(projs, proj_path)}")
     if args.plot:
         title = f"Verification tokens/s, V={batches[0].vocab_size} ({'synthetic' if not args.trace else 'trace'}), " \
                 f"HADES L={hw.lanes} @ {args.clock_hz / 1e9:g} GHz"

@@ -29,8 +29,9 @@ starts from them:
   (b) today     host_quantize: the host's float softmax (temperature, min-p) of every row the
                 v1 block reads, quantised to M = 2^W - 1 (numerics.quantize_rows), plus the v1
                 block's modeled cycles on those probability rows with the trace's draft tokens.
-  (c) HADES     the logit block's modeled cycles: logit_block_seconds, the one place where
-                hades.cl.logit_model.logit_timed_results plugs in (not built yet).
+  (c) HADES     the logit block's modeled cycles (hades.cl.logit_model.logit_timed_results, equal
+                to the RTL's, which logit_rtl_cycle_check re-confirms on a few rounds) at a
+                stated clock, with the cycles split by phase and the SRAM the rounds need.
 """
 from __future__ import annotations
 
@@ -324,6 +325,7 @@ class BenchResult:
     # gamma -> rounds where torch != FL (v1 batches), or gamma -> {path: rounds where that
     # path's decision != verify_logit_round's} (logit batches)
     disagreements: dict = field(default_factory=dict)
+    logit_block: dict = field(default_factory=dict)     # gamma -> LogitBlockTime (logit batches)
 
 
 def hades_seconds(batch: RoundBatch, hw: VerifierConfig, clock_hz: float) -> tuple[int, float]:
@@ -390,7 +392,10 @@ def run_bench(batches: list[RoundBatch], bc: BenchConfig, progress=None) -> Benc
                               f"the hardware's prob_bits={bc.hw.prob_bits} / uniform_bits={bc.hw.uniform_bits}")
     result = BenchResult(rows=[], torch_threads=torch.get_num_threads())
     for b in batches:
-        rows, disagree = (bench_logit_batch if isinstance(b, LogitBatch) else bench_batch)(b, bc)
+        if isinstance(b, LogitBatch):
+            rows, disagree, result.logit_block[b.gamma] = bench_logit_batch(b, bc)
+        else:
+            rows, disagree = bench_batch(b, bc)
         result.rows += rows
         result.disagreements[b.gamma] = disagree
         if progress:
@@ -407,8 +412,6 @@ TODAY_BLOCK = "today (b): v1 block on M-rows, modeled"
 TODAY_TOTAL = "today (b): host + v1 block"
 LOGIT_BLOCK = "HADES logit block (c), modeled"
 NO_GPU_NOTE = "not measured (no GPU lent to this session)"
-LOGIT_BLOCK_MISSING_NOTE = ("not built yet (hades.cl.logit_model.logit_timed_results, issue 13; "
-                            "bench.logit_block_seconds picks it up)")
 
 
 def temperature_of(k: int) -> float:
@@ -571,20 +574,42 @@ def today_round_batch(batch: LogitBatch, row_sum: int, dtype: str = "float32") -
                       source=f"{batch.source}, quantised by today's host path")
 
 
-def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float):
-    """(c) THE PLUG-IN POINT of the HADES logit block: (cycles, seconds at clock_hz, its
-    RoundResults) from hades.cl.logit_model.logit_timed_results(tc, rounds), or None while
-    that module does not exist (the bench then prints its row as not built yet). This is the
-    only place the bench refers to it."""
-    try:
-        from hades.cl.logit_model import logit_timed_results
-    except ModuleNotFoundError as e:
-        if e.name != "hades.cl.logit_model":
-            raise
-        return None
-    results = list(logit_timed_results(TimingConfig(hw=hw, clock_hz=clock_hz), list(batch.rounds)))
-    cycles = sum(int(r.cycles) for r in results)
-    return cycles, cycles / clock_hz, results
+@dataclass(frozen=True)
+class LogitBlockTime:
+    """(c) for one batch: the modeled cycles and what they are made of (means per round)."""
+    cycles: int
+    seconds: float
+    results: list                 # RoundResult per round (FL decisions with CL counters)
+    input_cycles: float           # header .. last input beat
+    draft_job_cycles: float       # engine busy in DZ/DS (overlaps the input)
+    target_job_cycles: float      # ... in TZ
+    tail_cycles: float            # ... in RS + RX or BX
+    latency: float                # result after the last input beat
+    sram_bytes: int               # the largest round's buffered rows
+
+
+def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float) -> LogitBlockTime:
+    """(c): the logit block's modeled time of the batch (hades.cl.logit_model.logit_timed_results,
+    the schedule the RTL implements) and its split by phase (hades.cl.logit_timing)."""
+    from hades.cl.logit_model import logit_timed_results
+    from hades.cl.logit_timing import logit_round_timing
+    tc = TimingConfig(hw=hw, clock_hz=clock_hz)
+    rounds = list(batch.rounds)
+    outputs = logit_timed_results(tc, rounds)
+    cycles = sum(int(o.result.cycles) for o in outputs)
+    G = max((r.gamma for r in rounds), default=0)
+    drafts = np.zeros((len(rounds), G), np.int64)
+    for i, o in enumerate(outputs):
+        for d in o.drafts:
+            drafts[i, d.slot] = d.token
+    t = logit_round_timing(tc, [r.gamma for r in rounds], [r.vocab_size for r in rounds], [r.greedy for r in rounds],
+                           [r.onehot_draft for r in rounds], [o.result.accepted for o in outputs],
+                           [o.result.token for o in outputs], drafts)
+    assert int(t.cycles.sum()) == cycles, "logit_timed_results and logit_round_timing disagree"
+    return LogitBlockTime(cycles=cycles, seconds=cycles / clock_hz, results=[o.result for o in outputs],
+                          input_cycles=float(t.input_cycles.mean()), draft_job_cycles=float(t.draft_job_cycles.mean()),
+                          target_job_cycles=float(t.target_job_cycles.mean()), tail_cycles=float(t.tail_cycles.mean()),
+                          latency=float(t.latency.mean()), sram_bytes=int(t.sram_bytes.max()))
 
 
 def _torch_gpu_seconds(batch: LogitBatch, bc: BenchConfig) -> tuple[float | None, str]:
@@ -602,11 +627,11 @@ def _torch_gpu_seconds(batch: LogitBatch, bc: BenchConfig) -> tuple[float | None
     return t.median_s, f"{torch.cuda.get_device_name()}, {bc.torch_dtype}, median of {t.runs}"
 
 
-def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow], dict[str, int]]:
+def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow], dict[str, int], "LogitBlockTime"]:
     """The from-logits rows of one gamma: (a) torch CPU (and GPU when present), (b) today's
-    path as host part, modeled v1 block and their sum, (c) the logit block (not built yet).
+    path as host part, modeled v1 block and their sum, (c) the logit block, modeled.
     Verified tokens come from the FL decisions (verify_logit_round); the second value counts
-    per path the rounds whose decision differs from FL's."""
+    per path the rounds whose decision differs from FL's; the third is (c)'s split by phase."""
     import torch
     W, U, M = batch.weight_bits, batch.uniform_bits, bc.hw.row_sum
     fl = [verify_logit_round(r, W, U, where=f"gamma {batch.gamma} round {i}") for i, r in enumerate(batch.rounds)]
@@ -629,10 +654,8 @@ def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow
         return sum(tuple(d) != w for d, w in zip(decisions, want))
     disagree = {"torch (a)": differ(zip(acc.tolist(), tok.tolist())),
                 "today's path (b)": differ(r.decision() for r in decided_b)}
-    c_tps = None
-    if block_c is not None:
-        disagree["logit block (c)"] = differ(r.decision() for r in block_c[2])
-        c_tps = tokens / block_c[1]
+    disagree["logit block (c)"] = differ(r.decision() for r in block_c.results)
+    c_tps = tokens / block_c.seconds
 
     ghz = f"{bc.clock_hz / 1e9:g} GHz"
     threads = f"{bc.torch_dtype}, {torch.get_num_threads()} threads, median of {t_a.runs}"
@@ -643,16 +666,13 @@ def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow
              f"float softmax (T, min-p) of every row + quantize_rows to M={M}, median of {t_host.runs}"),
             (TODAY_BLOCK, "modeled", secs_b, f"L={bc.hw.lanes}, {cycles_b} CL cycles at {ghz}"),
             (TODAY_TOTAL, "measured+modeled", t_host.median_s + secs_b, "host median + modeled block")]
-    if block_c is None:
-        spec.append((LOGIT_BLOCK, "not built", None, LOGIT_BLOCK_MISSING_NOTE))
-    else:
-        spec.append((LOGIT_BLOCK, "modeled", block_c[1], f"L={bc.hw.lanes}, {block_c[0]} CL cycles at {ghz}"))
+    spec.append((LOGIT_BLOCK, "modeled", block_c.seconds, f"L={bc.hw.lanes}, {block_c.cycles} CL cycles at {ghz}"))
     rows = []
     for name, kind, secs, note in spec:
         tps = tokens / secs if secs else None
         rows.append(BenchRow(batch.gamma, name, kind, batch.num_rounds, tokens, secs, tps,
                              c_tps / tps if c_tps and tps else None, note))
-    return rows, disagree
+    return rows, disagree, block_c
 
 
 # ---- RTL cross-check of the modeled cycles ------------------------------------------------
@@ -694,6 +714,41 @@ def rtl_cycle_check(batch: RoundBatch, lanes: int = 32, n_rounds: int = 2, backe
                     rtl_cycles=tuple(int(r.cycles) for r in got), cl_cycles=tuple(r.cycles for r in model),
                     decisions_match=not any(d.kind == "decision" for d in compare_levels("rtl", cfg, rounds, got)),
                     seconds=secs)
+
+
+def logit_rtl_cycle_check(batch: LogitBatch, lanes: int = 16, n_rounds: int = 2,
+                          backend: str = "verilator") -> RtlCheck:
+    """Co-simulate the first rounds of a from-logits batch on the logit block's RTL and compare
+    results, sampled drafts and every message's cycles with FL + the CL schedule."""
+    from hades.cl.logit_model import logit_timed_results
+    from hades.sim.compare import compare_logit_levels
+    from hades.sim.run import SimOptions, run_logit_rounds
+    fit = max(2 * lanes, 1 << (batch.vocab_size - 1).bit_length())
+    vocab_max = max(fit, 65536) if batch.vocab_size > 4096 else fit
+    cfg = VerifierConfig(lanes=lanes, vocab_max=vocab_max, gamma_max=max(4, batch.gamma),
+                         prob_bits=batch.weight_bits, uniform_bits=batch.uniform_bits)
+    rounds = list(batch.rounds[:n_rounds])
+    t0 = time.perf_counter()
+    got = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend=backend))
+    secs = time.perf_counter() - t0
+    model = logit_timed_results(TimingConfig(hw=cfg), rounds)
+    from hades.logit_protocol import LogitLayout
+    return RtlCheck(module=LogitLayout(cfg).module_name(), gamma=batch.gamma, rounds=len(rounds),
+                    rtl_cycles=tuple(int(o.result.cycles) for o in got),
+                    cl_cycles=tuple(int(o.result.cycles) for o in model),
+                    decisions_match=not compare_logit_levels("rtl", cfg, rounds, got), seconds=secs)
+
+
+def format_logit_phases(blocks: dict, lanes: int, clock_hz: float) -> str:
+    """(c)'s cycles per round by phase and the SRAM the rounds need, one line per gamma."""
+    lines = [f"Logit block (c) per round, L={lanes} at {clock_hz / 1e9:g} GHz (means; engine phases overlap the input):",
+             f"{'gamma':>5} {'cycles':>9} {'input':>9} {'DZ+DS':>9} {'TZ':>9} {'RS+RX|BX':>9} {'latency':>8} "
+             f"{'SRAM need':>10}"]
+    for g, b in sorted(blocks.items()):
+        per = b.cycles / max(1, len(b.results))
+        lines.append(f"{g:>5} {per:>9.0f} {b.input_cycles:>9.0f} {b.draft_job_cycles:>9.0f} {b.target_job_cycles:>9.0f} "
+                     f"{b.tail_cycles:>9.0f} {b.latency:>8.0f} {b.sram_bytes / 1024:>8.0f}KiB")
+    return "\n".join(lines) + "\n"
 
 
 # ---- end-to-end projection (Amdahl) -------------------------------------------------------
