@@ -56,3 +56,12 @@ def test_logit_batch_backend_equals_the_model(case):
     assert len(outputs) == len(rounds)
     bad = compare_logit_levels("rtl", case.cfg, rounds, outputs, case.stall_free)
     assert not bad, "\n".join(map(str, bad[:5]))
+
+
+@needs_verilator
+def test_emit_verilog_cli_logits(tmp_path, capsys):
+    from hades.cli.app import main
+    assert main(["emit-verilog", "--logits", "--out", str(tmp_path), "--lanes", "4", "--vocab-max", "64",
+                 "--gamma-max", "4", "--lint"]) == 0
+    assert (tmp_path / "LogitVerifier_L4_V64_G4_W16_U32.v").is_file() and "lint clean" in capsys.readouterr().out
+    assert main(["emit-verilog", "--logits", "--out", str(tmp_path), "--lanes", "64", "--vocab-max", "4096"]) == 2
