@@ -521,14 +521,16 @@ TABLE += [
     BadInput("unknown trace format", "CLI argument",
              lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--trace-format", "3"],
              "argument --trace-format: invalid choice: 3"),
-    BadInput("min-p with trace format 1", "CLI argument", lambda t: ["trace", "-o", str(t / "x.npz"), "--min-p", "0.1"],
+    BadInput("min-p with trace format 1", "CLI argument", lambda t: ["trace", "--trace-format", "1", "-o", str(t / "x.npz"), "--min-p", "0.1"],
              "--min-p applies to --trace-format 2 only"),
+    BadInput("min-p with trace format 1 (decode)", "CLI argument",
+             lambda t: ["decode", "--trace-format", "1", "--min-p", "0.1"], "--min-p applies to --trace-format 2 only"),
     BadInput("min-p outside [0, 1]", "CLI argument", lambda t: _trace_v2(t, "--min-p", "1.5"),
              "min_p must be in [0, 1], got 1.5"),
     BadInput("temperature whose inverse does not fit 24 bits (v2)", "CLI argument",
              lambda t: _trace_v2(t, "--temperature", "0.001"), "outside 1..2^24-1"),
     BadInput("greedy share with trace format 1", "CLI argument",
-             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--greedy-share", "0.5"],
+             lambda t: ["trace", "--synthetic", "--trace-format", "1", "-o", str(t / "x.npz"), "--greedy-share", "0.5"],
              "--greedy-share applies to --trace-format 2 only"),
 ]
 

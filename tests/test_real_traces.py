@@ -22,6 +22,7 @@ from hades.llm.models import (PairSpec, check_same_tokenizer, encode_prompt, emb
 from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, torch_threads, trace_from_decode
 from hades.traces.cache import produce_trace
 from hades.traces.format import ARRAY_KEYS, read_trace
+from hades.traces.format_v2 import V2_ARRAY_KEYS
 
 pytestmark = pytest.mark.model
 
@@ -219,21 +220,24 @@ def test_tiny_pair_decodes_and_layer_skip_reindexes(tiny_models):
             == SpeculativeDecoder(skip, plain).generate(ids).new_tokens[:10])
 
 
-def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys):
+@pytest.mark.parametrize("fmt", [[], ["--trace-format", "1"]], ids=["default-v2", "v1"])
+def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys, fmt):
     out = tmp_path / "t.npz"
     argv = ["trace", "-o", str(out), "--target", tiny_models["target"], "--draft", tiny_models["draft"],
-            "--prompt", "the blue sea", "--gamma", "2,3", "--rounds", "4", "--seed", "3", "--no-progress"]
+            "--prompt", "the blue sea", "--gamma", "2,3", "--rounds", "4", "--seed", "3", "--no-progress", *fmt]
     assert cli.main(argv) == 0
     assert "4 rounds" in capsys.readouterr().out
     tr = read_trace(out)
+    assert tr.format_version == (1 if fmt else 2)   # v2 by default
     assert list(tr.gamma) == [2, 3, 2, 3]
     again = tmp_path / "again.npz"
     regen = shlex.split(tr.meta["regenerate"])
     assert regen[:2] == ["hades", "trace"]
+    assert regen[regen.index("--trace-format") + 1] == str(tr.format_version)   # spelled out either way
     regen[regen.index("-o") + 1] = str(again)
     assert cli.main(regen[1:] + ["--no-progress"]) == 0
     tr2 = read_trace(again)
-    for key in ARRAY_KEYS:
+    for key in (ARRAY_KEYS if fmt else V2_ARRAY_KEYS):
         np.testing.assert_array_equal(getattr(tr2, key), getattr(tr, key), err_msg=key)
 
 

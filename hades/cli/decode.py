@@ -14,6 +14,10 @@ from hades.errors import ConfigError
 from hades.studies.decode import BUILTIN_PROMPTS, DEFAULT_NEW_TOKENS, decode_table, format_table, write_csv
 
 DEFAULT_GAMMAS = "0,2,4,8,16"
+DECODE_FORMAT_HELP = (
+    "the numerics of trace format 2 (default: the target's bf16 logits -> weight rows, drafts from the draft "
+    "sampler, verify_logit_round, as `hades trace` records) or 1 (float softmax rows quantised to M, verify_round; "
+    "the numerics of the Table I in docs/PERFORMANCE.md)")
 
 
 def add_parser(subparsers):
@@ -28,6 +32,9 @@ def add_parser(subparsers):
     p.add_argument("--raw-prompt", action="store_true", help="do not wrap prompts in the chat template")
     p.add_argument("--mode", choices=limits.MODES, default="stochastic")
     p.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=1.0, help="softmax temperature (0 = greedy)")
+    p.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=DECODE_FORMAT_HELP)
+    p.add_argument("--min-p", type=float, default=None, metavar="P",
+                   help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
     p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16, metavar="W")
     p.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U")
@@ -65,9 +72,12 @@ def _run(args) -> int:
     if args.new_tokens < 1:
         raise ConfigError(f"--new-tokens must be >= 1, got {args.new_tokens}")
     prompts = tuple(args.prompt) if args.prompt else BUILTIN_PROMPTS
+    if args.min_p is not None and args.trace_format != 2:
+        raise ConfigError("--min-p applies to --trace-format 2 only")
     configs = [DecodeConfig(gammas=(g,), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
                             uniform_bits=args.uniform_bits, seed=args.seed, max_new_tokens=args.new_tokens,
-                            stop_at_eos=False) for g in gammas]
+                            stop_at_eos=False, trace_format=args.trace_format,
+                            min_p=args.min_p if args.min_p is not None else 0.0) for g in gammas]
     for c in configs:
         c.check()
     spec = pair_spec_from_args(args)
@@ -82,9 +92,11 @@ def _run(args) -> int:
 
     print(f"hades decode: {pair.description.get('target')} / draft {pair.description.get('draft')}"
           + (f" (layers {pair.description['draft_layers']})" if "draft_layers" in pair.description else "")
-          + f"; mode {configs[0].trace_mode}, T={args.temperature}, {len(encoded)} prompts x "
+          + f"; mode {configs[0].trace_mode}, T={args.temperature}"
+          + (f", min-p {args.min_p}" if args.min_p else "")
+          + f", trace-format {args.trace_format} numerics, {len(encoded)} prompts x "
           f"{args.new_tokens} tokens, {_threads()} threads")
-    print(format_table(table))
+    print(format_table(table, trace_format=args.trace_format))
     if args.csv:
         write_csv(args.csv, table)
         print(f"hades decode: wrote {args.csv}")

@@ -1,12 +1,14 @@
-"""`hades trace`: record a decode trace (file format v1, or v2 with --trace-format 2) from a real model pair or synthetically.
+"""`hades trace`: record a decode trace (file format v2 by default, v1 with --trace-format 1) from a real model pair or synthetically.
 
-Real pair (default: the embedded SmolLM2 target with its layer-skip draft):
+Real pair (default: the embedded SmolLM2 target with its layer-skip draft), v2: bf16 logit rows
+and the sampling settings of every round (verified at --level fl for now):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
+    hades trace --temperature 0.8 --min-p 0.05 -o rl.npz
 Synthetic (no model, LLM-like peaked rows):
-    hades trace --synthetic -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
-Trace file v2 (bf16 logit rows, per-round sampling parameters; verified at --level fl for now):
-    hades trace --synthetic --trace-format 2 -o l.npz --vocab 512 --rounds 16 --gamma 2,4
-    hades trace --trace-format 2 --temperature 0.8 --min-p 0.05 -o rl.npz
+    hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
+Trace file v1 (probability rows; what CL, RTL, sweeps and bench read today):
+    hades trace --trace-format 1 -o r.npz --gamma 4 --rounds 16
+    hades trace --synthetic --trace-format 1 -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
 
 The trace's meta records how to regenerate it exactly (the command line, models, prompt,
 seed, temperature, library versions).
@@ -28,9 +30,9 @@ MODEL_ONLY = ("target", "draft", "draft_layers", "prompt", "prompt_file", "new_t
               "raw_prompt", "no_download", "min_p")
 V2_ONLY = ("greedy_share", "onehot_share", "min_p")
 TRACE_FORMAT_HELP = (
-    "1 (default): probability rows, read by every level; 2: bf16 logit rows with per-round sampling "
-    "parameters (docs/TRACE_FORMAT.md), verified at --level fl for now; --prob-bits is then W of the weight "
-    "rows. The default moves to 2 once CL and RTL read v2")
+    "2 (default): bf16 logit rows with per-round sampling parameters (docs/TRACE_FORMAT.md), verified at "
+    "--level fl for now, --prob-bits is then W of the weight rows; 1: probability rows, read by every level "
+    "(hades verify --level cl/rtl, sweep, bench)")
 
 
 def add_parser(subparsers):
@@ -52,7 +54,7 @@ def add_parser(subparsers):
     g.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U",
                    help="bits per uniform (the file format's 1..64; the hardware verifies 1..40)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    g.add_argument("--trace-format", type=int, choices=(1, 2), default=1, help=TRACE_FORMAT_HELP)
+    g.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=TRACE_FORMAT_HELP)
     s = p.add_argument_group("synthetic only")
     s.add_argument("--vocab", type=limits.VOCAB_SIZE.arg(), default=None, help="vocabulary size (default 512)")
     s.add_argument("--greedy-share", type=float, default=None, metavar="P",
@@ -227,8 +229,9 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
         parts += ["--new-tokens", str(args.new_tokens)]
     parts += ["--mode", config.mode, "--temperature", repr(config.temperature), "--seed", str(config.seed),
               "--prob-bits", str(config.prob_bits), "--uniform-bits", str(config.uniform_bits)]
+    parts += ["--trace-format", str(config.trace_format)]   # explicit: the default format has changed before
     if config.trace_format == 2:
-        parts += ["--trace-format", "2", "--min-p", repr(config.min_p)]
+        parts += ["--min-p", repr(config.min_p)]
     if args.raw_prompt:
         parts.append("--raw-prompt")
     parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count

@@ -2,7 +2,9 @@
 
 For each gamma it decodes a set of prompts with the pair and reports tokens/s, speedup over
 gamma = 0, acceptance, mean tokens per round and the share of wall time spent in the draft
-model, the target model and verification (target softmax + quantisation + verify_round).
+model, the target model and verification (everything between the target's logits and the
+emitted tokens: target softmax + quantisation + verify_round with the v1 numerics,
+verify_logit_round with the v2 numerics).
 `hades decode` prints it; `hades plot --decode-csv` and `hades bench --decode-csv` read its CSV.
 """
 from __future__ import annotations
@@ -101,7 +103,11 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
     }
 
 
-def format_table(table: list[dict]) -> str:
+VERIFY_NOTE = {1: "verify = target softmax + quantisation + verify_round",
+               2: "verify = verify_logit_round (weights of the target's bf16 logit rows, tests, sample)"}
+
+
+def format_table(table: list[dict], trace_format: int = 1) -> str:
     head = ("gamma", "tokens/s", "speedup", "accept", "acc/draft", "tok/round", "draft %", "target %",
             "verify %", "other %")
     lines = [" ".join(f"{h:>9}" for h in head)]
@@ -115,7 +121,7 @@ def format_table(table: list[dict]) -> str:
                  f"{100 * r['verification_share']:.1f}", f"{100 * r['other_share']:.1f}")
         lines.append(" ".join(f"{c:>9}" for c in cells))
     lines.append("accept = accepted / accept tests (per-token alpha); acc/draft = accepted / drafted; "
-                 "verify = target softmax + quantisation + verify_round")
+                 + VERIFY_NOTE[trace_format])
     return "\n".join(lines)
 
 
