@@ -1,7 +1,8 @@
 """Real-model speculative decoding, traces and the pair loader (issue 3).
 
 The embedded SmolLM2 pair is loaded at most once per session (embedded_pair_loader); tiny
-GPT-2 pairs built in a temporary folder exercise the generic Hugging Face path offline.
+GPT-2 pairs built in a temporary folder (harness/tiny_models.py) exercise the generic Hugging
+Face path offline.
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 
 # the fixtures embedded_pair_loader, real_trace_path and real_greedy_trace_path come from
-# harness.real_traces through the project's pytest plugin (harness/pytest_plugin.py)
+# harness.real_traces, tiny_models from harness.tiny_models, through the project's pytest plugin
+# (harness/pytest_plugin.py)
 from harness.real_traces import STOCHASTIC_TRACE
+from harness.tiny_models import TINY_WORDS
 from hades import cli
 from hades.errors import ConfigError, ModelError
 from hades.fl.verifier import verify_round
@@ -28,36 +31,6 @@ pytestmark = pytest.mark.model
 
 GREEDY_PROMPT = "Write a short poem about the moon and the tides."
 GREEDY_TOKENS = 12
-
-
-# ------------------------------------------------------------------------------------------
-# tiny local models (no network): two share a tokenizer, one does not
-# ------------------------------------------------------------------------------------------
-
-TINY_WORDS = "the a sea wave boat sun moon star wind sail blue green red tide shore".split()
-
-
-def _make_tiny_model(path, words, seed):
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-    vocab = {w: i for i, w in enumerate(["[UNK]", "[EOS]"] + list(words))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(path)
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=3, n_head=2,
-                     bos_token_id=1, eos_token_id=1, initializer_range=0.5)  # wide init: peaked rows
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_models")
-    return {"target": _make_tiny_model(root / "target", TINY_WORDS, 0),
-            "draft": _make_tiny_model(root / "draft", TINY_WORDS, 1),
-            "other": _make_tiny_model(root / "other", TINY_WORDS[::-1], 2)}
 
 
 @pytest.fixture(scope="session")
