@@ -25,17 +25,18 @@ json.dump(d, sys.stdout, sort_keys=True, indent=0)
 print()'
 }
 
-# the synthetic traces of the shared case table's shapes, plus full-vocabulary rounds
-"${HADES[@]}" trace --synthetic --vocab 50 --rounds 20 --gamma 0,1,2,3,4 --seed 1 -o "$TR/small.npz" >/dev/null
-"${HADES[@]}" trace --synthetic --vocab 50 --rounds 12 --gamma 4,1,0,3 --mode greedy --seed 2 -o "$TR/small_greedy.npz" >/dev/null
-"${HADES[@]}" trace --synthetic --vocab 100 --rounds 12 --gamma 8,5,1 --seed 7 --prob-bits 12 --uniform-bits 24 -o "$TR/w12.npz" >/dev/null
-"${HADES[@]}" trace --synthetic --vocab 50257 --rounds 3 --gamma 4,1,3 --seed 8 -o "$TR/gpt2.npz" >/dev/null
+# the synthetic traces of the shared case table's shapes, plus full-vocabulary rounds; all v1
+# (--trace-format 1): they are verified at CL and RTL, which do not read v2 logit traces yet
+"${HADES[@]}" trace --synthetic --trace-format 1 --vocab 50 --rounds 20 --gamma 0,1,2,3,4 --seed 1 -o "$TR/small.npz" >/dev/null
+"${HADES[@]}" trace --synthetic --trace-format 1 --vocab 50 --rounds 12 --gamma 4,1,0,3 --mode greedy --seed 2 -o "$TR/small_greedy.npz" >/dev/null
+"${HADES[@]}" trace --synthetic --trace-format 1 --vocab 100 --rounds 12 --gamma 8,5,1 --seed 7 --prob-bits 12 --uniform-bits 24 -o "$TR/w12.npz" >/dev/null
+"${HADES[@]}" trace --synthetic --trace-format 1 --vocab 50257 --rounds 3 --gamma 4,1,3 --seed 8 -o "$TR/gpt2.npz" >/dev/null
 traces=(small:"--lanes 4 --vocab-max 64 --gamma-max 4"
         small_greedy:"--lanes 4 --vocab-max 64 --gamma-max 4"
         w12:"--lanes 8 --vocab-max 128 --gamma-max 8 --prob-bits 12 --uniform-bits 24"
         gpt2:"--lanes 32 --gamma-max 4")
 if [ "$REAL" = 1 ]; then
-  "${HADES[@]}" trace --gamma 4 --rounds 8 --seed 1234 --prompt "Write a haiku about the sea." \
+  "${HADES[@]}" trace --trace-format 1 --gamma 4 --rounds 8 --seed 1234 --prompt "Write a haiku about the sea." \
     --no-progress -o "$TR/real.npz" >/dev/null
   traces+=(real:"--lanes 32 --gamma-max 4")
 fi

@@ -918,7 +918,7 @@ def test_synthetic_trace_at_u64_cli_then_fl_equals_the_big_int_reference(tmp_pat
     from hades.cli import main
     from hades.traces.format import read_trace
     out = tmp_path / "u64.npz"
-    rc = main(["trace", "--synthetic", "-o", str(out), "--uniform-bits", "64", "--vocab", "24",
+    rc = main(["trace", "--synthetic", "--trace-format", "1", "-o", str(out), "--uniform-bits", "64", "--vocab", "24",
                "--rounds", "60", "--gamma", "1,4", "--seed", "3", "--no-progress"])
     capsys.readouterr()
     assert rc in (0, None)

@@ -24,15 +24,16 @@ def sweep_csv(tmp_path_factory):
     return out
 
 
-def _decode_csv(path):
-    """A small table in the format `hades decode --csv` writes."""
+def _decode_csv(path, prompt_sets=("chat",)):
+    """A small table in the format `hades decode --csv` writes, one block per prompt set."""
     from hades.studies.decode import CSV_FIELDS
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
-        for g, tps, rounds in ((0, 20.0, 96), (2, 26.0, 60), (4, 24.0, 44)):
+        for (g, tps, rounds), name in ((row, name) for name in prompt_sets
+                                       for row in ((0, 20.0, 96), (2, 26.0, 60), (4, 24.0, 44))):
             seconds = 96 / tps
-            w.writerow({"gamma": g, "prompts": 3, "new_tokens": 96, "rounds": rounds, "seconds": seconds,
+            w.writerow({"prompt_set": name, "gamma": g, "prompts": 3, "new_tokens": 96, "rounds": rounds, "seconds": seconds,
                         "tokens_per_s": tps, "speedup": tps / 20.0, "acceptance": "" if g == 0 else 0.4,
                         "tokens_per_round": 96 / rounds, "draft_share": 0.0 if g == 0 else 0.3,
                         "target_share": 0.6, "verification_share": 0.1, "other_share": 0.3 if g == 0 else 0.0,
@@ -61,6 +62,13 @@ def test_cli_plot_with_a_decode_table(sweep_csv, tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert len(printed) == len(FIGURES) + 1
     _assert_png(tmp_path / "out" / "decode_speedup_vs_gamma.png")
+
+
+def test_a_decode_table_of_several_prompt_sets_plots_its_first_set(tmp_path):
+    from hades.studies.plots import parse_decode_rows, read_decode_csv
+    rows = read_decode_csv(_decode_csv(tmp_path / "two.csv", ("chat", "grounded")))
+    assert [r["prompt_set"] for r in rows] == ["chat"] * 3
+    assert [r["gamma"] for r in parse_decode_rows(rows)] == [0, 2, 4]
 
 
 def test_cli_plot_separates_families(sweep_csv, tmp_path, capsys):

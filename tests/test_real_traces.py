@@ -1,7 +1,8 @@
 """Real-model speculative decoding, traces and the pair loader (issue 3).
 
 The embedded SmolLM2 pair is loaded at most once per session (embedded_pair_loader); tiny
-GPT-2 pairs built in a temporary folder exercise the generic Hugging Face path offline.
+GPT-2 pairs built in a temporary folder (harness/tiny_models.py) exercise the generic Hugging
+Face path offline.
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 
 # the fixtures embedded_pair_loader, real_trace_path and real_greedy_trace_path come from
-# harness.real_traces through the project's pytest plugin (harness/pytest_plugin.py)
+# harness.real_traces, tiny_models from harness.tiny_models, through the project's pytest plugin
+# (harness/pytest_plugin.py)
 from harness.real_traces import STOCHASTIC_TRACE
+from harness.tiny_models import TINY_WORDS
 from hades import cli
 from hades.errors import ConfigError, ModelError
 from hades.fl.verifier import verify_round
@@ -22,41 +25,12 @@ from hades.llm.models import (PairSpec, check_same_tokenizer, encode_prompt, emb
 from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, torch_threads, trace_from_decode
 from hades.traces.cache import produce_trace
 from hades.traces.format import ARRAY_KEYS, read_trace
+from hades.traces.format_v2 import V2_ARRAY_KEYS
 
 pytestmark = pytest.mark.model
 
 GREEDY_PROMPT = "Write a short poem about the moon and the tides."
 GREEDY_TOKENS = 12
-
-
-# ------------------------------------------------------------------------------------------
-# tiny local models (no network): two share a tokenizer, one does not
-# ------------------------------------------------------------------------------------------
-
-TINY_WORDS = "the a sea wave boat sun moon star wind sail blue green red tide shore".split()
-
-
-def _make_tiny_model(path, words, seed):
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-    vocab = {w: i for i, w in enumerate(["[UNK]", "[EOS]"] + list(words))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(path)
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=3, n_head=2,
-                     bos_token_id=1, eos_token_id=1, initializer_range=0.5)  # wide init: peaked rows
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_models")
-    return {"target": _make_tiny_model(root / "target", TINY_WORDS, 0),
-            "draft": _make_tiny_model(root / "draft", TINY_WORDS, 1),
-            "other": _make_tiny_model(root / "other", TINY_WORDS[::-1], 2)}
 
 
 @pytest.fixture(scope="session")
@@ -219,21 +193,24 @@ def test_tiny_pair_decodes_and_layer_skip_reindexes(tiny_models):
             == SpeculativeDecoder(skip, plain).generate(ids).new_tokens[:10])
 
 
-def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys):
+@pytest.mark.parametrize("fmt", [[], ["--trace-format", "1"]], ids=["default-v2", "v1"])
+def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys, fmt):
     out = tmp_path / "t.npz"
     argv = ["trace", "-o", str(out), "--target", tiny_models["target"], "--draft", tiny_models["draft"],
-            "--prompt", "the blue sea", "--gamma", "2,3", "--rounds", "4", "--seed", "3", "--no-progress"]
+            "--prompt", "the blue sea", "--gamma", "2,3", "--rounds", "4", "--seed", "3", "--no-progress", *fmt]
     assert cli.main(argv) == 0
     assert "4 rounds" in capsys.readouterr().out
     tr = read_trace(out)
+    assert tr.format_version == (1 if fmt else 2)   # v2 by default
     assert list(tr.gamma) == [2, 3, 2, 3]
     again = tmp_path / "again.npz"
     regen = shlex.split(tr.meta["regenerate"])
     assert regen[:2] == ["hades", "trace"]
+    assert regen[regen.index("--trace-format") + 1] == str(tr.format_version)   # spelled out either way
     regen[regen.index("-o") + 1] = str(again)
     assert cli.main(regen[1:] + ["--no-progress"]) == 0
     tr2 = read_trace(again)
-    for key in ARRAY_KEYS:
+    for key in (ARRAY_KEYS if fmt else V2_ARRAY_KEYS):
         np.testing.assert_array_equal(getattr(tr2, key), getattr(tr, key), err_msg=key)
 
 

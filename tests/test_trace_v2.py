@@ -218,10 +218,13 @@ def test_trace_cli_writes_v2_that_verify_reads_at_fl(tmp_path):
     _same_arrays(tr, read_trace(tmp_path / "again.npz"))
 
 
-def test_trace_cli_default_stays_v1(tmp_path):
+def test_trace_cli_defaults_to_v2_and_format_1_gives_v1(tmp_path):
     out = tmp_path / "s.npz"
     assert _run(["trace", "--synthetic", "-o", str(out), "--vocab", "32", "--rounds", "2"])[0] == 0
-    assert type(read_trace(out)) is Trace
+    assert type(read_trace(out)) is LogitTrace
+    assert _run(["trace", "--synthetic", "--trace-format", "1", "-o", str(out), "--vocab", "32", "--rounds", "2"])[0] == 0
+    v1 = read_trace(out)
+    assert type(v1) is Trace and v1.meta["regenerate"].startswith("hades trace --synthetic --trace-format 1 ")
 
 
 def test_verify_marks_a_wrong_expected_decision(tmp_path, mixed):

@@ -1,7 +1,8 @@
 """`hades decode`: software speculative decoding throughput, the analogue of the paper's Table I
-(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16), a fixed built-in set of chat
-prompts decoded with the pair in use; tokens/s, speedup, acceptance and the time shares, as a
-table and optionally CSV.
+(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16), the built-in prompt sets
+(hades.llm.prompts: 3 chat prompts and 6 input-grounded tasks; --prompt-set) decoded with the
+pair and draft method in use; tokens/s, speedup, acceptance and the time shares per prompt set,
+as a table and optionally CSV.
 """
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ import sys
 
 from hades import limits
 from hades.cli.common import int_list_arg
-from hades.cli.trace import DEFAULT_THREADS, pair_spec_from_args, parse_gammas
+from hades.cli.trace import (DEFAULT_THREADS, add_draft_arguments, draft_method, lookup_ngram_from_args,
+                             pair_spec_from_args, parse_gammas)
 from hades.errors import ConfigError
-from hades.studies.decode import BUILTIN_PROMPTS, DEFAULT_NEW_TOKENS, decode_table, format_table, write_csv
+from hades.llm.lookup import format_ngram
+from hades.llm.prompts import PROMPT_SET_CHOICES, prompt_sets
+from hades.studies.decode import DEFAULT_NEW_TOKENS, decode_table, format_table, write_csv
 
 DEFAULT_GAMMAS = "0,2,4,8,16"
+DECODE_FORMAT_HELP = (
+    "the numerics of trace format 2 (default: the target's bf16 logits -> weight rows, drafts from the draft "
+    "sampler, verify_logit_round, as `hades trace` records) or 1 (float softmax rows quantised to M, verify_round; "
+    "the numerics of the Table I in docs/PERFORMANCE.md)")
 
 
 def add_parser(subparsers):
@@ -24,10 +32,16 @@ def add_parser(subparsers):
     p.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=DEFAULT_NEW_TOKENS,
                    help=f"tokens per prompt (default {DEFAULT_NEW_TOKENS})")
     p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
-                   help="a prompt (repeatable); default: the built-in set of 3 chat prompts")
+                   help="a prompt (repeatable; reported as the prompt set 'custom'); default: --prompt-set")
+    p.add_argument("--prompt-set", choices=PROMPT_SET_CHOICES, default=None,
+                   help="built-in prompts: grounded (6 tasks on a given passage or code snippet), chat (3 open "
+                        "chat prompts) or both (default; reported per set)")
     p.add_argument("--raw-prompt", action="store_true", help="do not wrap prompts in the chat template")
     p.add_argument("--mode", choices=limits.MODES, default="stochastic")
     p.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=1.0, help="softmax temperature (0 = greedy)")
+    p.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=DECODE_FORMAT_HELP)
+    p.add_argument("--min-p", type=float, default=None, metavar="P",
+                   help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
     p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16, metavar="W")
     p.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U")
@@ -36,6 +50,7 @@ def add_parser(subparsers):
     p.add_argument("--draft", default=None, metavar="NAME_OR_PATH",
                    help="draft model (default: layer-skip draft of the target)")
     p.add_argument("--draft-layers", default=None, metavar="LIST", help="layers the layer-skip draft keeps")
+    add_draft_arguments(p)
     p.add_argument("--no-download", action="store_true", help="never download weights from the hub")
     p.add_argument("--threads", type=limits.THREADS.arg(), default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
@@ -64,27 +79,40 @@ def _run(args) -> int:
     gammas = parse_gammas(args.gammas)
     if args.new_tokens < 1:
         raise ConfigError(f"--new-tokens must be >= 1, got {args.new_tokens}")
-    prompts = tuple(args.prompt) if args.prompt else BUILTIN_PROMPTS
+    if args.prompt and args.prompt_set is not None:
+        raise ConfigError("give --prompt or --prompt-set, not both")
+    sets = {"custom": tuple(args.prompt)} if args.prompt else prompt_sets(args.prompt_set or "both")
+    if args.min_p is not None and args.trace_format != 2:
+        raise ConfigError("--min-p applies to --trace-format 2 only")
+    method, ngram = draft_method(args), lookup_ngram_from_args(args)
     configs = [DecodeConfig(gammas=(g,), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
                             uniform_bits=args.uniform_bits, seed=args.seed, max_new_tokens=args.new_tokens,
-                            stop_at_eos=False) for g in gammas]
+                            stop_at_eos=False, trace_format=args.trace_format,
+                            min_p=args.min_p if args.min_p is not None else 0.0, lookup_ngram=ngram)
+               for g in gammas]
     for c in configs:
         c.check()
     spec = pair_spec_from_args(args)
     if sys.stderr.isatty():   # a status line only for people watching; errors stay one line
         print("hades decode: loading models ...", file=sys.stderr)
     pair = load_pair(spec)
-    encoded = [encode_prompt(pair.tokenizer, p, chat=not args.raw_prompt) for p in prompts]
+    encoded = {name: [encode_prompt(pair.tokenizer, p, chat=not args.raw_prompt) for p in texts]
+               for name, texts in sets.items()}
+    n_prompts = sum(len(v) for v in encoded.values())
 
-    with tqdm(total=len(configs) * len(encoded) * args.new_tokens, desc="decoding", unit="tok",
+    with tqdm(total=len(configs) * n_prompts * args.new_tokens, desc="decoding", unit="tok",
               file=sys.stderr, disable=True if args.no_progress else None) as bar:
         table = decode_table(pair, configs, encoded, progress=bar.update)
 
-    print(f"hades decode: {pair.description.get('target')} / draft {pair.description.get('draft')}"
+    draft = (f"prompt lookup (n-gram {format_ngram(ngram)}, no draft model)" if method == "lookup"
+             else pair.description.get("draft"))
+    print(f"hades decode: {pair.description.get('target')} / draft {draft}"
           + (f" (layers {pair.description['draft_layers']})" if "draft_layers" in pair.description else "")
-          + f"; mode {configs[0].trace_mode}, T={args.temperature}, {len(encoded)} prompts x "
+          + f"; mode {configs[0].trace_mode}, T={args.temperature}"
+          + (f", min-p {args.min_p}" if args.min_p else "")
+          + f", trace-format {args.trace_format} numerics, {n_prompts} prompts x "
           f"{args.new_tokens} tokens, {_threads()} threads")
-    print(format_table(table))
+    print(format_table(table, trace_format=args.trace_format))
     if args.csv:
         write_csv(args.csv, table)
         print(f"hades decode: wrote {args.csv}")

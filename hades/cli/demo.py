@@ -4,7 +4,8 @@
 2. a real trace from the embedded LLM pair (SmolLM2-135M target, layer-skip draft),
    verified at FL, CL and RTL (Verilator, C++ batch driver), results and cycles compared;
 3. a CL design-space sweep over gamma and SRAM size on real traces, and its plots.
-Outputs go to --out (default out/demo). Cached traces and builds make a second run quick.
+Both traces are v1 (`--trace-format 1`, probability rows): CL and RTL do not read v2 logit
+traces yet. Outputs go to --out (default out/demo). Cached traces and builds make a second run quick.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     syn = str(out / "synthetic.npz")
     _step("synthetic trace (V=2048, gamma 2..8)",
-          ["trace", "--synthetic", "--vocab", "2048", "--rounds", "12", "--gamma", "2,4,8", "--seed", "1", "-o", syn])
+          ["trace", "--synthetic", "--trace-format", "1", "--vocab", "2048", "--rounds", "12", "--gamma", "2,4,8", "--seed", "1", "-o", syn])
     _step("verify it at FL", ["verify", syn, "--level", "fl"])
     _step("... at CL (cycles per round)", ["verify", syn, "--level", "cl", "--lanes", "16", "--vocab-max", "4096",
                                            "--gamma-max", "8"])
@@ -45,7 +46,7 @@ def run(args) -> int:
     from hades.traces.cache import TraceRequest, get_trace, trace_path
     req = TraceRequest(source="real", gamma=4, rounds=16, seed=0)
     print("\n=== real trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
-          "$ hades trace --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
+          "$ hades trace --trace-format 1 --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
     get_trace(req)
     real = str(trace_path(req))
     print(f"trace: {real}")

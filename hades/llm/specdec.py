@@ -24,6 +24,14 @@ software path and the v2 file agree on every round: x_t = numerics.draft_sample 
 numerics.logit_weights of the draft's bf16 row under the draft's (k, 0, 2^16, min_p)
 (greedy: numerics.logit_argmax), and the decision is hades.fl.verifier.verify_logit_round.
 The uniforms are drawn in the same order as for v1.
+
+With lookup_ngram set the drafts come from prompt lookup (hades.llm.lookup.propose: the
+tokens that followed the most recent earlier occurrence of the context's longest matching
+suffix n-gram) instead of a draft model: up to gamma of them per round, possibly none, as
+one-hot rows (v2: onehot_draft, P one-hot at x_t with ZP = 1; v1: the one-hot row scaled to
+M, which verify_round decides identically, NUMERICS.md section 12). No draft model runs and
+no draft uniforms are drawn (their trace entries are 0); a round's recorded gamma is the
+number of tokens proposed.
 """
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ from hades import limits, numerics
 from hades.errors import ConfigError
 from hades.paths import swapped
 from hades.fl.verifier import verify_logit_round, verify_round
+from hades.llm import lookup
 from hades.round import LogitRound, Round
 from hades.traces.format import trace_from_rounds
 
@@ -48,7 +57,8 @@ TOOL_VERSION = "hades-specdec/1"
 class DecodeConfig:
     """Parameters of one speculative decoding run.
 
-    gammas          drafts per round; round i uses gammas[i % len(gammas)]
+    gammas          drafts per round; round i uses gammas[i % len(gammas)] (prompt lookup: at most
+                    that many, fewer where the lookup finds fewer)
     mode            "stochastic" or "greedy"; temperature 0 also means greedy
     temperature     divides the logits before the softmax (greedy rows use 1 when it is 0)
     max_new_tokens  stop once at least this many tokens were emitted (None: no limit)
@@ -58,6 +68,8 @@ class DecodeConfig:
     trace_format    1: float softmax rows quantised to M (v1); 2: bf16 logit rows and the logit
                     numerics (v2); prob_bits is then W of the weight rows
     min_p           min-p filter of both sides (v2 only; 0 = off), a fraction in [0, 1]
+    lookup_ngram    None: the pair's draft model proposes; (n_min, n_max): prompt-lookup drafts
+                    (hades.llm.lookup) matching suffix n-grams of n_max down to n_min tokens
     """
     gammas: tuple[int, ...] = (4,)
     mode: str = "stochastic"
@@ -71,6 +83,7 @@ class DecodeConfig:
     record: bool = False
     trace_format: int = 1
     min_p: float = 0.0
+    lookup_ngram: tuple[int, int] | None = None
 
     def check(self) -> None:
         """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
@@ -91,6 +104,13 @@ class DecodeConfig:
             raise ConfigError("min-p needs trace format 2 (the probability rows of v1 have no filters)")
         if self.trace_format == 2 and self.temperature > 0:
             numerics.inverse_temperature(self.temperature)   # T whose k fits 24 bits (ConfigError)
+        if self.lookup_ngram is not None:
+            object.__setattr__(self, "lookup_ngram", lookup.check_ngram(self.lookup_ngram))
+
+    @property
+    def lookup(self) -> bool:
+        """Prompt-lookup drafts (no draft model)."""
+        return self.lookup_ngram is not None
 
     @property
     def sampling_params(self) -> tuple[int, int, int, int]:
@@ -309,7 +329,9 @@ class SpeculativeDecoder:
         W, params = cfg.prob_bits, (cfg.sampling_params if logit_path else None)
         eos = getattr(self.pair.tokenizer, "eos_token_id", None)
         target = _Stepper(self.pair.target)
-        draft = _Stepper(self.pair.draft) if max(cfg.gammas) > 0 else None
+        if max(cfg.gammas) > 0 and not cfg.lookup and self.pair.draft is None:
+            raise ConfigError("the pair has no draft model (loaded for prompt lookup); decode with lookup_ngram set")
+        draft = _Stepper(self.pair.draft) if max(cfg.gammas) > 0 and not cfg.lookup else None
         seq = list(prompt_tokens)
         result = DecodeResult(prompt_tokens=list(prompt_tokens), new_tokens=[])
         tm = result.timings
@@ -323,7 +345,16 @@ class SpeculativeDecoder:
             gamma = cfg.gammas[len(result.rounds) % len(cfg.gammas)]
             # ---- draft: gamma tokens, each from its own quantised row
             drafts, p_rows, draft_u = [], [], []
-            if gamma > 0:
+            if cfg.lookup:   # prompt lookup: up to gamma one-hot drafts, no draft model, no draft uniforms
+                a = time.perf_counter()
+                drafts = lookup.propose(seq, gamma, cfg.lookup_ngram)
+                gamma = len(drafts)
+                draft_u = [0] * gamma
+                V = self.pair.vocab_size   # one-hot rows: v2 stores none (onehot_draft), v1 the row at M
+                p_rows = ([np.zeros(V, np.uint16)] * gamma if logit_path
+                          else [numerics.onehot_draft_row(x, V)[0] * M for x in drafts])
+                tm.draft_rows += time.perf_counter() - a
+            elif gamma > 0:
                 pending = seq[draft.length:]
                 for t in range(gamma):
                     a = time.perf_counter()
@@ -362,7 +393,8 @@ class SpeculativeDecoder:
             logit_rnd = None
             if logit_path:   # the target rows' weights are made inside verify_logit_round
                 p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.uint16)
-                logit_rnd = LogitRound(greedy=cfg.greedy, onehot_draft=False, draft_tokens=np.asarray(drafts, np.int64),
+                logit_rnd = LogitRound(greedy=cfg.greedy, onehot_draft=cfg.lookup,
+                                       draft_tokens=np.asarray(drafts, np.int64),
                                        draft_logits=p, target_logits=q, draft_params=params, target_params=params,
                                        draft_uniforms=np.asarray(draft_u, np.uint64), accept_uniforms=accept_u,
                                        sample_uniform=sample_u)
@@ -440,6 +472,10 @@ def config_meta(config: DecodeConfig) -> dict:
     d = asdict(config)
     d["gammas"] = list(config.gammas)
     d.pop("record", None)
+    if config.lookup:
+        d["lookup_ngram"] = list(config.lookup_ngram)
+    else:   # model drafts: the metadata as before prompt lookup existed
+        d.pop("lookup_ngram")
     if config.trace_format == 1:   # v1 metadata exactly as before trace format 2 existed
         d.pop("trace_format")
         d.pop("min_p")

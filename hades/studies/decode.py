@@ -1,8 +1,11 @@
 """The paper's Table I on the pair in use: software speculative decoding throughput per gamma.
 
-For each gamma it decodes a set of prompts with the pair and reports tokens/s, speedup over
-gamma = 0, acceptance, mean tokens per round and the share of wall time spent in the draft
-model, the target model and verification (target softmax + quantisation + verify_round).
+For each prompt set (hades.llm.prompts: chat, grounded) and each gamma it decodes the set's
+prompts with the pair and reports tokens/s, speedup over gamma = 0 on the same prompts,
+acceptance, mean tokens per round (= per target step) and the share of wall time spent in the draft
+model, the target model and verification (everything between the target's logits and the
+emitted tokens: target softmax + quantisation + verify_round with the v1 numerics,
+verify_logit_round with the v2 numerics).
 `hades decode` prints it; `hades plot --decode-csv` and `hades bench --decode-csv` read its CSV.
 """
 from __future__ import annotations
@@ -14,15 +17,8 @@ from dataclasses import dataclass
 from hades.fileio import atomic_write
 from hades.llm.specdec import AcceptanceStats, DecodeConfig, SpeculativeDecoder, Timings
 
-# Open-ended chat prompts: answers run well past the default token budget, so every gamma
-# decodes the same number of tokens per prompt.
-BUILTIN_PROMPTS = (
-    "Write a short story about a lighthouse keeper who finds a message in a bottle.",
-    "Explain how a hash table works and when you would use one.",
-    "Give me a packing list and some advice for a week-long hiking trip in the mountains.",
-)
 DEFAULT_NEW_TOKENS = 24
-CSV_FIELDS = ("gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per_s", "speedup",
+CSV_FIELDS = ("prompt_set", "gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per_s", "speedup",
               "acceptance", "accepted_share", "tokens_per_round", "draft_share", "target_share", "verification_share",
               "other_share", "draft_forward_s", "draft_rows_s", "target_forward_s", "target_rows_s",
               "verify_s", "other_s")
@@ -30,8 +26,9 @@ CSV_FIELDS = ("gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per
 
 @dataclass
 class GammaRow(AcceptanceStats):
-    """Totals over the prompt set for one gamma."""
+    """Totals over one prompt set for one gamma."""
     gamma: int
+    prompt_set: str = ""
     prompts: int = 0
     new_tokens: int = 0
     rounds: int = 0
@@ -53,15 +50,24 @@ class GammaRow(AcceptanceStats):
         return self.new_tokens / max(1, self.rounds)
 
 
-def decode_table(pair, configs: list[DecodeConfig], prompts_ids: list[list[int]], progress=None) -> list[dict]:
-    """Decode every prompt at every configuration (one gamma each); one record per config.
+def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[list[int]]],
+                 progress=None) -> list[dict]:
+    """Decode every prompt of every set at every configuration (one gamma each); one record per
+    (set, config), the speedup relative to the set's own gamma 0 record.
     progress(n): n more tokens decoded (at most max_new_tokens per prompt are counted)."""
     # one short untimed run first, so one-off costs (allocator, kernels) do not land on gamma[0]
     warm = dataclasses.replace(configs[0], gammas=(min(2, max(c.gammas[0] for c in configs)),), max_new_tokens=4)
-    SpeculativeDecoder(pair, warm).generate(prompts_ids[0])
+    SpeculativeDecoder(pair, warm).generate(next(iter(prompt_sets.values()))[0])
+    table = []
+    for name, prompts_ids in prompt_sets.items():
+        table += _set_records(pair, configs, name, prompts_ids, progress)
+    return table
+
+
+def _set_records(pair, configs, name: str, prompts_ids, progress) -> list[dict]:
     rows = []
     for config in configs:
-        row = GammaRow(gamma=config.gammas[0], timings=Timings())
+        row = GammaRow(gamma=config.gammas[0], prompt_set=name, timings=Timings())
         for ids in prompts_ids:
             counted = [0]
 
@@ -87,7 +93,8 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
     t = row.timings
     shares = t.shares()
     return {
-        "gamma": row.gamma, "prompts": row.prompts, "new_tokens": row.new_tokens, "rounds": row.rounds,
+        "prompt_set": row.prompt_set, "gamma": row.gamma, "prompts": row.prompts, "new_tokens": row.new_tokens,
+        "rounds": row.rounds,
         "seconds": round(row.seconds, 3), "tokens_per_s": round(row.tokens_per_s, 2),
         "speedup": round(row.tokens_per_s / base.tokens_per_s, 3) if base and base.tokens_per_s > 0 else "",
         "acceptance": round(row.acceptance_rate, 3) if row.acceptance_rate is not None else "",
@@ -101,22 +108,34 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
     }
 
 
-def format_table(table: list[dict]) -> str:
+VERIFY_NOTE = {1: "verify = target softmax + quantisation + verify_round",
+               2: "verify = verify_logit_round (weights of the target's bf16 logit rows, tests, sample)"}
+
+
+def format_table(table: list[dict], trace_format: int = 1) -> str:
+    """One block per prompt set (in table order), then the legend."""
     head = ("gamma", "tokens/s", "speedup", "accept", "acc/draft", "tok/round", "draft %", "target %",
             "verify %", "other %")
-    lines = [" ".join(f"{h:>9}" for h in head)]
-    for r in table:
-        cells = (r["gamma"], f"{r['tokens_per_s']:.1f}",
-                 f"{r['speedup']:.2f}x" if r["speedup"] != "" else "-",
-                 f"{r['acceptance']:.3f}" if r["acceptance"] != "" else "-",
-                 f"{r['accepted_share']:.3f}" if r["accepted_share"] != "" else "-",
-                 f"{r['tokens_per_round']:.2f}",
-                 f"{100 * r['draft_share']:.1f}", f"{100 * r['target_share']:.1f}",
-                 f"{100 * r['verification_share']:.1f}", f"{100 * r['other_share']:.1f}")
-        lines.append(" ".join(f"{c:>9}" for c in cells))
+    lines = []
+    for name in dict.fromkeys(r["prompt_set"] for r in table):
+        rows = [r for r in table if r["prompt_set"] == name]
+        lines.append(f"prompt set {name} ({rows[0]['prompts']} prompts)")
+        lines.append(" ".join(f"{h:>9}" for h in head))
+        lines += [_format_row(r) for r in rows]
     lines.append("accept = accepted / accept tests (per-token alpha); acc/draft = accepted / drafted; "
-                 "verify = target softmax + quantisation + verify_round")
+                 "tok/round = tokens per target step; " + VERIFY_NOTE[trace_format])
     return "\n".join(lines)
+
+
+def _format_row(r: dict) -> str:
+    cells = (r["gamma"], f"{r['tokens_per_s']:.1f}",
+             f"{r['speedup']:.2f}x" if r["speedup"] != "" else "-",
+             f"{r['acceptance']:.3f}" if r["acceptance"] != "" else "-",
+             f"{r['accepted_share']:.3f}" if r["accepted_share"] != "" else "-",
+             f"{r['tokens_per_round']:.2f}",
+             f"{100 * r['draft_share']:.1f}", f"{100 * r['target_share']:.1f}",
+             f"{100 * r['verification_share']:.1f}", f"{100 * r['other_share']:.1f}")
+    return " ".join(f"{c:>9}" for c in cells)
 
 
 def write_csv(path, table: list[dict]) -> None:

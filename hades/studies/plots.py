@@ -297,7 +297,9 @@ DECODE_REQUIRED = ("gamma", "new_tokens", "rounds", "seconds", "tokens_per_s", "
 
 
 def read_decode_csv(path: str | Path) -> list[dict]:
-    """Rows of the CSV `hades decode --csv` writes (columns: hades.studies.decode.CSV_FIELDS)."""
+    """Rows of the CSV `hades decode --csv` writes (columns: hades.studies.decode.CSV_FIELDS).
+    A table of several prompt sets (column prompt_set) gives the rows of its first set, each of
+    which has its own gamma 0 baseline; older tables have no prompt_set column."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
@@ -310,6 +312,8 @@ def read_decode_csv(path: str | Path) -> list[dict]:
     if not rows or missing:
         raise ConfigError(f"{path}: not a `hades decode --csv` table"
                           + (f" (no column {missing[0]!r})" if missing else " (no rows)"))
+    if "prompt_set" in rows[0]:
+        rows = [r for r in rows if r["prompt_set"] == rows[0]["prompt_set"]]
     return rows
 
 

@@ -512,9 +512,11 @@ def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Tra
     from hades.llm.record import record_trace
     from hades.llm.specdec import DecodeConfig
     pair = (pair_loader or PairLoader()).get()
+    # trace format 1 (probability rows): the cache feeds CL sweeps, `hades bench` and the RTL tests,
+    # which read v1 only until the CL and RTL of the logit front end exist
     config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
                           uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
-                          max_rounds=req.rounds, stop_at_eos=False, record=True)
+                          max_rounds=req.rounds, stop_at_eos=False, record=True, trace_format=1)
     # an LLM decode of many rounds takes minutes: show it (on a terminal only, like `hades trace`)
     with tqdm(total=req.rounds, unit="round", desc=f"recording real trace, gamma {req.gamma}", file=sys.stderr,
               disable=None, leave=False) as bar:

@@ -65,6 +65,8 @@ class Trace(_PaddedRounds):
     expected_token: np.ndarray
     meta: dict = field(default_factory=dict)
 
+    format_version = 1   # LogitTrace: 2
+
     def __post_init__(self):
         validate(self)
 

@@ -108,7 +108,8 @@ def _gamma_max_arg(spec) -> str:
 
 
 def spec_to_args(spec: SyntheticSpec) -> str:
-    return (f"--vocab {spec.vocab_size} --rounds {spec.rounds} --gamma {','.join(map(str, spec.gammas))}"
+    return (f"--trace-format 1 --vocab {spec.vocab_size} --rounds {spec.rounds}"
+            f" --gamma {','.join(map(str, spec.gammas))}"
             f" --mode {spec.mode} --seed {spec.seed} --prob-bits {spec.prob_bits}"
             f" --uniform-bits {spec.uniform_bits}"
             + _gamma_max_arg(spec))
