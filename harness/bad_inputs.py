@@ -402,7 +402,7 @@ TABLE: list[BadInput] = [
 def _sweep_row(**override) -> dict:
     """One plausible row of a sweep CSV (the values of a tiny synthetic point)."""
     from hades.studies.sweep import SWEEP_COLUMNS
-    row = {"source": "synthetic", "draft_model": "synthetic-zipf(V=64)", "target_model": "synthetic-zipf(V=64)",
+    row = {"block": "probability", "source": "synthetic", "draft_model": "synthetic-zipf(V=64)", "target_model": "synthetic-zipf(V=64)",
            "mode": "stochastic", "vocab_size": 64, "rounds": 2, "seed": 0, "gamma": 2, "nested_from": 0,
            "lanes": 4, "prob_bits": 16, "uniform_bits": 32, "sram_kib": 1, "sram_words": 128, "sram_rows": 8,
            "clock_hz": 1e9, "offchip_bw": 4.0, "offchip_latency": 100, "trace_id": "0123456789abcdef",
