@@ -24,7 +24,7 @@ from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_round
-from hades.studies.sweep import (SWEEP_COLUMNS, SweepSpec, TimingSettings, read_csv, run_sweep, sram_words_for)
+from hades.studies.sweep import SWEEP_COLUMNS, SweepSpec, read_csv, run_sweep, sram_words_for
 from hades.traces.format import write_trace
 from hades.traces.cache import TraceRequest, get_summary, get_trace, trace_path
 
