@@ -222,8 +222,10 @@ def plot_cycles_by_phase(fam: Family, path: Path) -> Path:
                     ax.bar(g, vals, bottom=bottom, color=color, label=label.format(tail=fam.text("tail")), width=0.8)
                     bottom += vals
                 # the tail is a few cycles next to thousands of streaming cycles: print it
+                # (the logit block's tail is thousands: "5.8k", narrow enough for a bar)
                 for x, top, r in zip(g, bottom, rows):
-                    ax.annotate(f"{r['tail_cycles_per_round']:.3g}", (x, top), xytext=(0, 2),
+                    tail = r["tail_cycles_per_round"]
+                    ax.annotate(f"{tail:.3g}" if tail < 1e3 else f"{tail / 1e3:.2g}k", (x, top), xytext=(0, 2),
                                 textcoords="offset points", ha="center", fontsize=6, color=PHASES[1][2])
                 ax.set_ylim(0, 1.12 * float(bottom.max()))   # room for the tail labels
                 ax.set_title(f"L = {L}, W = {w} bit, SRAM {kib} KiB ({_rows_text(rows[0]['sram_rows'])}); "
