@@ -24,7 +24,6 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
 from typing import Callable
 
 import numpy as np
