@@ -356,6 +356,11 @@ TABLE: list[BadInput] = [
     BadInput("gamma range 1-1000000000 (refused before expanding)", "CLI argument",
              lambda t: ["sweep", "--source", "synthetic", "--gammas", "1-1000000000", "--out", str(t / "s.csv")],
              "gamma must be in 0..64, got 1000000000"),
+    BadInput("sweep of an unknown block", "CLI argument",
+             lambda t: [*_sweep_out(t, t / "s.csv"), "--block", "bf16"], "invalid choice: 'bf16'"),
+    BadInput("logit sweep buffer below one bf16 row (W = 8 rows would fit)", "CLI argument",
+             lambda t: [*_sweep_out(t, t / "s.csv"), "--block", "logit", "--prob-bits", "8", "--vocab", "1024"],
+             "SRAM of 1 KiB is smaller than one row: V=1024 entries x 16 bits at 4 lanes need 2 KiB"),
     BadInput("list option expanding to too many values", "CLI argument",
              lambda t: ["sweep", "--source", "synthetic", "--sram-kib", "1-100000", "--out", str(t / "s.csv")],
              "more than 4096 values"),
@@ -402,7 +407,7 @@ TABLE: list[BadInput] = [
 def _sweep_row(**override) -> dict:
     """One plausible row of a sweep CSV (the values of a tiny synthetic point)."""
     from hades.studies.sweep import SWEEP_COLUMNS
-    row = {"source": "synthetic", "draft_model": "synthetic-zipf(V=64)", "target_model": "synthetic-zipf(V=64)",
+    row = {"block": "probability", "source": "synthetic", "draft_model": "synthetic-zipf(V=64)", "target_model": "synthetic-zipf(V=64)",
            "mode": "stochastic", "vocab_size": 64, "rounds": 2, "seed": 0, "gamma": 2, "nested_from": 0,
            "lanes": 4, "prob_bits": 16, "uniform_bits": 32, "sram_kib": 1, "sram_words": 128, "sram_rows": 8,
            "clock_hz": 1e9, "offchip_bw": 4.0, "offchip_latency": 100, "trace_id": "0123456789abcdef",

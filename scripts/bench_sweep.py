@@ -39,7 +39,8 @@ from hades.studies.sweep import SweepSpec, run_sweep  # noqa: E402
 from hades.traces.cache import TraceRequest, get_summary, get_trace  # noqa: E402
 
 TARGET = SweepSpec(gammas=tuple(range(1, 17)), sram_kib=(128, 256, 384, 512, 768, 1024, 1536, 2048),
-                   lanes=(16, 32), rounds=64, source="synthetic", vocab_size=49152)
+                   lanes=(16, 32), rounds=64, source="synthetic", vocab_size=49152,
+                   block="probability")   # the v1 figures of docs/SWEEPS.md
 
 
 def bench_sweep(cache_dir: Path, jobs: int) -> dict:

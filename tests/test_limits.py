@@ -349,7 +349,7 @@ def test_sweep_at_the_largest_latency_writes_exact_positive_numbers(tmp_path):
     the numbers at it are exact."""
     lat = limits.OFFCHIP_LATENCY.hi
     spec = SweepSpec(gammas=(2,), sram_kib=(2,), lanes=(4,), rounds=6, source="synthetic", vocab_size=1024,
-                     seed=1, timing=TimingSettings(offchip_latency=lat, offchip_bw=BW_MIN))
+                     seed=1, timing=TimingSettings(offchip_latency=lat, offchip_bw=BW_MIN), block="probability")
     report = run_sweep(spec, tmp_path / "s.csv", jobs=1, cache_dir=tmp_path / "cache")
     (row,) = read_csv(tmp_path / "s.csv")
     assert row["tokens_per_s"] > 0 and row["cycles_per_round"] > 0 and row["scan_cycles_per_round"] > 0

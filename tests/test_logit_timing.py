@@ -127,6 +127,28 @@ def test_a_round_by_hand():
     assert greedy.draft_cycles.tolist() == [[15]] and int(greedy.cycles[0]) == 40 + 1 + 2
 
 
+def test_buffer_traffic_by_hand():
+    """V = 10, L = 4: n = 3 words of 8 bytes per row. Four rounds of gamma 2, counted by hand:
+    stochastic model drafts x = (2, 9) rejected at j = 1 with token 5: rows written 5 x 3 = 15
+    words; DZ 3 + DS 1 (x_0 in word 0) + DZ 3 + DS 3 (x_1 in word 2) + TZ_0 3 + TZ_1 3 + RS 3 + 3
+    (target and draft row 1) + RX 2 + 2 (token in word 1) = 26 words read; the same with one-hot
+    drafts: 3 rows written (9), TZ 3 + 3, RS 3, RX 2 from the target row only (11); all accepted
+    (token 9, BX 3 words): 15 + 10 + TZ 3 x 3 + 3 = 37; greedy: 15 written, nothing read.
+    With a buffer of 9 words (3 rows) the last two rows of the first round (target rows 1 and 2)
+    live off chip: written 6, read by TZ_1 3, RS 3 and RX 2 = 14 words off chip, 27 on chip."""
+    args = ([2, 2, 2, 2], 10, [False, False, False, True], [False, True, False, False], [1, 1, 2, 1],
+            [5, 5, 9, 5], [[2, 9]] * 4)
+    hw = VerifierConfig(lanes=4, vocab_max=10, gamma_max=2)
+    t = logit_round_timing(TimingConfig(hw=hw), *args)
+    assert (t.sram_traffic_bytes // 8).tolist() == [41, 20, 37, 15]
+    assert t.offchip_traffic_bytes.tolist() == [0] * 4
+    small = logit_round_timing(TimingConfig(hw=hw, sram_words=9), *args)
+    assert (small.offchip_traffic_bytes[0] // 8, small.sram_traffic_bytes[0] // 8) == (14, 27)
+    assert ((small.sram_traffic_bytes + small.offchip_traffic_bytes) == t.sram_traffic_bytes).all()
+    # one-hot: 3 rows, all fit; all accepted: rows 3, 4 off (6), TZ_1 (row 3) and TZ_2, BX (row 4): 3 + 3 + 3
+    assert (small.offchip_traffic_bytes[1:] // 8).tolist() == [0, 6 + 9, 6]
+
+
 def test_buffer_size_and_overflow():
     tc = TimingConfig(hw=SMALL)
     assert logit_buffer_words(tc) == LogitLayout(SMALL).buffer_words == 9 * 16

@@ -90,3 +90,24 @@ def test_cli_plot_bad_input_exits_2(sweep_csv, tmp_path, capsys, make_args, mess
     rc = cli.main(["plot", *make_args(tmp_path, sweep_csv), "--out-dir", str(tmp_path / "out")])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert rc == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_each_block_is_its_own_family_and_says_so(sweep_csv, tmp_path, monkeypatch):
+    """SPEC sweeps the logit block (the default); the probability block on the same grid is a
+    second family. Every title names the block; the knee star sits where no row is off chip."""
+    import hades.studies.plots as plots
+    v1 = tmp_path / "v1.csv"
+    run_sweep(replace(SPEC, block="probability"), v1, jobs=1, cache_dir=tmp_path / "cache")
+    titles = {}
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (titles.setdefault(path.name, fig._suptitle.get_text()),
+                                                            real_save(fig, path))[1])
+    rows = read_csv(sweep_csv) + read_csv(v1)
+    paths = plot_sweep(rows, tmp_path / "out")
+    assert len(paths) == 2 * len(FIGURES)
+    for p in paths:
+        block = "logit" if "-logit-" in p.name else "probability"
+        assert p.name.split("-")[1] == block and f"{block} block" in titles[p.name], (p.name, titles[p.name])
+    fams = {f.value("block"): f for f in plots.families(rows)}
+    assert "Gaussian-logit" in fams["logit"].models_text() and "Zipf" in fams["probability"].models_text()
+    assert plots._row_kib(fams["logit"], 8) == 2 == 2 * plots._row_kib(fams["probability"], 8)   # bf16 rows

@@ -24,13 +24,13 @@ from hades.cl.timing import TimingConfig
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_round
-from hades.studies.sweep import (SWEEP_COLUMNS, SweepSpec, TimingSettings, read_csv, run_sweep, sram_words_for)
+from hades.studies.sweep import SWEEP_COLUMNS, SweepSpec, read_csv, run_sweep, sram_words_for
 from hades.traces.format import write_trace
 from hades.traces.cache import TraceRequest, get_summary, get_trace, trace_path
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = SweepSpec(gammas=(1, 2, 4), sram_kib=(2, 4, 8, 16), lanes=(4, 8, 16), prob_bits=(16,), rounds=8,
-                  source="synthetic", vocab_size=1024, seed=3)
+                  source="synthetic", vocab_size=1024, seed=3, block="probability")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +173,111 @@ def test_monotonic_more_lanes_and_more_sram_never_slower(small_sweep):
     assert by[(4, 16, 2)] < by[(4, 16, 8)] == by[(4, 16, 16)]
 
 
+# ---- the logit block (v2 traces) ---------------------------------------------------------------------
+# V = 1024: a bf16 row is 2 KiB, and a gamma-g round buffers 2 g + 1 rows (one-hot drafts: g + 1)
+
+LOGIT = SweepSpec(gammas=(1, 2, 4), sram_kib=(2, 4, 6, 8, 10, 12, 16, 18, 32), lanes=(4, 16), rounds=8,
+                  source="synthetic", vocab_size=1024, seed=3, block="logit")
+# the probability block's row of one point of a 3-round trace, as the code before the `block`
+# column wrote it (that line, with `probability,` in front, is what a v1 sweep still writes)
+V1_LINE = ("synthetic,synthetic-zipf(V=256),synthetic-zipf(V=256),stochastic,256,3,7,2,0,4,16,32,1,128,2,1000000000.0,"
+           "4.0,100,a5d61366f82f784a,5128205.128205128,1.6666666666666667,0.6666666666666666,0.3333333333333333,"
+           "325.0,2.0,323.0,2.0,0.0,15.333333333333334,0.0,2512.0,0.0")
+V1_LINE_ARGS = ["--source", "synthetic", "--vocab", "256", "--gammas", "2", "--sram-kib", "1", "--lanes", "4",
+                "--rounds", "3", "--seed", "7", "--jobs", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def logit_sweep(cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "logit.csv"
+    return out, run_sweep(LOGIT, out, jobs=1, cache_dir=cache_dir)
+
+
+def test_logit_sweep_rows_and_metrics(logit_sweep):
+    out, report = logit_sweep
+    rows = read_csv(out)
+    assert rows == report.rows and len(rows) == LOGIT.num_points()
+    for r in rows:
+        assert r["block"] == "logit" and r["draft_model"] == "synthetic-logits(V=1024)"
+        assert r["sram_words"] == r["sram_kib"] * 8192 // (r["lanes"] * 16)   # words of L bf16 entries
+        assert r["sram_rows"] == r["sram_kib"] // 2
+        phases = r["input_cycles_per_round"] + r["tail_cycles_per_round"] + r["offchip_cycles_per_round"]
+        assert math.isclose(phases, r["cycles_per_round"], rel_tol=1e-12)
+        assert math.isclose(r["tokens_per_s"], r["tokens_per_round"] / r["cycles_per_round"] * r["clock_hz"],
+                            rel_tol=1e-12)
+        fits = r["sram_rows"] >= 2 * r["gamma"] + 1
+        assert (r["offchip_rows_per_round"] == 0) == fits == (r["offchip_bytes_per_round"] == 0)
+        assert r["scan_cycles_per_round"] > 0 and r["sram_bytes_per_round"] > 0   # stochastic: tail jobs ran
+
+
+def test_logit_sweep_has_the_knee_where_the_rounds_rows_fit(logit_sweep):
+    """Throughput rises with every row that moves on chip, up to the 2 gamma + 1 rows of a
+    model-drafted round, and is flat from there (at L = 16 an off-chip row streams at 4
+    entries/cycle, so every one costs)."""
+    by = {(r["gamma"], r["lanes"], r["sram_kib"]): r for r in logit_sweep[1].rows}
+    for g in LOGIT.gammas:
+        for lanes in LOGIT.lanes:
+            tps = [by[(g, lanes, kib)]["tokens_per_s"] for kib in LOGIT.sram_kib]
+            assert all(a <= b for a, b in zip(tps, tps[1:])), f"gamma {g}, L = {lanes}: more SRAM was slower"
+            knee = min(kib for kib in LOGIT.sram_kib if kib // 2 >= 2 * g + 1)
+            assert len({by[(g, lanes, kib)]["tokens_per_s"] for kib in LOGIT.sram_kib if kib >= knee}) == 1
+            if lanes == 16:
+                below = [by[(g, lanes, kib)]["tokens_per_s"] for kib in LOGIT.sram_kib if kib <= knee]
+                assert all(a < b for a, b in zip(below, below[1:])), f"gamma {g}: no rise up to the knee"
+
+
+def test_logit_points_with_a_full_buffer_equal_logit_timed_results(logit_sweep, cache_dir):
+    from hades.cl.logit_model import logit_timed_results
+    rows = logit_sweep[1].rows
+    req = TraceRequest(source="synthetic", gamma=4, rounds=8, vocab_size=1024, seed=3, trace_format=2)
+    trace = get_trace(req, cache_dir)
+    for lanes in LOGIT.lanes:
+        row = next(r for r in rows if r["gamma"] == 4 and r["lanes"] == lanes and r["sram_kib"] == 32)
+        outs = logit_timed_results(TimingConfig(hw=VerifierConfig(lanes=lanes, vocab_max=1024, gamma_max=4)),
+                                   trace.rounds())
+        assert row["cycles_per_round"] == pytest.approx(np.mean([o.result.cycles for o in outs]), rel=1e-12)
+        assert row["latency_per_round"] == pytest.approx(np.mean([o.result.latency for o in outs]), rel=1e-12)
+        assert row["tokens_per_round"] == np.mean([o.result.accepted + 1 for o in outs])
+        assert row["offchip_cycles_per_round"] == 0
+
+
+def test_probability_sweep_rows_are_unchanged(capsys, tmp_path):
+    out = tmp_path / "v1.csv"
+    assert cli.main(["sweep", *V1_LINE_ARGS, "--block", "probability", "--cache-dir", str(tmp_path),
+                     "--out", str(out)]) == 0
+    header, line = out.read_text().splitlines()
+    assert header == ",".join(SWEEP_COLUMNS) and header.startswith("block,source,")
+    assert line == "probability," + V1_LINE
+
+
+def test_a_csv_from_before_the_block_column_is_read_and_resumed(tmp_path):
+    from hades.studies.sweep import LEGACY_SWEEP_COLUMNS
+    old = tmp_path / "old.csv"
+    old.write_text(",".join(LEGACY_SWEEP_COLUMNS) + "\n" + V1_LINE + "\n")
+    (row,) = read_csv(old)
+    assert row["block"] == "probability" and row["trace_id"] == "a5d61366f82f784a"
+    spec = SweepSpec(gammas=(2, 3), sram_kib=(1,), lanes=(4,), rounds=3, source="synthetic", vocab_size=256, seed=7,
+                     block="probability")
+    report = run_sweep(spec, old, jobs=1, cache_dir=tmp_path / "cache", resume=True)
+    assert (report.points_skipped, report.points_run) == (1, 1)
+    lines = old.read_text().splitlines()
+    assert lines[0] == ",".join(SWEEP_COLUMNS) and lines[1] == "probability," + V1_LINE
+
+
+def test_both_blocks_in_one_csv_and_the_default_is_logit(capsys, tmp_path):
+    out = tmp_path / "both.csv"
+    base = ["sweep", *V1_LINE_ARGS, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert cli.main([*base]) == 0
+    assert "verified tokens/s on the logit block at gamma=2" in capsys.readouterr().err
+    assert cli.main([*base, "--block", "probability", "--resume"]) == 0
+    rows = read_csv(out)
+    assert [r["block"] for r in rows] == ["logit", "probability"]
+    assert rows[0]["trace_id"] != rows[1]["trace_id"]
+    # the bf16 row that a logit point must hold is not the probability block's W-bit row
+    assert cli.main(["sweep", *V1_LINE_ARGS, "--prob-bits", "8", "--vocab", "1024", "--block", "probability",
+                     "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "w8.csv")]) == 0
+
+
 # ---- resume ----------------------------------------------------------------------------------------
 
 def test_resume_after_a_partial_sweep_equals_an_uninterrupted_one(small_sweep, cache_dir, tmp_path):
@@ -191,7 +296,7 @@ def test_resume_after_a_partial_sweep_equals_an_uninterrupted_one(small_sweep, c
 
 def test_resume_after_killing_the_command_midway(tmp_path):
     spec = replace(SMALL, gammas=(1, 2, 3, 4, 5, 6, 7, 8), vocab_size=8192, sram_kib=(16, 32, 64, 128, 256),
-                   lanes=(16,))
+                   lanes=(16,), block="logit")   # the command's default block
     cache, out = tmp_path / "cache", tmp_path / "killed.csv"
     argv = [sys.executable, "-m", "hades.cli", "sweep", "--source", "synthetic", "--vocab", "8192",
             "--rounds", str(spec.rounds), "--seed", str(spec.seed), "--gammas", "1-8",
@@ -262,6 +367,10 @@ def _cli(capsys, *argv):
     (("--gammas", "70"), "gamma must be in 0..64"),
     (("--offchip-bw", "0"), "offchip_bw must be a finite number in [2^-8, 2^24], got 0.0"),
     (("--jobs", "0"), "jobs must be in 1..1024, got 0"),
+    (("--block", "bf16"), "invalid choice: 'bf16'"),
+    # W = 8 rows of 1024 entries are 1 KiB, but the logit block buffers bf16 logit rows (2 KiB)
+    (("--block", "logit", "--vocab", "1024", "--prob-bits", "8", "--lanes", "4", "--sram-kib", "1"),
+     "SRAM of 1 KiB is smaller than one row: V=1024 entries x 16 bits at 4 lanes need 2 KiB"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, message):
     rc, lines = _cli(capsys, "sweep", "--source", "synthetic", "--rounds", "1", "--no-progress",
@@ -350,16 +459,17 @@ def test_sweep_into_a_fifo_writes_one_csv_at_the_end(cache_dir, tmp_path):
 # ---- real traces (loads the embedded LLM: ~20-40 s) ---------------------------------------------------
 
 @pytest.mark.model
-def test_real_source_sweep_names_the_models(tmp_path):
+@pytest.mark.parametrize("block, fits_kib", [("probability", 256), ("logit", 480)])   # 2 draft rows; 2 gamma + 1 rows
+def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib):
     from hades.traces.cache import real_unavailable_reason
     reason = real_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    spec = SweepSpec(gammas=(2,), sram_kib=(96, 256), lanes=(16,), rounds=2, source="real")
+    spec = SweepSpec(gammas=(2,), sram_kib=(96, fits_kib), lanes=(16,), rounds=2, source="real", block=block)
     report = run_sweep(spec, tmp_path / "real.csv", jobs=1, cache_dir=tmp_path)
     assert len(report.rows) == 2
     row = report.rows[0]
-    assert row["source"] == "real" and row["vocab_size"] == 49152
+    assert row["source"] == "real" and row["vocab_size"] == 49152 and row["block"] == block
     assert "SmolLM2" in row["target_model"] and "layer-skip" in row["draft_model"]
     assert row["tokens_per_s"] > 0
     assert report.rows[0]["offchip_rows_per_round"] > 0 == report.rows[1]["offchip_rows_per_round"]

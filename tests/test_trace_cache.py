@@ -122,10 +122,118 @@ def test_v2_synthetic_requests_and_unchanged_v1_keys(tmp_path):
     again = get_trace(v2, tmp_path)                                    # read back from the cache
     assert np.array_equal(again.target_logits, tr.target_logits)
     assert get_trace(replace(v2, mode="greedy"), tmp_path).greedy.all()
-    for bad, match in ((dict(trace_format=3), "1 or 2"), (dict(trace_format=True), "1 or 2"),
-                       (dict(trace_format=2, nested_from=4), "not nested"),
-                       (dict(trace_format=2, source="real", vocab_size=None), "synthetic")):
-        with pytest.raises(ConfigError, match=match):
+    for bad in (dict(trace_format=3), dict(trace_format=True), dict(trace_format="2")):
+        with pytest.raises(ConfigError, match="1 or 2"):
             replace(REQ, **bad).check()
-    with pytest.raises(ConfigError, match="v1 traces"):
-        get_summary(v2, tmp_path)
+    replace(v2, gamma=2, nested_from=3).check()                        # nested and real v2 requests exist
+    replace(v2, source="real", vocab_size=None).check()
+
+
+# ---- v2 (logit) summaries ---------------------------------------------------------------------
+
+V2_REQ = TraceRequest(source="synthetic", gamma=4, rounds=8, vocab_size=300, seed=2, trace_format=2)
+V1_SUMMARY_KEYS = {"format", "trace_id", "request", "mode", "vocab_size", "row_sum", "prob_bits", "uniform_bits",
+                   "gamma_max", "gamma", "accepted", "token", "meta"}
+
+
+def test_v1_summary_json_keeps_its_keys(built):
+    _, _, _, doc = built
+    assert set(doc) == V1_SUMMARY_KEYS and doc["format"] == "hades-trace-summary/1"
+    assert set(doc["request"]) == {"source", "gamma", "rounds", "seed", "mode", "prob_bits", "uniform_bits",
+                                   "vocab_size", "nested_from", "prompt", "trace_format"}
+
+
+@pytest.mark.parametrize("mode", ["stochastic", "greedy"])
+def test_v2_summary_is_the_logit_block_fl_and_round_trips(tmp_path, mode):
+    from dataclasses import replace
+
+    from hades.fl.verifier import logit_block_output
+    from hades.traces.cache import TraceSummary, get_trace
+    req = replace(V2_REQ, mode=mode)
+    s = get_summary(req, tmp_path)
+    tr = get_trace(req, tmp_path)
+    assert s.trace_format == 2 and s.row_sum is None and s.weight_bits == tr.weight_bits
+    assert s.draft_tokens.shape == (8, 4) and s.draft_tokens.dtype == np.int64
+    assert (s.round_greedy == (mode == "greedy")).all() and np.array_equal(s.onehot, tr.onehot_draft.astype(bool))
+    assert s.onehot.any() and not s.onehot.all()
+    for i in range(tr.num_rounds):
+        out = logit_block_output(tr.round(i), tr.weight_bits, tr.uniform_bits)
+        assert (s.accepted[i], s.token[i]) == out.result.decision()
+        assert [d.token for d in out.drafts] == ([] if s.onehot[i] else s.draft_tokens[i].tolist())
+    doc = json.loads(_summary_path(req, tmp_path).read_text())
+    assert doc["format"] == "hades-trace-summary/2" and "row_sum" not in doc
+    back = TraceSummary.from_json(doc)
+    for k in ("gamma", "accepted", "token", "round_greedy", "onehot", "draft_tokens"):
+        assert np.array_equal(getattr(back, k), getattr(s, k)) and getattr(back, k).dtype == getattr(s, k).dtype
+    assert back.to_json() == doc and cached_summary(req, tmp_path) is not None
+
+
+V2_EDITS = {
+    "row_sum added": ("row_sum", 65535),
+    "greedy round in a stochastic request": ("greedy", lambda v: [1] + v[1:]),
+    "onehot 2": ("onehot", lambda v: [2] + v[1:]),
+    "draft token out of range": ("draft_tokens", lambda v: [[300] + v[0][1:]] + v[1:]),
+    "draft tokens one slot short": ("draft_tokens", lambda v: [row[:-1] for row in v]),
+    "draft tokens missing": ("draft_tokens", _DROP),
+    "v1 format for a v2 request": ("format", "hades-trace-summary/1"),
+    "request made v1": ("request.trace_format", None),
+}
+
+
+@pytest.mark.parametrize("edit", list(V2_EDITS), ids=list(V2_EDITS))
+def test_edited_v2_summary_is_a_miss(tmp_path, edit):
+    get_summary(V2_REQ, tmp_path)
+    path = _summary_path(V2_REQ, tmp_path)
+    doc = json.loads(path.read_text())
+    key, value = V2_EDITS[edit]
+    path.write_text(_edit(doc, key, value))
+    assert cached_summary(V2_REQ, tmp_path) is None
+    get_summary(V2_REQ, tmp_path)
+    assert json.loads(path.read_text()) == doc
+
+
+def test_v2_recorded_drafts_and_decisions_are_checked(tmp_path):
+    """A greedy model draft that is not the argmax of its row is a valid file, but not what
+    the block samples; a wrong recorded token is caught like v1's."""
+    from dataclasses import replace
+
+    from hades.errors import TraceError
+    from hades.traces.cache import get_trace, trace_path
+    from hades.traces.format import write_trace
+    req = replace(V2_REQ, mode="greedy")
+    tr = get_trace(req, tmp_path)
+    assert not tr.onehot_draft[0]                       # round 0 is always among the checked ones
+    tr.draft_tokens[0, 0] = (tr.draft_tokens[0, 0] + 1) % 300
+    write_trace(trace_path(req, tmp_path), tr)
+    with pytest.raises(TraceError, match="round 0: recorded draft tokens"):
+        get_summary(req, tmp_path)
+    tr = get_trace(V2_REQ, tmp_path)
+    tr.expected_token[-1] = (tr.expected_token[-1] + 1) % 300
+    write_trace(trace_path(V2_REQ, tmp_path), tr)
+    with pytest.raises(TraceError, match="round 7: recorded decision"):
+        get_summary(V2_REQ, tmp_path)
+
+
+def test_nested_v2_rounds_are_the_base_rounds_cut_and_re_decided(tmp_path):
+    from dataclasses import replace
+
+    from hades.fl.verifier import logit_block_output
+    from hades.traces.cache import get_trace
+    from hades.traces.format_v2 import LogitTrace
+    base = get_trace(V2_REQ, tmp_path)
+    for g in (0, 1, 3, 4):
+        req = replace(V2_REQ, gamma=g, nested_from=4)
+        cut = get_trace(req, tmp_path)
+        s = get_summary(req, tmp_path)
+        assert isinstance(cut, LogitTrace) and (cut.gamma == g).all() and cut.meta["nested"]["cut_to_gamma"] == g
+        assert np.array_equal(cut.target_logits, base.target_logits[:, : g + 1])
+        assert np.array_equal(cut.draft_logits, base.draft_logits[:, :g])
+        assert np.array_equal(cut.draft_uniforms, base.draft_uniforms[:, :g])
+        assert np.array_equal(s.draft_tokens, base.draft_tokens[:, :g])
+        for i in range(cut.num_rounds):
+            want = logit_block_output(cut.round(i), cut.weight_bits, cut.uniform_bits).result.decision()
+            assert (s.accepted[i], s.token[i]) == want
+            if base.expected_accepted[i] < g:           # rejected inside the cut: unchanged
+                assert want == (base.expected_accepted[i], base.expected_token[i])
+    full = get_summary(replace(V2_REQ, nested_from=4), tmp_path)
+    assert np.array_equal(full.accepted, base.expected_accepted) and np.array_equal(full.token, base.expected_token)

@@ -26,6 +26,13 @@ every row to ceil(V / min(L, input bw)) cycles, as in hades.cl.timing. The buffe
 TimingConfig.sram_words, else the hardware's sram_words, else LogitLayout.buffer_words (the
 RTL's two buffers, every row of a gamma_max round).
 
+Traffic (what a sweep reports as bytes moved): every row is written once, into the buffer or,
+when it does not fit, off chip; then each engine job reads its words from each of its rows: DZ_t
+ceil(V/L) and DS_t word(x_t) + 1 from draft row t, TZ_t ceil(V/L) from target row t, RS ceil(V/L)
+and RX word(token) + 1 from target row j and from draft row j (one-hot drafts: the target row
+only), BX word(token) + 1 from the bonus row. Greedy rounds read nothing. A read counts against
+the buffer or off-chip memory by where its row lives; words are L bf16 entries (2 L bytes).
+
 Integer range (why int64 never overflows here). The inputs are bounded in hades/limits.py:
 V <= 2^24 and L <= 2^24, 0 <= gamma <= 64, tokens in 0..V-1 and 0 <= accepted <= gamma
 (checked below), bandwidths >= 2^-8 entries per cycle, off-chip latency <= 2^32. Then per round:
@@ -33,6 +40,7 @@ V <= 2^24 and L <= 2^24, 0 <= gamma <= 64, tokens in 0..V-1 and 0 <= accepted <=
   a_last <= 64 + 129 * 2^32 < 2^40
   a job's cost <= 2^32 + (V + L - 1) * 2^8 < 2^34 (words L <= V + L - 1 < 2^25); jobs <= 2 * 64 + 65 + 2
   f_last <= a_last + 195 * (2^34 + 2) < 2^42;  cycles = c + 2 < 2^43
+  traffic <= (129 rows written + 195 jobs reading <= 2 rows each) * (ceil(V/L) + 1) words * 2 L bytes < 2^10 * 2^27 = 2^37
 and every float step (V / rate, words L / bw) is an integer below 2^34 < 2^53 before its ceil. A
 sum of cycles over R <= 2^20 rounds is below 2^63. tests/test_logit_timing.py checks the largest
 accepted inputs against a Python-int event-by-event run of the schedule.
@@ -68,6 +76,8 @@ class LogitRoundTiming:
     sram_bytes                the round's rows in the buffer: (model draft rows + gamma + 1)
                               ceil(V/L) words of L bf16 entries
     offchip_rows              of those rows, the ones written off chip
+    sram_traffic_bytes        bytes written to + read from the on-chip buffer, and to + from
+    offchip_traffic_bytes       off-chip memory (module docstring, **Traffic**)
     """
     cycles: np.ndarray
     latency: np.ndarray
@@ -79,6 +89,8 @@ class LogitRoundTiming:
     tail_cycles: np.ndarray
     sram_bytes: np.ndarray
     offchip_rows: np.ndarray
+    sram_traffic_bytes: np.ndarray
+    offchip_traffic_bytes: np.ndarray
 
 
 def logit_buffer_words(tc: TimingConfig) -> int:
@@ -117,15 +129,25 @@ class _Stream:
 
 
 class _Engine:
-    """The engine's finish register f, one entry per round: jobs run strictly in order."""
+    """The engine's finish register f, one entry per round: jobs run strictly in order. It
+    also counts the buffer traffic: the words each job reads, per row, on chip or off chip."""
 
-    def __init__(self, R: int):
-        self.finish = np.full(R, -1, np.int64)     # no job yet: s = a_r + 1
+    def __init__(self, st: _Stream):
+        self.st = st
+        self.finish = np.full(st.gamma.size, -1, np.int64)     # no job yet: s = a_r + 1
+        self.read_on = np.zeros(st.gamma.size, np.int64)
+        self.read_off = np.zeros(st.gamma.size, np.int64)
 
-    def job(self, active, last_beat, cost) -> np.ndarray:
-        """Run one job where `active`; returns its busy cycles (0 where inactive)."""
+    def job(self, active, last_beat, cost, reads) -> np.ndarray:
+        """Run one job where `active`; returns its busy cycles (0 where inactive). reads:
+        ((row, words), ...), the words the job reads from each of its rows."""
         start = np.maximum(self.finish + 1, last_beat + 1)
         self.finish = np.where(active, start + cost + 1, self.finish)
+        for row, words in reads:
+            w = np.where(active, words, 0)
+            off = self.st.off(row)
+            self.read_on += np.where(off, 0, w)
+            self.read_off += np.where(off, w, 0)
         return np.where(active, cost + 2, 0)
 
 
@@ -141,8 +163,9 @@ def _draft_jobs(st: _Stream, engine: _Engine, greedy, draft_tokens):
         live = st.model_drafts & (t < st.gamma)
         a, off = st.last_beat(t), st.off(t)
         sampled = live & ~greedy
-        busy += engine.job(sampled, a, st.cost(st.words, off))                      # DZ_t
-        busy += engine.job(sampled, a, st.cost(draft_tokens[:, t] // L + 1, off))   # DS_t
+        sample_words = draft_tokens[:, t] // L + 1
+        busy += engine.job(sampled, a, st.cost(st.words, off), ((t, st.words),))            # DZ_t
+        busy += engine.job(sampled, a, st.cost(sample_words, off), ((t, sample_words),))    # DS_t
         held[:, t] = np.where(sampled, engine.finish, np.where(live, a + 1, NO_MESSAGE))
         latency[:, t] = np.where(live, held[:, t] - a, NO_MESSAGE)
     return held, latency, busy
@@ -207,27 +230,37 @@ def logit_round_timing(tc: TimingConfig, gamma, vocab_size, greedy, onehot, acce
     x = np.zeros((R, G), np.int64)
     given = _check_draft_tokens(draft_tokens, gamma, V, st.model_drafts & ~greedy, what)
     x[:, : min(G, given.shape[1])] = given[:, :G]
-    engine = _Engine(R)
+    engine = _Engine(st)
     held, held_latency, draft_busy = _draft_jobs(st, engine, greedy, x)
     stochastic = ~greedy
     target_busy = np.zeros(R, np.int64)
     for t in range(G + 1):                                           # TZ_0 .. TZ_j (j = accepted)
         r = st.draft_rows + t
-        target_busy += engine.job(stochastic & (t <= accepted), st.last_beat(r), st.cost(st.words, st.off(r)))
+        target_busy += engine.job(stochastic & (t <= accepted), st.last_beat(r), st.cost(st.words, st.off(r)),
+                                  ((r, st.words),))
     rejected = stochastic & (accepted < gamma)
     tail_row = st.draft_rows + accepted                              # target row j, or the bonus row
     tail_off = st.off(tail_row) | (rejected & st.model_drafts & st.off(accepted))   # RS/RX: draft row j too
-    sample_words = st.cost(token // L + 1, tail_off)
+    token_words = token // L + 1
     a_tail = st.last_beat(tail_row)
-    tail_busy = engine.job(rejected, a_tail, st.cost(st.words, tail_off))    # RS
-    tail_busy += engine.job(stochastic, a_tail, sample_words)                # RX or BX
+    # RS and RX read draft row j too, unless the drafts are one-hot (no draft rows): no words there
+    residual_draft = np.where(st.model_drafts, 1, 0)
+    tail_busy = engine.job(rejected, a_tail, st.cost(st.words, tail_off),                      # RS
+                           ((tail_row, st.words), (accepted, residual_draft * st.words)))
+    tail_busy += engine.job(stochastic, a_tail, st.cost(token_words, tail_off),                # RX or BX
+                            ((tail_row, token_words), (accepted, np.where(rejected, residual_draft, 0) * token_words)))
     a_last = st.last_beat(st.rows - 1)
     load = np.where(stochastic, np.maximum(engine.finish + 1, a_last + 1), a_last + 1)
-    n_bytes = st.rows * st.words * L * (BF16_BITS // 8)
+    entry_bytes = BF16_BITS // 8
+    rows_off = np.maximum(st.rows - st.rows_fit, 0)
+    word_bytes = L * entry_bytes
     return LogitRoundTiming(
         cycles=load + 2, latency=load + 1 - a_last, draft_cycles=held, draft_latency=held_latency,
         input_cycles=a_last + 1, draft_job_cycles=draft_busy, target_job_cycles=target_busy,
-        tail_cycles=tail_busy, sram_bytes=n_bytes, offchip_rows=np.maximum(st.rows - st.rows_fit, 0))
+        tail_cycles=tail_busy, sram_bytes=st.rows * st.words * word_bytes, offchip_rows=rows_off,
+        # traffic: every row written once (on chip or off chip), then what the jobs read
+        sram_traffic_bytes=((st.rows - rows_off) * st.words + engine.read_on) * word_bytes,
+        offchip_traffic_bytes=(rows_off * st.words + engine.read_off) * word_bytes)
 
 
 def draft_token_cycles(tc: TimingConfig, gamma, vocab_size, greedy, draft_tokens) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +275,7 @@ def draft_token_cycles(tc: TimingConfig, gamma, vocab_size, greedy, draft_tokens
         raise TraceError(f"{what}: draft_tokens must be [rounds, T] with T <= gamma, got shape {d.shape}")
     st = _Stream(tc, gamma, V, onehot)
     x = _check_draft_tokens(d, gamma, V, st.model_drafts, what, prefix=True)
-    held, latency, _ = _draft_jobs(st, _Engine(gamma.size), greedy, x)
+    held, latency, _ = _draft_jobs(st, _Engine(st), greedy, x)
     return held, latency
 
 

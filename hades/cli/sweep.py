@@ -1,6 +1,7 @@
 """`hades sweep`: design-space sweep of the verifier (CL timing model) into a tidy CSV.
 
     hades sweep --source synthetic --gammas 1-16 --sram-kib 128,256,512,1024,2048 --out sweep.csv
+    hades sweep --block probability ...               # the probability-row block on v1 traces
     hades sweep --resume --out sweep.csv ...          # finish an interrupted sweep
     hades sweep --scheduler tcp://host:8786 ...       # the same sweep on a Dask cluster
 """
@@ -12,8 +13,9 @@ import sys
 from hades import limits
 from hades.cli.common import int_list_arg
 from hades.errors import ConfigError
-from hades.studies.sweep import (DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS, DEFAULT_ROUNDS, DEFAULT_SRAM_KIB,
-                         DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep, summarize_rows)
+from hades.studies.sweep import (BLOCK_MODELS, BLOCKS, DEFAULT_BLOCK, DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS,
+                                 DEFAULT_ROUNDS, DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep,
+                                 summarize_rows)
 from hades.traces.cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
 
 
@@ -25,21 +27,26 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "sweep", help="design-space sweep (gamma x SRAM x lanes x W) with the CL timing model",
         description="Time decode traces on a grid of hardware configurations with the CL model "
-                    "(identical to the RTL when the draft rows fit on chip; beyond that the CL "
+                    "(identical to the RTL when the rows fit on chip; beyond that the CL "
                     "off-chip overflow model) and write one CSV row per point.")
+    p.add_argument("--block", choices=BLOCKS, default=DEFAULT_BLOCK,
+                   help="logit: the logit block on v2 traces (bf16 logit rows, every row of a round buffered); "
+                        "probability: the probability-row block on v1 traces (default logit)")
     g = p.add_argument_group("grid")
     g.add_argument("--gammas", type=int_list_arg(limits.GAMMA, sort_unique=True),
                    default=DEFAULT_GAMMAS, metavar="LIST",
                    help=f"draft tokens per round (default {_csv_text(DEFAULT_GAMMAS)}; ranges like 1-16 work)")
     g.add_argument("--sram-kib", type=int_list_arg(limits.SRAM_KIB, sort_unique=True),
-                   default=DEFAULT_SRAM_KIB, metavar="LIST",
-                   help=f"on-chip buffer sizes in KiB (default {_csv_text(DEFAULT_SRAM_KIB)})")
+                   default=None, metavar="LIST",
+                   help="on-chip buffer sizes in KiB (default "
+                        + "; ".join(f"{name} block {_csv_text(b.default_sram_kib)}"
+                                    for name, b in BLOCK_MODELS.items()) + ")")
     g.add_argument("--lanes", type=int_list_arg(limits.LANES, sort_unique=True),
                    default=DEFAULT_LANES, metavar="LIST",
                    help=f"lane counts, powers of two (default {_csv_text(DEFAULT_LANES)})")
     g.add_argument("--prob-bits", type=int_list_arg(limits.PROB_BITS, sort_unique=True),
                    default=DEFAULT_PROB_BITS, metavar="LIST",
-                   help="probability widths W in bits; each W gets its own traces "
+                   help="probability (logit block: weight) widths W in bits; each W gets its own traces "
                         f"(default {_csv_text(DEFAULT_PROB_BITS)})")
     t = p.add_argument_group("traces")
     t.add_argument("--source", choices=SOURCES, default="real",
@@ -78,7 +85,8 @@ def add_parser(subparsers):
 def spec_from_args(args) -> SweepSpec:
     if args.source == "real" and args.vocab is not None:
         raise ConfigError("--vocab applies to --source synthetic only (the real pair has its own vocabulary)")
-    return SweepSpec(gammas=tuple(args.gammas), sram_kib=tuple(args.sram_kib), lanes=tuple(args.lanes),
+    return SweepSpec(gammas=tuple(args.gammas), sram_kib=None if args.sram_kib is None else tuple(args.sram_kib),
+                     block=args.block, lanes=tuple(args.lanes),
                      prob_bits=tuple(args.prob_bits), rounds=args.rounds, source=args.source,
                      vocab_size=args.vocab if args.source == "synthetic" else None, seed=args.seed,
                      mode=args.mode, nested=args.nested,
@@ -97,7 +105,7 @@ def run(args) -> int:
         if reason is not None:
             # never fall back silently: synthetic numbers must not pass for real-model ones
             raise ConfigError(f"real traces are unavailable ({reason}); rerun with --source synthetic "
-                              "for synthetic Zipf traces")
+                              "for synthetic traces")
     report = run_sweep(spec, args.out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
                        cache_dir=args.cache_dir, progress=not args.no_progress)
     head = summarize_rows(report.rows)
@@ -105,7 +113,8 @@ def run(args) -> int:
           f"{len(report.rows)} rows written to {args.out}", file=sys.stderr)
     if head:
         bp = head["best_point"]
-        print(f"best: {head['best_tokens_per_s']:.4g} verified tokens/s at gamma={bp['gamma']} "
+        print(f"best: {head['best_tokens_per_s']:.4g} verified tokens/s on the {bp['block']} block at "
+              f"gamma={bp['gamma']} "
               f"lanes={bp['lanes']} sram={bp['sram_kib']} KiB W={bp['prob_bits']}", file=sys.stderr)
     if args.bench:
         figures = {

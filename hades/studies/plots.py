@@ -7,7 +7,8 @@ state and no display needed. Every PNG is written atomically.
 
 A sweep CSV can mix several trace/timing families (other models, clocks, off-chip
 bandwidths); each family gets its own set of figures, named with a suffix when there is
-more than one. Within a family, lane counts and probability widths are panels.
+more than one. Within a family, lane counts and probability widths are panels. The block
+(logit or probability, the sweep CSV's `block` column) is part of the family and of every title.
 """
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ from hades.errors import ConfigError
 from hades.fileio import atomic_write
 
 # rows of one family share the traces and the timing parameters; only the grid varies
-FAMILY_KEY = ("source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "uniform_bits",
+FAMILY_KEY = ("block", "source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "uniform_bits",
               "nested_from", "clock_hz", "offchip_bw", "offchip_latency")
 PHASES = (("input_cycles_per_round", "input streaming (rows on chip)", "#4c72b0"),
-          ("tail_cycles_per_round", "post-input tail (residual scan)", "#dd8452"),
+          ("tail_cycles_per_round", "post-input tail ({tail})", "#dd8452"),
           ("offchip_cycles_per_round", "off-chip overflow", "#c44e52"))
+# what differs between the blocks in the figures' words: which rows the SRAM holds
+BLOCK_TEXT = {
+    "logit": dict(title="logit block (bf16 logit rows, trace v2)", synthetic="Gaussian-logit", entry_bits=16,
+                  rows="rows", all_fit="all 2γ + 1 rows of a round fit", tail="the engine's last jobs"),
+    "probability": dict(title="probability block (W-bit probability rows, trace v1)", synthetic="Zipf",
+                        entry_bits=None, rows="draft rows", all_fit="all γ draft rows fit", tail="residual scan"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,13 @@ class Family:
     def value(self, name):
         return self.key[FAMILY_KEY.index(name)]
 
+    def text(self, name: str):
+        return BLOCK_TEXT[self.value("block")][name]
+
     def models_text(self) -> str:
         draft, target = self.value("draft_model"), self.value("target_model")
         if self.value("source") == "synthetic":
-            return f"synthetic Zipf traces (V={self.value('vocab_size')})"
+            return f"synthetic {self.text('synthetic')} traces (V={self.value('vocab_size')})"
         return f"target {target}, draft {draft} (V={self.value('vocab_size')})"
 
     def config_text(self) -> str:
@@ -58,7 +69,7 @@ class Family:
                 f"+ {self.value('offchip_latency')} cycles latency")
 
     def slug(self) -> str:
-        text = (f"{self.value('source')}-{self.value('target_model')}-{self.value('mode')}-V{self.value('vocab_size')}"
+        text = (f"{self.value('block')}-{self.value('source')}-{self.value('target_model')}-{self.value('mode')}-V{self.value('vocab_size')}"
                 f"-r{self.value('rounds')}-s{self.value('seed')}-n{self.value('nested_from')}"
                 f"-clk{self.value('clock_hz'):g}"
                 f"-bw{self.value('offchip_bw'):g}-lat{self.value('offchip_latency')}")
@@ -106,7 +117,7 @@ def _panel_grid(fam: Family, width_per=5.6, height_per=4.2):
 
 
 def _title(fig: Figure, what: str, fam: Family):
-    fig.suptitle(f"{what}\n{fam.models_text()}\n{fam.config_text()}", fontsize=10)
+    fig.suptitle(f"{what}: {fam.text('title')}\n{fam.models_text()}\n{fam.config_text()}", fontsize=10)
 
 
 def _rows_text(n: float) -> str:
@@ -114,7 +125,8 @@ def _rows_text(n: float) -> str:
 
 
 def _row_kib(fam: Family, w: int) -> float:
-    return fam.value("vocab_size") * w / 8192
+    """KiB of one buffered row: V entries of W bits (logit block: bf16)."""
+    return fam.value("vocab_size") * (fam.text("entry_bits") or w) / 8192
 
 
 # ---- the figures -------------------------------------------------------------------------------
@@ -143,7 +155,7 @@ def plot_tokens_vs_gamma(fam: Family, path: Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
-        ax.legend(title="on-chip SRAM (draft rows that fit)", fontsize=7, title_fontsize=8)
+        ax.legend(title=f"on-chip SRAM ({fam.text('rows')} that fit)", fontsize=7, title_fontsize=8)
     _title(fig, "Verified tokens/s vs γ, one curve per SRAM size", fam)
     return _save(fig, path)
 
@@ -161,8 +173,8 @@ def plot_tokens_vs_sram(fam: Family, path: Path) -> Path:
                 continue
             x, y = _series(sel, "sram_kib", "tokens_per_s")
             line, = ax.plot(x, y / unit, marker="o", ms=3, color=cmap[c], label=f"γ = {g}")
-            # the knee: the smallest buffer that holds all γ draft rows
-            fits = [r["sram_kib"] for r in sel if r["sram_rows"] >= g]
+            # the knee: the smallest buffer that holds every row of the rounds (no row off chip)
+            fits = [r["sram_kib"] for r in sel if r["offchip_rows_per_round"] == 0]
             if fits and min(fits) > min(x):
                 knee = min(fits)
                 ax.plot([knee], [_select(sel, sram_kib=knee)[0]["tokens_per_s"] / unit], marker="*", ms=11,
@@ -171,7 +183,7 @@ def plot_tokens_vs_sram(fam: Family, path: Path) -> Path:
         ax.set_xticks(_values(rows, "sram_kib"))
         ax.set_xticklabels([str(k) for k in _values(rows, "sram_kib")], rotation=45, fontsize=7)
         ax.set_title(f"L = {lanes} lanes, W = {w} bit (row = {_row_kib(fam, w):g} KiB)", fontsize=9)
-        ax.set_xlabel("on-chip SRAM (KiB, log scale)   ★ = all γ draft rows fit")
+        ax.set_xlabel(f"on-chip SRAM (KiB, log scale)   ★ = {fam.text('all_fit')}")
         ax.set_ylabel(ylabel + ", log scale")
         # log: the knee is a ratio (on chip vs off chip), and the large-γ curves sit far below
         # the small-γ ones; on a linear axis their knees flatten into the floor
@@ -184,7 +196,7 @@ def plot_tokens_vs_sram(fam: Family, path: Path) -> Path:
         ax.grid(alpha=0.3, which="both")
         # outside the axes: inside, it hides the flat on-chip lines it labels
         ax.legend(fontsize=7, ncol=2 if len(gammas) > 8 else 1, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    _title(fig, "Verified tokens/s vs SRAM size: the knee where γ draft rows stop fitting", fam)
+    _title(fig, f"Verified tokens/s vs SRAM size: the knee where {fam.text('rows')} stop fitting", fam)
     return _save(fig, path)
 
 
@@ -207,11 +219,13 @@ def plot_cycles_by_phase(fam: Family, path: Path) -> Path:
                 bottom = np.zeros(len(rows))
                 for col, label, color in PHASES:
                     vals = np.array([r[col] for r in rows]) / 1e3
-                    ax.bar(g, vals, bottom=bottom, color=color, label=label, width=0.8)
+                    ax.bar(g, vals, bottom=bottom, color=color, label=label.format(tail=fam.text("tail")), width=0.8)
                     bottom += vals
                 # the tail is a few cycles next to thousands of streaming cycles: print it
+                # (the logit block's tail is thousands: "5.8k", narrow enough for a bar)
                 for x, top, r in zip(g, bottom, rows):
-                    ax.annotate(f"{r['tail_cycles_per_round']:.3g}", (x, top), xytext=(0, 2),
+                    tail = r["tail_cycles_per_round"]
+                    ax.annotate(f"{tail:.3g}" if tail < 1e3 else f"{tail / 1e3:.2g}k", (x, top), xytext=(0, 2),
                                 textcoords="offset points", ha="center", fontsize=6, color=PHASES[1][2])
                 ax.set_ylim(0, 1.12 * float(bottom.max()))   # room for the tail labels
                 ax.set_title(f"L = {L}, W = {w} bit, SRAM {kib} KiB ({_rows_text(rows[0]['sram_rows'])}); "
@@ -383,6 +397,6 @@ def plot_decode_speedup(fam: Family, decode: list[dict], path: Path, decode_labe
     ax_share.set_title("Where the software decode spends its time", fontsize=9)
     ax_share.set_ylim(0, 100)
     ax_share.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"End-to-end speculative decoding: software ({decode_label}) vs verification on HADES\n"
-                 f"{fam.models_text()}\n{fam.config_text()}", fontsize=10)
+    fig.suptitle(f"End-to-end speculative decoding: software ({decode_label}) vs verification on HADES, "
+                 f"{fam.text('title')}\n{fam.models_text()}\n{fam.config_text()}", fontsize=10)
     return _save(fig, path)

@@ -1,7 +1,9 @@
 """Design-space sweeps of the verifier with the CL timing model.
 
 A sweep crosses gamma x SRAM size x lanes x probability width W over decode traces and
-times every point with hades.cl.timing.round_timing on the trace's FL decisions. One CSV
+times every point on the trace's FL decisions with the CL timing of one of the two blocks
+(BLOCKS): the logit block on v2 traces (hades.cl.logit_timing.logit_round_timing, bf16 logit
+rows) or the probability-row block on v1 traces (hades.cl.timing.round_timing). One CSV
 row per point, holding every configuration column and the metrics (SWEEP_COLUMNS).
 
 Work is split into tasks, one per trace (gamma, W): a task fetches the trace's checked
@@ -22,12 +24,17 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from hades import limits
+from hades.cl.logit_timing import logit_round_timing
 from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
 from hades.fileio import atomic_write, check_output_path, is_stream, output_lock
+from hades.logit_protocol import BF16_BITS
 from hades.traces.cache import (SOURCES, TraceRequest, TraceSummary, cached_summary,
                                get_summaries, get_summary)
 
@@ -36,6 +43,10 @@ DEFAULT_GAMMAS = (1, 2, 3, 4, 6, 8, 12, 16)
 # 1.5 MiB: these sizes hold 1, 2, 4, 5, 8, 10, 16 and 21 rows and span the knee for every
 # default gamma. 128 KiB is also one row of the largest supported vocabulary (65536) at W=16.
 DEFAULT_SRAM_KIB = (128, 256, 384, 512, 768, 1024, 1536, 2048)
+# The logit block buffers every row of a round, 2 gamma + 1 bf16 rows of 96 KiB at V = 49152
+# (33 rows, 3.1 MiB at gamma 16): 3072 and 4096 KiB (32 and 42 rows) put the knee of every
+# default gamma on the grid.
+DEFAULT_LOGIT_SRAM_KIB = DEFAULT_SRAM_KIB + (3072, 4096)
 # 64 lanes at W = 16 would be a 1024-bit beat, which VerifierConfig refuses (PyMTL3 signals
 # stop at 1023 bits); 32 is the widest the RTL supports at the default W.
 DEFAULT_LANES = (16, 32)
@@ -45,10 +56,71 @@ DEFAULT_ROUNDS = 64
 EMBEDDED_VOCAB = 49152            # logits width of the embedded SmolLM2-135M-Instruct (real traces)
 
 
+# ---- the two blocks ----------------------------------------------------------------------------
+
+@dataclass
+class PointTiming:
+    """A block's CL timing of R rounds as evaluate_point reads it (arrays of length R).
+    Traffic is counted in units of traffic_bytes bytes (probability block: entries of W bits;
+    logit block: bytes), so that the v1 columns keep their arithmetic bit for bit."""
+    cycles: np.ndarray
+    latency: np.ndarray
+    input_cycles: np.ndarray
+    scan_cycles: np.ndarray        # probability: the residual scan; logit: the engine's tail jobs
+    offchip_rows: np.ndarray
+    sram_traffic: np.ndarray
+    offchip_traffic: np.ndarray
+    traffic_bytes: float
+
+
+def _probability_timing(tc: TimingConfig, s: TraceSummary) -> PointTiming:
+    t = round_timing(tc, s.gamma, s.vocab_size, s.greedy, s.accepted, s.token)
+    return PointTiming(t.cycles, t.latency, t.input_cycles, t.scan_cycles, t.offchip_rows, t.sram_entries,
+                       t.offchip_entries, s.prob_bits / 8)
+
+
+def _logit_timing(tc: TimingConfig, s: TraceSummary) -> PointTiming:
+    t = logit_round_timing(tc, s.gamma, s.vocab_size, s.round_greedy, s.onehot, s.accepted, s.token,
+                           s.draft_tokens)
+    return PointTiming(t.cycles, t.latency, t.input_cycles, t.tail_cycles, t.offchip_rows, t.sram_traffic_bytes,
+                       t.offchip_traffic_bytes, 1)
+
+
+@dataclass(frozen=True)
+class Block:
+    """What a sweep needs to know of a block: its traces, its buffer words, its timing."""
+    name: str
+    trace_format: int | None             # TraceRequest.trace_format of its traces
+    buffer_entry_bits: int | None        # bits of a buffered entry (None: W, the probability width)
+    default_sram_kib: tuple[int, ...]
+    check_trace: Callable                # (VerifierConfig, TraceSummary) -> None, raises TraceError
+    timing: Callable                     # (TimingConfig, TraceSummary) -> PointTiming
+
+    def entry_bits(self, prob_bits: int) -> int:
+        return prob_bits if self.buffer_entry_bits is None else self.buffer_entry_bits
+
+
+BLOCK_MODELS = {
+    # v2 traces, bf16 logit rows: every row of a round is buffered (draft and target rows)
+    "logit": Block("logit", 2, BF16_BITS, DEFAULT_LOGIT_SRAM_KIB, VerifierConfig.check_logit_trace, _logit_timing),
+    # v1 traces, W-bit probability rows: the gamma draft rows are buffered
+    "probability": Block("probability", None, None, DEFAULT_SRAM_KIB, VerifierConfig.check_trace,
+                         _probability_timing),
+}
+BLOCKS = tuple(BLOCK_MODELS)
+DEFAULT_BLOCK = "logit"
+
+
+def block_of(summary: TraceSummary) -> Block:
+    return BLOCK_MODELS["logit" if summary.trace_format == 2 else "probability"]
+
+
 # ---- the CSV schema ------------------------------------------------------------------------
 # (name, type, meaning). The type drives parsing on resume, so a re-read row formats to the
 # same text as a freshly computed one.
 CONFIG_COLUMNS = (
+    ("block", str, "logit: the logit block on v2 traces (bf16 logit rows); probability: the probability-row "
+                   "block on v1 traces"),
     ("source", str, "trace source: real or synthetic"),
     ("draft_model", str, "draft model of the trace (synthetic: the generator)"),
     ("target_model", str, "target model of the trace"),
@@ -62,8 +134,8 @@ CONFIG_COLUMNS = (
     ("prob_bits", int, "W, bits per probability entry"),
     ("uniform_bits", int, "U, bits per uniform"),
     ("sram_kib", int, "on-chip buffer, KiB"),
-    ("sram_words", int, "on-chip buffer, words of L entries"),
-    ("sram_rows", int, "draft rows of V entries that fit on chip"),
+    ("sram_words", int, "on-chip buffer, words of L entries (W bits; logit block: bf16)"),
+    ("sram_rows", int, "rows of V entries that fit on chip (probability block: draft rows; logit block: any row)"),
     ("clock_hz", float, "clock for tokens/s"),
     ("offchip_bw", float, "off-chip bandwidth, entries per cycle each way"),
     ("offchip_latency", int, "cycles before the first off-chip word of a scan"),
@@ -77,18 +149,22 @@ METRIC_COLUMNS = (
     ("cycles_per_round", float, "mean cycles from the first input beat to the result"),
     ("latency_per_round", float, "mean cycles after the last input beat"),
     ("input_cycles_per_round", float, "phase: input streaming with every row on chip"),
-    ("tail_cycles_per_round", float, "phase: post-input tail (residual scan) with every row on chip"),
+    ("tail_cycles_per_round", float, "phase: post-input tail (residual scan; logit block: the engine's last "
+                                     "jobs) with every row on chip"),
     ("offchip_cycles_per_round", float, "phase: extra cycles because rows overflowed off chip"),
-    ("scan_cycles_per_round", float, "mean residual-scan cycles (0 in rounds without a scan)"),
-    ("offchip_rows_per_round", float, "mean draft rows kept off chip"),
+    ("scan_cycles_per_round", float, "mean residual-scan cycles (0 in rounds without a scan); logit block: "
+                                     "cycles of the engine's tail jobs RS + RX or BX (0 in greedy rounds)"),
+    ("offchip_rows_per_round", float, "mean rows kept off chip (probability block: draft rows)"),
     ("sram_bytes_per_round", float, "mean bytes written to + read from the on-chip buffer"),
     ("offchip_bytes_per_round", float, "mean bytes moved to + from off-chip memory"),
 )
 SWEEP_COLUMNS = tuple(name for name, _, _ in CONFIG_COLUMNS + METRIC_COLUMNS)
+# the columns before `block` existed: such a CSV holds probability-block rows (read_csv reads it)
+LEGACY_SWEEP_COLUMNS = SWEEP_COLUMNS[1:]
 COLUMN_TYPES = {name: typ for name, typ, _ in CONFIG_COLUMNS + METRIC_COLUMNS}
 # what makes two rows the same point (everything else is derived from these)
 POINT_KEY = ("trace_id", "lanes", "sram_kib", "clock_hz", "offchip_bw", "offchip_latency")
-SORT_KEY = ("source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "nested_from",
+SORT_KEY = ("block", "source", "draft_model", "target_model", "mode", "vocab_size", "rounds", "seed", "nested_from",
             "uniform_bits", "prob_bits", "lanes", "sram_kib", "gamma", "clock_hz", "offchip_bw",
             "offchip_latency", "trace_id")
 
@@ -115,7 +191,7 @@ class HwPoint:
 class SweepSpec:
     """The grid and the trace parameters of a sweep."""
     gammas: tuple[int, ...] = DEFAULT_GAMMAS
-    sram_kib: tuple[int, ...] = DEFAULT_SRAM_KIB
+    sram_kib: tuple[int, ...] | None = None   # None: the block's default_sram_kib
     lanes: tuple[int, ...] = DEFAULT_LANES
     prob_bits: tuple[int, ...] = DEFAULT_PROB_BITS
     rounds: int = DEFAULT_ROUNDS
@@ -126,9 +202,20 @@ class SweepSpec:
     uniform_bits: int = 32
     nested: bool = False               # cut every gamma's rounds from one trace at max(gammas)
     timing: TimingSettings = field(default_factory=TimingSettings)
+    block: str = DEFAULT_BLOCK         # "logit" (v2 traces) or "probability" (v1 traces)
+
+    def __post_init__(self):
+        if self.sram_kib is None and self.block in BLOCK_MODELS:
+            object.__setattr__(self, "sram_kib", BLOCK_MODELS[self.block].default_sram_kib)
+
+    @property
+    def block_model(self) -> Block:
+        return BLOCK_MODELS[self.block]
 
     def check(self) -> None:
         """Refuse an impossible grid before any work starts, naming the offending value."""
+        if self.block not in BLOCK_MODELS:
+            raise ConfigError(f"unknown block {self.block!r}; expected one of {', '.join(BLOCKS)}")
         if self.source not in SOURCES:
             raise ConfigError(f"unknown trace source {self.source!r}; expected one of {', '.join(SOURCES)}")
         for name, limit in (("gammas", limits.GAMMA), ("sram_kib", limits.SRAM_KIB), ("lanes", limits.LANES),
@@ -156,7 +243,7 @@ class SweepSpec:
         for w in self.prob_bits:
             for lanes in self.lanes:
                 for kib in self.sram_kib:
-                    check_sram_holds_a_row(kib, lanes, w, expected_vocab)
+                    check_sram_holds_a_row(kib, lanes, self.block_model.entry_bits(w), expected_vocab)
 
     @property
     def vocab(self) -> int | None:
@@ -166,11 +253,12 @@ class SweepSpec:
         return None
 
     def trace_requests(self) -> list[TraceRequest]:
-        """One trace per (gamma, W): W changes the quantised rows and hence the decisions."""
+        """One trace per (gamma, W): W changes the quantised (v2: weight) rows and hence the
+        decisions. The block's trace format: v2 for the logit block, v1 for the probability one."""
         nested_from = max(self.gammas) if self.nested else None
         return [TraceRequest(source=self.source, gamma=g, rounds=self.rounds, seed=self.seed, mode=self.mode,
                              prob_bits=w, uniform_bits=self.uniform_bits, vocab_size=self.vocab,
-                             nested_from=nested_from)
+                             nested_from=nested_from, trace_format=self.block_model.trace_format)
                 for w in self.prob_bits for g in self.gammas]
 
     def hw_points(self) -> list[HwPoint]:
@@ -180,17 +268,18 @@ class SweepSpec:
         return len(self.gammas) * len(self.prob_bits) * len(self.lanes) * len(self.sram_kib)
 
 
-def sram_words_for(kib: int, lanes: int, prob_bits: int) -> int:
-    """Words of L W-bit entries in kib KiB (rounded down: a partial word holds nothing)."""
-    return kib * 1024 * 8 // (lanes * prob_bits)
+def sram_words_for(kib: int, lanes: int, entry_bits: int) -> int:
+    """Words of L entries of entry_bits bits (W; bf16 for the logit block) in kib KiB
+    (rounded down: a partial word holds nothing)."""
+    return kib * 1024 * 8 // (lanes * entry_bits)
 
 
-def check_sram_holds_a_row(kib: int, lanes: int, prob_bits: int, vocab: int) -> None:
-    words = sram_words_for(kib, lanes, prob_bits)
+def check_sram_holds_a_row(kib: int, lanes: int, entry_bits: int, vocab: int) -> None:
+    words = sram_words_for(kib, lanes, entry_bits)
     row_words = -(-vocab // lanes)
     if words < row_words:
-        row_kib = row_words * lanes * prob_bits / 8192
-        raise ConfigError(f"SRAM of {kib} KiB is smaller than one row: V={vocab} entries x {prob_bits} bits "
+        row_kib = row_words * lanes * entry_bits / 8192
+        raise ConfigError(f"SRAM of {kib} KiB is smaller than one row: V={vocab} entries x {entry_bits} bits "
                           f"at {lanes} lanes need {row_kib:g} KiB")
 
 
@@ -199,7 +288,8 @@ def check_sram_holds_a_row(kib: int, lanes: int, prob_bits: int, vocab: int) -> 
 def _model_names(summary: TraceSummary) -> tuple[str, str]:
     meta = summary.meta
     if summary.request.source == "synthetic":
-        name = f"synthetic-zipf(V={summary.vocab_size})"
+        kind = "logits" if summary.trace_format == 2 else "zipf"   # synthetic_logit_trace / synthetic_trace
+        name = f"synthetic-{kind}(V={summary.vocab_size})"
         return name, name
     models = meta.get("models") if isinstance(meta.get("models"), dict) else {}
     draft = meta.get("draft_model") or meta.get("draft") or models.get("draft") or "unknown"
@@ -208,30 +298,32 @@ def _model_names(summary: TraceSummary) -> tuple[str, str]:
 
 
 def evaluate_point(summary: TraceSummary, hw_point: HwPoint, timing: TimingSettings) -> dict:
-    """Time every round of the trace on one hardware point; returns one CSV row (typed)."""
+    """Time every round of the trace on one hardware point with its block's CL timing (the
+    logit block for a v2 trace, the probability block for v1); returns one CSV row (typed)."""
+    block = block_of(summary)
     V, W = summary.vocab_size, summary.prob_bits
     L, kib = hw_point.lanes, hw_point.sram_kib
-    check_sram_holds_a_row(kib, L, W, V)
-    sram_words = sram_words_for(kib, L, W)
+    entry_bits = block.entry_bits(W)
+    check_sram_holds_a_row(kib, L, entry_bits, V)
+    sram_words = sram_words_for(kib, L, entry_bits)
     hw = VerifierConfig(lanes=L, vocab_max=V, gamma_max=summary.gamma_max, prob_bits=W,
                         uniform_bits=summary.uniform_bits, sram_words=sram_words)
-    hw.check_trace(summary)
+    block.check_trace(hw, summary)
     tc = TimingConfig(hw=hw, offchip_bw=timing.offchip_bw, offchip_latency=timing.offchip_latency,
                       clock_hz=timing.clock_hz)
-    # the same rounds with every draft row on chip: the reference that splits off-chip cost off
+    # the same rounds with every row on chip (the block's full buffer for gamma_max): the
+    # reference that splits off-chip cost off
     on_chip = replace(tc, hw=replace(hw, sram_words=None), sram_words=None)
-    args = (summary.gamma, V, summary.greedy, summary.accepted, summary.token)
-    t = round_timing(tc, *args)
-    ideal = round_timing(on_chip, *args)
+    t = block.timing(tc, summary)
+    ideal = block.timing(on_chip, summary)
 
     gamma = summary.gamma
     tokens = summary.accepted + 1
     R = summary.num_rounds
-    bytes_per_entry = W / 8
     draft_model, target_model = _model_names(summary)
     req = summary.request
     row = {
-        "source": req.source, "draft_model": draft_model, "target_model": target_model, "mode": summary.mode,
+        "block": block.name, "source": req.source, "draft_model": draft_model, "target_model": target_model, "mode": summary.mode,
         "vocab_size": V, "rounds": R, "seed": req.seed, "gamma": int(req.gamma),
         "nested_from": int(req.nested_from or 0), "lanes": L, "prob_bits": W,
         "uniform_bits": summary.uniform_bits, "sram_kib": kib, "sram_words": sram_words,
@@ -249,8 +341,8 @@ def evaluate_point(summary: TraceSummary, hw_point: HwPoint, timing: TimingSetti
         "offchip_cycles_per_round": float((t.cycles - ideal.cycles).mean()),
         "scan_cycles_per_round": float(t.scan_cycles.mean()),
         "offchip_rows_per_round": float(t.offchip_rows.mean()),
-        "sram_bytes_per_round": float(t.sram_entries.mean() * bytes_per_entry),
-        "offchip_bytes_per_round": float(t.offchip_entries.mean() * bytes_per_entry),
+        "sram_bytes_per_round": float(t.sram_traffic.mean() * t.traffic_bytes),
+        "offchip_bytes_per_round": float(t.offchip_traffic.mean() * t.traffic_bytes),
     }
     assert tuple(row) == SWEEP_COLUMNS, "evaluate_point and the CSV schema disagree"
     return row
@@ -325,6 +417,8 @@ _RATE = limits.FloatLimit("acceptance_rate", 0.0, 1.0, "accepted / drafted")
 
 def check_row(row: dict) -> None:
     """Refuse a typed row this version could not have written (ConfigError naming the column)."""
+    if row["block"] not in BLOCK_MODELS:
+        raise ConfigError(f"block {row['block']!r:.100}: expected one of {', '.join(BLOCKS)}")
     for name, limit in ROW_LIMITS.items():
         limit.check(row[name], name)
     limits.check_mode(row["mode"])
@@ -351,19 +445,21 @@ def write_csv(path: str | Path, rows) -> Path:
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    """Rows of a sweep CSV, typed. Refuses a file with other columns (another tool or version)."""
+    """Rows of a sweep CSV, typed. Refuses a file with other columns (another tool or version);
+    a CSV written before the `block` column existed holds probability-block rows."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             header = tuple(reader.fieldnames or ())
-            if header != SWEEP_COLUMNS:
+            legacy = header == LEGACY_SWEEP_COLUMNS
+            if header != SWEEP_COLUMNS and not legacy:
                 missing = [c for c in SWEEP_COLUMNS if c not in header]
                 raise ConfigError(f"{path}: not a sweep CSV of this version (columns differ"
                                   + (f"; missing {missing[0]!r}" if missing else "") + ")")
             rows = []
             for raw in reader:
-                row = parse_row(raw)
+                row = parse_row({**raw, "block": "probability"} if legacy else raw)
                 try:
                     check_row(row)
                 except ConfigError as e:
@@ -547,5 +643,5 @@ def summarize_rows(rows: list[dict]) -> dict:
         return {}
     best = max(rows, key=lambda r: r["tokens_per_s"])
     return {"points": len(rows), "best_tokens_per_s": best["tokens_per_s"],
-            "best_point": {k: best[k] for k in ("gamma", "lanes", "sram_kib", "prob_bits")}}
+            "best_point": {k: best[k] for k in ("block", "gamma", "lanes", "sram_kib", "prob_bits")}}
 

@@ -4,6 +4,7 @@
     trace = get_trace(req)        # hades.traces.format.Trace, built once, then read from disk
     summary = get_summary(req)    # only what timing needs: gamma, accepted, token per round
     logits = get_trace(replace(req, trace_format=2))   # a v2 LogitTrace (bf16 logit rows)
+    get_summary(replace(req, trace_format=2))          # + per-round greedy, one-hot and the block's drafts
 
 Files live under <repo>/.cache/traces/ (or a cache_dir the caller names), keyed by a hash of
 every parameter that shapes the trace plus the producer's version, so a changed generator
@@ -14,14 +15,16 @@ Sources:
   "synthetic"  hades.traces.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed);
                with trace_format=2, hades.traces.synthetic.synthetic_logit_trace (bf16 logit rows)
   "real"       speculative decoding of a fixed prompt with the embedded LLM pair (SmolLM2-135M
-               target, layer-skip draft) recorded by hades.llm.specdec; the model is loaded on
-               the first cache miss only (pass a hades.llm.models.PairLoader to share one load).
+               target, layer-skip draft) recorded by hades.llm.specdec (trace_format=2: bf16
+               logit rows and the logit numerics); the model is loaded on the first cache miss
+               only (pass a hades.llm.models.PairLoader to share one load).
 A nested request (TraceRequest.nested_from) is cut from the trace at a larger gamma.
 
 The summary (a small JSON next to the trace) exists so that sweeps, which need only the
 per-round decisions, do not re-read and re-validate hundreds of MB of probability rows on
 every run. It is written only after a sample of the recorded decisions has been re-derived
-with the FL golden model (verify_round), so a summary on disk is a checked one. Synthetic
+with the FL golden model (verify_round; for v2 traces logit_block_output, which also re-samples
+the draft tokens), so a summary on disk is a checked one. Synthetic
 traces are a pure function of their seed: get_summary keeps only their summary (writing the
 compressed rows would cost as much as generating them); get_trace stores any trace.
 """
@@ -38,18 +41,20 @@ import numpy as np
 
 from hades import limits
 from hades.errors import ConfigError, HadesError, TraceError
-from hades.fl.verifier import verify_round
+from hades.fl.verifier import logit_block_output, verify_round
 from hades.paths import TRACE_CACHE_DIR
 
 if TYPE_CHECKING:   # the LLM tooling is imported only when a real trace is recorded
     from hades.llm.models import PairLoader
 from hades.fileio import atomic_write
 from hades.traces.format import Trace, read_trace, write_trace
+from hades.traces.format_v2 import LogitTrace
 
 SOURCES = ("synthetic", "real")
 DEFAULT_CACHE_DIR = TRACE_CACHE_DIR
 CACHE_FORMAT = "hades-trace-cache/1"   # bump when the key or the summary layout changes
 SUMMARY_FORMAT = "hades-trace-summary/1"
+SUMMARY_FORMAT_V2 = "hades-trace-summary/2"   # of v2 traces: v1's fields less row_sum, plus the logit block's
 
 
 class TraceUnavailable(HadesError):
@@ -80,11 +85,13 @@ class TraceRequest:
     prompt: real traces only, the text decoded (None: REAL_TRACE_PROMPT).
 
     trace_format: None (or 1, stored as None) for v1 probability rows; 2 for a v2 trace of
-    bf16 logit rows (synthetic source only, not nested; get_trace only: summaries are v1).
-    The synthetic v2 rounds are those of LogitSyntheticSpec with prob_bits as the weight bits
-    W: mode "stochastic" makes every round stochastic (greedy_share 0; a quarter of the rounds
-    have one-hot drafts, a quarter a masked token set, temperature 0.5..1.5 and min-p 0, 0.05
-    or 0.1 per round), mode "greedy" every round greedy.
+    bf16 logit rows, with prob_bits as the weight bits W. The synthetic v2 rounds are those of
+    LogitSyntheticSpec: mode "stochastic" makes every round stochastic (greedy_share 0; a
+    quarter of the rounds have one-hot drafts, a quarter a masked token set, temperature
+    0.5..1.5 and min-p 0, 0.05 or 0.1 per round), mode "greedy" every round greedy. Real v2
+    traces are recorded at temperature 1, min-p 0 (DecodeConfig(trace_format=2)). A nested v2
+    request cuts the logit rows as v1 cuts probability rows and re-decides each round with
+    logit_block_output.
     """
     source: str
     gamma: int
@@ -122,11 +129,8 @@ class TraceRequest:
             raise ConfigError("synthetic traces have no prompt")
         if self.nested_from is not None and self.nested_from < self.gamma:
             raise ConfigError(f"a gamma-{self.gamma} trace cannot be cut from rounds of gamma {self.nested_from}")
-        if self.trace_format is not None:
-            if self.trace_format != 2 or type(self.trace_format) is not int:
-                raise ConfigError(f"trace_format must be 1 or 2, got {self.trace_format!r}")
-            if self.source != "synthetic" or self.nested_from is not None:
-                raise ConfigError("trace_format 2 (logit rows) is available for synthetic, not nested, requests only")
+        if self.trace_format is not None and (self.trace_format != 2 or type(self.trace_format) is not int):
+            raise ConfigError(f"trace_format must be 1 or 2, got {self.trace_format!r}")
 
     @property
     def base(self) -> "TraceRequest":
@@ -157,34 +161,55 @@ class TraceRequest:
 
 @dataclass
 class TraceSummary:
-    """The per-round decisions of a trace plus what identifies it (small, picklable)."""
+    """The per-round decisions of a trace plus what identifies it (small, picklable).
+
+    A v2 (logit) trace's summary has no row_sum (each weight row carries its own sum) and holds
+    what the logit block's timing needs besides: per round greedy and one-hot drafts, and the
+    draft tokens the block samples [R, gamma] (for one-hot drafts the given ones)."""
     trace_id: str
     request: TraceRequest
     mode: str
     vocab_size: int
-    row_sum: int
-    prob_bits: int
+    row_sum: int | None            # None for v2
+    prob_bits: int                 # W (v2: the weight rows' weight_bits)
     uniform_bits: int
     gamma_max: int
     gamma: np.ndarray              # int64 [R]
     accepted: np.ndarray           # int64 [R]  (FL decisions, re-derived and checked)
     token: np.ndarray              # int64 [R]
     meta: dict = field(default_factory=dict)
+    round_greedy: np.ndarray | None = None   # v2: bool [R]
+    onehot: np.ndarray | None = None         # v2: bool [R]
+    draft_tokens: np.ndarray | None = None   # v2: int64 [R, gamma]
 
     @property
     def greedy(self) -> bool:
         return self.mode == "greedy"
 
     @property
+    def trace_format(self) -> int:
+        return self.request.trace_format or 1
+
+    @property
+    def weight_bits(self) -> int:
+        """W under its v2 name (VerifierConfig.check_logit_trace reads it)."""
+        return self.prob_bits
+
+    @property
     def num_rounds(self) -> int:
         return len(self.gamma)
 
     def to_json(self) -> dict:
-        return {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": asdict(self.request),
-                "mode": self.mode, "vocab_size": self.vocab_size, "row_sum": self.row_sum,
-                "prob_bits": self.prob_bits, "uniform_bits": self.uniform_bits,
-                "gamma_max": self.gamma_max, "gamma": self.gamma.tolist(),
-                "accepted": self.accepted.tolist(), "token": self.token.tolist(), "meta": self.meta}
+        d = {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": asdict(self.request),
+             "mode": self.mode, "vocab_size": self.vocab_size, "row_sum": self.row_sum,
+             "prob_bits": self.prob_bits, "uniform_bits": self.uniform_bits,
+             "gamma_max": self.gamma_max, "gamma": self.gamma.tolist(),
+             "accepted": self.accepted.tolist(), "token": self.token.tolist(), "meta": self.meta}
+        if self.trace_format == 2:
+            del d["row_sum"]
+            d.update(format=SUMMARY_FORMAT_V2, greedy=self.round_greedy.astype(int).tolist(),
+                     onehot=self.onehot.astype(int).tolist(), draft_tokens=self.draft_tokens.tolist())
+        return d
 
     @classmethod
     def from_json(cls, d) -> "TraceSummary":
@@ -195,6 +220,7 @@ class TraceSummary:
 
 _SUMMARY_KEYS = {"format", "trace_id", "request", "mode", "vocab_size", "row_sum", "prob_bits", "uniform_bits",
                  "gamma_max", "gamma", "accepted", "token", "meta"}
+_SUMMARY_KEYS_V2 = (_SUMMARY_KEYS - {"row_sum"}) | {"greedy", "onehot", "draft_tokens"}
 # TraceRequest fields and their JSON types (None allowed for the optional ones)
 _REQUEST_TYPES = {"source": str, "gamma": int, "rounds": int, "seed": int, "mode": str, "prob_bits": int,
                   "uniform_bits": int, "vocab_size": (int, None), "nested_from": (int, None), "prompt": (str, None),
@@ -235,6 +261,21 @@ def _summary_ints(d: dict, key: str, n: int, lo, hi) -> np.ndarray:
     return arr
 
 
+def _summary_token_rows(d: dict, key: str, n: int, width: int, vocab_size: int) -> np.ndarray:
+    """n lists (one per round) of `width` tokens in 0..V-1, as int64 [n, width]."""
+    v = d[key]
+    if type(v) is not list or len(v) != n or not all(type(row) is list and len(row) == width for row in v):
+        _bad_summary(f"{key!r}: expected {n} lists (one per round) of {width} integers")
+    if not all(_is_int(x) for row in v for x in row):
+        _bad_summary(f"{key!r}: entries must be integers")
+    arr = np.array(v, np.int64).reshape(n, width)
+    bad = np.argwhere((arr < 0) | (arr >= vocab_size))
+    if bad.size:
+        r, t = map(int, bad[0])
+        _bad_summary(f"{key!r}, round {r}, slot {t}: token {int(arr[r, t])} outside 0..{vocab_size - 1}")
+    return arr
+
+
 def _summary_request(r) -> TraceRequest:
     if type(r) is not dict or not set(r) <= set(_REQUEST_TYPES) or not all(k in r for k in _REQUIRED_REQUEST):
         _bad_summary(f"'request': expected an object with the TraceRequest fields, got {r!r:.200}")
@@ -255,11 +296,15 @@ def _summary_request(r) -> TraceRequest:
 def _summary_from_json(d) -> TraceSummary:
     if type(d) is not dict:
         _bad_summary(f"expected a JSON object, got {type(d).__name__}")
-    if d.get("format") != SUMMARY_FORMAT:
-        _bad_summary(f"format {d.get('format')!r:.100}, expected {SUMMARY_FORMAT!r}")
-    if set(d) != _SUMMARY_KEYS:
-        _bad_summary(f"keys {sorted(set(d) ^ _SUMMARY_KEYS)} missing or unexpected")
+    if d.get("format") not in (SUMMARY_FORMAT, SUMMARY_FORMAT_V2):
+        _bad_summary(f"format {d.get('format')!r:.100}, expected {SUMMARY_FORMAT!r} or {SUMMARY_FORMAT_V2!r}")
+    v2 = d["format"] == SUMMARY_FORMAT_V2
+    keys = _SUMMARY_KEYS_V2 if v2 else _SUMMARY_KEYS
+    if set(d) != keys:
+        _bad_summary(f"keys {sorted(set(d) ^ keys)} missing or unexpected")
     req = _summary_request(d["request"])
+    if (req.trace_format == 2) != v2:
+        _bad_summary(f"format {d['format']!r} but the request's trace_format is {req.trace_format or 1}")
     trace_id = d["trace_id"]
     if type(trace_id) is not str or trace_id != req.key():
         _bad_summary(f"trace_id {trace_id!r:.100} is not the key of its request ({req.key()})")
@@ -269,7 +314,7 @@ def _summary_from_json(d) -> TraceSummary:
     uniform_bits = _summary_int(d, "uniform_bits", req.uniform_bits, req.uniform_bits)
     if not (1 <= prob_bits <= 31 and 1 <= uniform_bits <= 64):
         _bad_summary(f"prob_bits={prob_bits} or uniform_bits={uniform_bits} outside the trace format's range")
-    row_sum = _summary_int(d, "row_sum", 1, (1 << prob_bits) - 1)
+    row_sum = None if v2 else _summary_int(d, "row_sum", 1, (1 << prob_bits) - 1)
     V = req.vocab_size
     vocab_size = _summary_int(d, "vocab_size", V or 1, V or _INT64_MAX)
     gamma_max = _summary_int(d, "gamma_max", req.gamma, _INT64_MAX)
@@ -279,9 +324,16 @@ def _summary_from_json(d) -> TraceSummary:
     token = _summary_ints(d, "token", R, 0, vocab_size - 1)
     if type(d["meta"]) is not dict:
         _bad_summary("'meta': expected a JSON object")
+    logit = {}
+    if v2:
+        greedy = _summary_ints(d, "greedy", R, 0, 1).astype(bool)
+        if not (greedy == (req.mode == "greedy")).all():
+            _bad_summary(f"'greedy': every round of a {req.mode} request must be {req.mode}")
+        logit = dict(round_greedy=greedy, onehot=_summary_ints(d, "onehot", R, 0, 1).astype(bool),
+                     draft_tokens=_summary_token_rows(d, "draft_tokens", R, req.gamma, vocab_size))
     return TraceSummary(trace_id=trace_id, request=req, mode=req.mode, vocab_size=vocab_size, row_sum=row_sum,
                         prob_bits=prob_bits, uniform_bits=uniform_bits, gamma_max=gamma_max, gamma=gamma,
-                        accepted=accepted, token=token, meta=d["meta"])
+                        accepted=accepted, token=token, meta=d["meta"], **logit)
 
 
 def trace_path(req: TraceRequest, cache_dir: str | Path | None = None) -> Path:
@@ -293,13 +345,13 @@ def _summary_path(req: TraceRequest, cache_dir: str | Path | None) -> Path:
 
 
 def get_trace(req: TraceRequest, cache_dir: str | Path | None = None,
-              pair_loader: PairLoader | None = None) -> Trace:
+              pair_loader: PairLoader | None = None) -> Trace | LogitTrace:
     """The trace for req: read from the cache, or built and cached when missing. A nested
     request is cut from its (cached) base trace on the fly: cutting costs less than reading."""
     return _trace_for(req, cache_dir, pair_loader, store=True)
 
 
-def _trace_for(req: TraceRequest, cache_dir, pair_loader, store: bool) -> Trace:
+def _trace_for(req: TraceRequest, cache_dir, pair_loader, store: bool) -> Trace | LogitTrace:
     req.check()
     if req.nested_from is not None:
         return cut_trace(_trace_for(req.base, cache_dir, pair_loader, store), req)
@@ -350,9 +402,6 @@ def get_summaries(reqs: list[TraceRequest], cache_dir: str | Path | None = None,
                   pair_loader: PairLoader | None = None, progress=None) -> list[TraceSummary]:
     """Summaries of several requests; nested requests that share a base trace load or build
     it once. progress(n) is called as summaries become available."""
-    if any(req.trace_format is not None for req in reqs):
-        raise ConfigError("trace summaries are made from v1 traces (the CL timing of logit rounds does not exist "
-                          "yet); use get_trace for a trace_format 2 request")
     out: dict[int, TraceSummary] = {}
     missing: dict[TraceRequest, list[int]] = {}
     for i, req in enumerate(reqs):
@@ -378,31 +427,48 @@ def get_summaries(reqs: list[TraceRequest], cache_dir: str | Path | None = None,
     return [out[i] for i in range(len(reqs))]
 
 
-def cut_trace(base: Trace, req: TraceRequest) -> Trace:
+def cut_trace(base: Trace | LogitTrace, req: TraceRequest) -> Trace | LogitTrace:
     """The rounds of base cut to req.gamma drafts (see TraceRequest.nested_from), re-decided
     with the FL verifier: a round that accepted all of its first gamma drafts now ends with
-    the bonus sample from q_{gamma+1} instead of going on."""
+    the bonus sample from q_{gamma+1} instead of going on. v1 and v2 alike: the first gamma
+    drafts (tokens, rows, uniforms) and the first gamma + 1 target rows of every round."""
     g = req.gamma
     if base.gamma.min() < g:
         raise TraceError(f"cannot cut gamma-{g} rounds from a trace with gamma {int(base.gamma.min())} rounds")
-    gamma = np.full(base.num_rounds, g, base.gamma.dtype)
     decided = np.zeros(base.num_rounds, base.expected_accepted.dtype)
-    cut = Trace(mode=base.mode, vocab_size=base.vocab_size, row_sum=base.row_sum, prob_bits=base.prob_bits,
-                uniform_bits=base.uniform_bits, gamma=gamma, draft_tokens=base.draft_tokens[:, :g],
-                draft_probs=base.draft_probs[:, :g], target_probs=base.target_probs[:, : g + 1],
-                accept_uniforms=base.accept_uniforms[:, :g], sample_uniform=base.sample_uniform,
-                expected_accepted=decided, expected_token=decided.copy(),
-                meta={**base.meta, "nested": {"cut_to_gamma": g, "from_gamma": int(base.gamma.max())}})
-    for i, rnd in enumerate(cut.rounds()):
-        res = verify_round(rnd, cut.row_sum, cut.uniform_bits)
-        cut.expected_accepted[i], cut.expected_token[i] = res.accepted, res.token
+    common = dict(uniform_bits=base.uniform_bits, gamma=np.full(base.num_rounds, g, base.gamma.dtype),
+                  draft_tokens=base.draft_tokens[:, :g], accept_uniforms=base.accept_uniforms[:, :g],
+                  sample_uniform=base.sample_uniform, expected_accepted=decided, expected_token=decided.copy(),
+                  meta={**base.meta, "nested": {"cut_to_gamma": g, "from_gamma": int(base.gamma.max())}})
+    if isinstance(base, LogitTrace):
+        cut = LogitTrace(vocab_size=base.vocab_size, weight_bits=base.weight_bits, greedy=base.greedy,
+                         onehot_draft=base.onehot_draft, draft_logits=base.draft_logits[:, :g],
+                         target_logits=base.target_logits[:, : g + 1], draft_params=base.draft_params,
+                         target_params=base.target_params, draft_uniforms=base.draft_uniforms[:, :g], **common)
+    else:
+        cut = Trace(mode=base.mode, vocab_size=base.vocab_size, row_sum=base.row_sum, prob_bits=base.prob_bits,
+                    draft_probs=base.draft_probs[:, :g], target_probs=base.target_probs[:, : g + 1], **common)
+    for i in range(cut.num_rounds):
+        decision = fl_decision(cut, i)[0]
+        cut.expected_accepted[i], cut.expected_token[i] = decision
         # a round the base rejected before draft g is unchanged by the cut: a free cross-check
         # of the producer's recorded decision
         base_decision = (int(base.expected_accepted[i]), int(base.expected_token[i]))
-        if base_decision[0] < g and res.decision() != base_decision:
+        if base_decision[0] < g and decision != base_decision:
             raise TraceError(f"base trace of {req.file_stem()}, round {i}: recorded decision {base_decision} but "
-                             f"the FL verifier gives {res.decision()}")
+                             f"the FL verifier gives {decision}")
     return cut
+
+
+def fl_decision(trace: Trace | LogitTrace, i: int) -> tuple[tuple[int, int], list[int] | None]:
+    """Round i's (accepted, token) by the FL golden model, and for a v2 trace the draft tokens
+    the logit block samples (hades.fl.verifier.logit_block_output; None for v1 and for one-hot
+    drafts, whose tokens are given)."""
+    rnd = trace.round(i)
+    if isinstance(trace, LogitTrace):
+        out = logit_block_output(rnd, trace.weight_bits, trace.uniform_bits, where=f"round {i}")
+        return out.result.decision(), [d.token for d in out.drafts] if out.drafts else None
+    return verify_round(rnd, trace.row_sum, trace.uniform_bits).decision(), None
 
 
 # Rounds whose recorded decision summarize re-derives with the FL verifier. Every producer
@@ -412,31 +478,41 @@ def cut_trace(base: Trace, req: TraceRequest) -> Trace:
 CHECKED_ROUNDS = 8
 
 
-def summarize(trace: Trace, req: TraceRequest, decided_by_fl: bool = False) -> TraceSummary:
+def summarize(trace: Trace | LogitTrace, req: TraceRequest, decided_by_fl: bool = False) -> TraceSummary:
     """The per-round decisions, with an evenly spread sample of rounds (first and last
     included) re-derived with the FL golden model and compared with the producer's recorded
-    ones: a sweep must time the decisions the verifier really makes.
-    decided_by_fl: the recorded decisions come from verify_round in this process already."""
+    ones: a sweep must time the decisions the verifier really makes. For a v2 trace the sample
+    is decided by the logit block's FL model (logit_block_output), whose sampled draft tokens
+    must equal the recorded ones too.
+    decided_by_fl: the recorded decisions come from the FL model in this process already."""
     accepted = trace.expected_accepted.astype(np.int64)
     token = trace.expected_token.astype(np.int64)
     R = trace.num_rounds
     sample = [] if decided_by_fl else sorted(set(np.linspace(0, R - 1, min(R, CHECKED_ROUNDS)).round().astype(int)))
-    for i in sample:
-        res = verify_round(trace.round(int(i)), trace.row_sum, trace.uniform_bits)
+    for i in map(int, sample):
+        decision, drafts = fl_decision(trace, i)
         want = (int(trace.expected_accepted[i]), int(trace.expected_token[i]))
-        if res.decision() != want:
+        if decision != want:
             raise TraceError(f"trace {req.file_stem()}, round {i}: recorded decision (accepted, token) = {want} "
-                             f"but the FL verifier gives {res.decision()}")
-    return TraceSummary(trace_id=req.key(), request=req, mode=trace.mode, vocab_size=int(trace.vocab_size),
-                        row_sum=int(trace.row_sum), prob_bits=int(trace.prob_bits),
-                        uniform_bits=int(trace.uniform_bits), gamma_max=int(trace.gamma_max),
-                        gamma=trace.gamma.astype(np.int64), accepted=accepted, token=token, meta=dict(trace.meta))
+                             f"but the FL verifier gives {decision}")
+        recorded = trace.draft_tokens[i, : len(drafts or ())].tolist()
+        if drafts is not None and drafts != recorded:
+            raise TraceError(f"trace {req.file_stem()}, round {i}: recorded draft tokens {recorded} but the "
+                             f"logit block samples {drafts}")
+    common = dict(trace_id=req.key(), request=req, mode=trace.mode, vocab_size=int(trace.vocab_size),
+                  uniform_bits=int(trace.uniform_bits), gamma_max=int(trace.gamma_max),
+                  gamma=trace.gamma.astype(np.int64), accepted=accepted, token=token, meta=dict(trace.meta))
+    if isinstance(trace, LogitTrace):
+        return TraceSummary(row_sum=None, prob_bits=int(trace.weight_bits), round_greedy=trace.greedy.astype(bool),
+                            onehot=trace.onehot_draft.astype(bool),
+                            draft_tokens=trace.draft_tokens[:, : req.gamma].astype(np.int64), **common)
+    return TraceSummary(row_sum=int(trace.row_sum), prob_bits=int(trace.prob_bits), **common)
 
 
-def produce_trace(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace:
+def produce_trace(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace | LogitTrace:
     """Produce the trace for req from its source (no cache)."""
     req.check()
-    if req.trace_format == 2:
+    if req.source == "synthetic" and req.trace_format == 2:
         from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
         return synthetic_logit_trace(LogitSyntheticSpec(
             vocab_size=req.vocab_size, rounds=req.rounds, gammas=(req.gamma,), seed=req.seed,
@@ -502,7 +578,7 @@ def _real_recorder_version() -> str:
                       sort_keys=True)
 
 
-def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace:
+def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Trace | LogitTrace:
     reason = real_unavailable_reason()
     if reason is not None:
         raise TraceUnavailable(f"real traces are unavailable: {reason}")
@@ -516,7 +592,8 @@ def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Tra
     # which read v1 only until the CL and RTL of the logit front end exist
     config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
                           uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
-                          max_rounds=req.rounds, stop_at_eos=False, record=True, trace_format=1)
+                          max_rounds=req.rounds, stop_at_eos=False, record=True,
+                          trace_format=req.trace_format or 1)
     # an LLM decode of many rounds takes minutes: show it (on a terminal only, like `hades trace`)
     with tqdm(total=req.rounds, unit="round", desc=f"recording real trace, gamma {req.gamma}", file=sys.stderr,
               disable=None, leave=False) as bar:
