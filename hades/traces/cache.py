@@ -588,8 +588,7 @@ def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Tra
     from hades.llm.record import record_trace
     from hades.llm.specdec import DecodeConfig
     pair = (pair_loader or PairLoader()).get()
-    # trace format 1 (probability rows): the cache feeds CL sweeps, `hades bench` and the RTL tests,
-    # which read v1 only until the CL and RTL of the logit front end exist
+    # the request's format: 1 (probability rows, the default of a request) or 2 (bf16 logit rows)
     config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
                           uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
                           max_rounds=req.rounds, stop_at_eos=False, record=True,
