@@ -31,7 +31,12 @@ print()'
 "${HADES[@]}" trace --synthetic --trace-format 1 --vocab 50 --rounds 12 --gamma 4,1,0,3 --mode greedy --seed 2 -o "$TR/small_greedy.npz" >/dev/null
 "${HADES[@]}" trace --synthetic --trace-format 1 --vocab 100 --rounds 12 --gamma 8,5,1 --seed 7 --prob-bits 12 --uniform-bits 24 -o "$TR/w12.npz" >/dev/null
 "${HADES[@]}" trace --synthetic --trace-format 1 --vocab 50257 --rounds 3 --gamma 4,1,3 --seed 8 -o "$TR/gpt2.npz" >/dev/null
+# v2 (the logit block): mixed modes, one-hot and model drafts, temperatures, min-p; a full-vocabulary one
+"${HADES[@]}" trace --synthetic --vocab 50 --rounds 20 --gamma 0,1,2,3,4 --seed 1 -o "$TR/logit_small.npz" >/dev/null
+"${HADES[@]}" trace --synthetic --vocab 49152 --rounds 3 --gamma 4,1,3 --seed 8 -o "$TR/logit_full.npz" >/dev/null
 traces=(small:"--lanes 4 --vocab-max 64 --gamma-max 4"
+        logit_small:"--lanes 4 --vocab-max 64 --gamma-max 4"
+        logit_full:"--lanes 16 --gamma-max 4"
         small_greedy:"--lanes 4 --vocab-max 64 --gamma-max 4"
         w12:"--lanes 8 --vocab-max 128 --gamma-max 8 --prob-bits 12 --uniform-bits 24"
         gpt2:"--lanes 32 --gamma-max 4")
@@ -51,8 +56,12 @@ for entry in "${traces[@]}"; do
 done
 "${HADES[@]}" verify "$TR/small.npz" --level rtl $(echo "--lanes 4 --vocab-max 64 --gamma-max 4") --json \
   | normalise > "$OUT/verify-small-rtl-verilator.json"
-"${HADES[@]}" sweep --source synthetic --vocab 4096 --rounds 16 --gammas 1-4,8 --sram-kib 16,32,64 --lanes 8,16 \
-  --cache-dir "$OUT/cache" --out "$OUT/sweep.csv" >/dev/null 2>&1
+# the probability-row block's sweep (a snapshot of a commit before `--block` existed has no
+# leading "block" column in sweep.csv: compare with `cut -d, -f2-`), then the logit block's
+"${HADES[@]}" sweep --block probability --source synthetic --vocab 4096 --rounds 16 --gammas 1-4,8 --sram-kib 16,32,64 \
+  --lanes 8,16 --cache-dir "$OUT/cache" --out "$OUT/sweep.csv" >/dev/null 2>&1
+"${HADES[@]}" sweep --block logit --source synthetic --vocab 4096 --rounds 16 --gammas 1-4,8 --sram-kib 16,32,64,128 \
+  --lanes 8,16 --cache-dir "$OUT/cache" --out "$OUT/sweep-logit.csv" >/dev/null 2>&1
 rm -rf "$OUT/cache" "$TR"
-(cd "$OUT" && sha256sum ./*.json sweep.csv > SHA256SUMS)
+(cd "$OUT" && sha256sum ./*.json ./*.csv > SHA256SUMS)
 echo "snapshot in $OUT ($(wc -l < "$OUT/SHA256SUMS") files)"
