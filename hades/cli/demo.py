@@ -34,28 +34,29 @@ def run(args) -> int:
     out = Path(check_output_path(args.out, directory=True))   # before the first step
     out.mkdir(parents=True, exist_ok=True)
     syn = str(out / "synthetic.npz")
-    _step("synthetic trace (V=2048, gamma 2..8)",
-          ["trace", "--synthetic", "--trace-format", "1", "--vocab", "2048", "--rounds", "12", "--gamma", "2,4,8", "--seed", "1", "-o", syn])
-    _step("verify it at FL", ["verify", syn, "--level", "fl"])
-    _step("... at CL (cycles per round)", ["verify", syn, "--level", "cl", "--lanes", "16", "--vocab-max", "4096",
-                                           "--gamma-max", "8"])
-    _step("... at RTL through Verilator (same results, same cycles)",
-          ["verify", syn, "--level", "rtl", "--lanes", "16", "--vocab-max", "4096", "--gamma-max", "8"])
+    hw = ["--lanes", "16", "--vocab-max", "4096", "--gamma-max", "8"]
+    _step("synthetic v2 trace: bf16 logit rows, per-round temperature and min-p, mixed greedy / stochastic "
+          "and model / one-hot drafts (V=2048, gamma 2..8)",
+          ["trace", "--synthetic", "--vocab", "2048", "--rounds", "12", "--gamma", "2,4,8", "--seed", "1", "-o", syn])
+    _step("the logit block at FL (it samples the model drafts itself, then verifies)", ["verify", syn, "--level", "fl"])
+    _step("... at CL (cycles per round and of every returned draft token)", ["verify", syn, "--level", "cl", *hw])
+    _step("... at RTL through Verilator (same results, same drafts, same cycles)",
+          ["verify", syn, "--level", "rtl", *hw])
     if args.quick:
         return 0
     from hades.traces.cache import TraceRequest, get_trace, trace_path
-    req = TraceRequest(source="real", gamma=4, rounds=16, seed=0)
-    print("\n=== real trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
-          "$ hades trace --trace-format 1 --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
+    req = TraceRequest(source="real", gamma=4, rounds=16, seed=0, trace_format=2)
+    print("\n=== real v2 trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
+          "$ hades trace --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
     get_trace(req)
     real = str(trace_path(req))
     print(f"trace: {real}")
     _step("verify the real trace at FL", ["verify", real, "--level", "fl"])
-    _step("... at CL", ["verify", real, "--level", "cl", "--lanes", "32", "--gamma-max", "4"])
+    _step("... at CL", ["verify", real, "--level", "cl", "--lanes", "16", "--gamma-max", "4"])
     _step("... at RTL: the same Verilog in Verilator with the C++ batch driver (full 49152-entry vocabulary)",
-          ["verify", real, "--level", "rtl", "--rtl-backend", "batch", "--lanes", "32", "--gamma-max", "4"])
+          ["verify", real, "--level", "rtl", "--rtl-backend", "batch", "--lanes", "16", "--gamma-max", "4"])
     csv = str(out / "sweep.csv")
-    _step("CL sweep over gamma x SRAM size x lanes on real traces",
+    _step("CL sweep of the logit block over gamma x SRAM size x lanes on real v2 traces",
           ["sweep", "--source", "real", "--nested", "--gammas", "1,2,3,4,6,8,12,16", "--rounds", "32",
            "--out", csv, "--resume"])
     plot_args = ["plot", csv, "--out-dir", str(out / "plots")]
