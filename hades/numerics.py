@@ -259,7 +259,7 @@ INV_TEMP_MAX = (1 << 24) - 1        # 1 <= k < 2^24
 LOGIT_MIN, LOGIT_MAX = -(1 << 23), (1 << 23) - 1   # the clamp of x (24 bits, signed)
 FRACTION_BITS = 16                  # top_p and min_p are in units of 2^-16
 FRACTION_ONE = 1 << FRACTION_BITS   # top_p = FRACTION_ONE is off
-TOP_K_MAX = 1 << 24                 # top_k = 0..2^24 (0 is off; top_k >= V keeps every entry)
+TOP_K_MAX = limits.TOP_K.hi          # top_k = 0..2^24 (0 is off; top_k >= V keeps every entry)
 WEIGHT_BITS_RANGE = (1, 31)         # W of the logit path in this module (hardware: 2..24)
 BF16_NEG_INF = 0xFF80               # the mask
 BF16_POS_INF = 0x7F80

@@ -194,7 +194,7 @@ class LogitSyntheticSpec:
         for name, limit in (("top_ks", limits.TOP_K), ("top_ps", limits.TOP_P), ("draft_top_ks", limits.TOP_K),
                             ("draft_top_ps", limits.TOP_P)):
             values = getattr(self, name)
-            if values is None or (values == () and not name.startswith("draft_")):
+            if values is None or (not name.startswith("draft_") and len(values) == 0):
                 continue   # off (top_ks, top_ps) or the target's (draft_top_ks, draft_top_ps)
             values = limits.check_values(values, limit, name)
             if limit is limits.TOP_P:
