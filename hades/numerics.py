@@ -294,7 +294,7 @@ def fraction_units(p: float) -> int:
 
 def top_p_units(p: float) -> int:
     """top-p as a fraction in (0, 1] -> units of 2^-16 (`fraction_units`); refused (ConfigError)
-    unless it is at least one unit (p >= 2^-17 rounds to 1 or more)."""
+    unless it is at least one unit (p > 2^-17; 2^-17 itself rounds half to even, to 0)."""
     v = fraction_units(p)
     if v == 0:
         below = f" ({float(p)!r} rounds to 0 units of 2^-16)" if float(p) > 0 else ""
