@@ -205,6 +205,9 @@ ROUNDS = IntLimit("rounds", 1, 1 << 20,
 SEED = IntLimit("seed", 0, (1 << 63) - 1, "numpy and torch seeds, JSON and CSV cells: a non-negative int64")
 NEW_TOKENS = IntLimit("max_new_tokens", 1, 1 << 20, "tokens per decode")
 TEMPERATURE = FloatLimit("temperature", 0.0, 1e6, "0 means greedy; beyond 10^6 every row is uniform anyway")
+TOP_K = IntLimit("top_k", 0, 1 << 24, "0 is off; top_k >= V keeps every entry (the trace stores 0..2^24)")
+TOP_P = FloatLimit("top_p", 0.0, 1.0, "a fraction, stored in units of 2^-16: 1 is off, 0 keeps nothing (refused)",
+                   lo_open=True)
 SHAPE = FloatLimit("shape parameter", 0.0, 100.0,
                    "synthetic row shapes (Zipf exponent, draft noise and power); beyond, softmax underflows")
 TRACE_ENTRIES_MAX = 1 << 30     # probability entries a synthetic trace may hold in memory (~10 GiB)

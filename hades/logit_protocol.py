@@ -156,14 +156,23 @@ def beats_per_row(cfg: VerifierConfig, vocab_size: int) -> int:
     return -(-int(vocab_size) // cfg.lanes)
 
 
-def check_logit_round(cfg: VerifierConfig, rnd: LogitRound) -> None:
-    """What the block can carry: V, gamma within the hardware, parameters in their fields."""
+NO_HARDWARE_FILTERS = ("the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces "
+                       "at --level fl (without --sim)")
+
+
+def check_logit_round(cfg: VerifierConfig, rnd: LogitRound, where: str = "round") -> None:
+    """What the block can carry: V, gamma within the hardware, parameters in their fields.
+    The header carries k and min_p only: a round on which top-k or top-p would act (the target
+    side of a stochastic round, the draft side of a stochastic round with model drafts) is
+    refused (TraceError), never run without its filter; greedy rounds ignore the filters."""
     if rnd.vocab_size > cfg.vocab_max:
-        raise TraceError(f"round vocabulary {rnd.vocab_size} exceeds vocab_max={cfg.vocab_max}")
+        raise TraceError(f"{where}: vocabulary {rnd.vocab_size} exceeds vocab_max={cfg.vocab_max}")
     if rnd.gamma > cfg.gamma_max:
-        raise TraceError(f"round gamma {rnd.gamma} exceeds gamma_max={cfg.gamma_max}")
-    for side in ("draft_params", "target_params"):
-        numerics.check_sampling_params(getattr(rnd, side), side)
+        raise TraceError(f"{where}: gamma {rnd.gamma} exceeds gamma_max={cfg.gamma_max}")
+    for side, used in (("draft_params", model_drafts(rnd)), ("target_params", True)):
+        sp = numerics.check_sampling_params(getattr(rnd, side), f"{where}: {side}")
+        if sp.rank_filters and used and not rnd.greedy:
+            raise TraceError(f"{where}: {side} has top_k = {sp.top_k}, top_p = {sp.top_p}: {NO_HARDWARE_FILTERS}")
 
 
 def model_drafts(rnd: LogitRound) -> bool:
@@ -222,9 +231,9 @@ def round_rows(rnd: LogitRound) -> np.ndarray:
     return tl
 
 
-def round_beats(cfg: VerifierConfig, rnd: LogitRound) -> list[int]:
+def round_beats(cfg: VerifierConfig, rnd: LogitRound, where: str = "round") -> list[int]:
     """All input beats of a round as Python ints (the PyMTL3 source's messages)."""
-    check_logit_round(cfg, rnd)
+    check_logit_round(cfg, rnd, where)
     beats = [header_beat(cfg, rnd)] + draft_beats(cfg, rnd)
     beats += [_lanes_to_int(b) for b in logit_rows_beat_array(cfg, round_rows(rnd))]
     return beats

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hades import limits
 from hades.errors import ConfigError, TraceError
 
 
@@ -258,6 +259,7 @@ INV_TEMP_MAX = (1 << 24) - 1        # 1 <= k < 2^24
 LOGIT_MIN, LOGIT_MAX = -(1 << 23), (1 << 23) - 1   # the clamp of x (24 bits, signed)
 FRACTION_BITS = 16                  # top_p and min_p are in units of 2^-16
 FRACTION_ONE = 1 << FRACTION_BITS   # top_p = FRACTION_ONE is off
+TOP_K_MAX = limits.TOP_K.hi          # top_k = 0..2^24 (0 is off; top_k >= V keeps every entry)
 WEIGHT_BITS_RANGE = (1, 31)         # W of the logit path in this module (hardware: 2..24)
 BF16_NEG_INF = 0xFF80               # the mask
 BF16_POS_INF = 0x7F80
@@ -267,13 +269,19 @@ BF16_QUIET_NAN = 0x7FC0
 class SamplingParams(NamedTuple):
     """(k, top_k, top_p, min_p) of one row side, as the v2 trace stores them (int64 [4]).
 
-    k: inverse temperature (`inverse_temperature(T)`), 1..2^24-1; top_k: 0 = off;
-    top_p: 1..2^16 in units of 2^-16, 2^16 = off; min_p: 0..2^16 in units of 2^-16, 0 = off.
+    k: inverse temperature (`inverse_temperature(T)`), 1..2^24-1; top_k: 0..2^24, 0 = off;
+    top_p: 1..2^16 in units of 2^-16, 2^16 = off; min_p: 0..2^16 in units of 2^-16, 0 = off
+    (NUMERICS.md section 15).
     """
     k: int
     top_k: int = 0
     top_p: int = FRACTION_ONE
     min_p: int = 0
+
+    @property
+    def rank_filters(self) -> bool:
+        """True when top-k or top-p is on (the filters that need the rank order of a row)."""
+        return self.top_k != 0 or self.top_p != FRACTION_ONE
 
 
 def fraction_units(p: float) -> int:
@@ -282,6 +290,25 @@ def fraction_units(p: float) -> int:
     if not 0.0 <= p <= 1.0:
         raise ConfigError(f"a top-p / min-p fraction must lie in [0, 1], got {p}")
     return int(np.rint(p * FRACTION_ONE))
+
+
+def top_p_units(p: float) -> int:
+    """top-p as a fraction in (0, 1] -> units of 2^-16 (`fraction_units`); refused (ConfigError)
+    unless it is at least one unit (p > 2^-17; 2^-17 itself rounds half to even, to 0)."""
+    v = fraction_units(p)
+    if v == 0:
+        below = f" ({float(p)!r} rounds to 0 units of 2^-16)" if float(p) > 0 else ""
+        raise ConfigError(f"top_p must be > 0, got {float(p)!r}{below}")
+    return v
+
+
+def sampling_params(temperature: float, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> SamplingParams:
+    """The (k, top_k, top_p, min_p) of a request's settings, as every producer records them:
+    k = inverse_temperature(T), top_k as given (0..2^24, 0 = off), top_p and min_p fractions
+    in units of 2^-16 (`top_p_units`, `fraction_units`). ConfigError on a bad setting."""
+    sp = SamplingParams(inverse_temperature(temperature), limits.TOP_K.check(top_k),
+                        top_p_units(limits.TOP_P.check(top_p)), fraction_units(min_p))
+    return check_sampling_params(sp)
 
 
 def inverse_temperature(temperature: float) -> int:
@@ -312,8 +339,8 @@ def inverse_temperature(temperature: float) -> int:
 
 
 def check_sampling_params(params, what: str = "sampling parameters") -> SamplingParams:
-    """Validate (k, top_k, top_p, min_p) (TraceError). top-k and top-p are not implemented
-    yet: a row with top_k != 0 or top_p != 2^16 is refused."""
+    """Validate one (k, top_k, top_p, min_p) (TraceError naming `what` and the field): k in
+    1..2^24-1, top_k in 0..2^24, top_p in 1..2^16 (> 0), min_p in 0..2^16."""
     try:
         vals = [int(v) for v in params]
     except (TypeError, ValueError):
@@ -325,15 +352,49 @@ def check_sampling_params(params, what: str = "sampling parameters") -> Sampling
         raise TraceError(f"{what}: inverse temperature k = {sp.k} is outside 1..2^24-1")
     if sp.top_k < 0:
         raise TraceError(f"{what}: top_k = {sp.top_k} is negative (0 is off)")
-    if not 1 <= sp.top_p <= FRACTION_ONE:
+    if sp.top_k > TOP_K_MAX:
+        raise TraceError(f"{what}: top_k = {sp.top_k} is outside 0..2^24 (0 is off)")
+    if sp.top_p <= 0:
+        raise TraceError(f"{what}: top_p = {sp.top_p}: top_p must be > 0 (units of 2^-16, 1..65536; 65536 is off)")
+    if sp.top_p > FRACTION_ONE:
         raise TraceError(f"{what}: top_p = {sp.top_p} is outside 1..65536 (units of 2^-16; 65536 is off)")
     if not 0 <= sp.min_p <= FRACTION_ONE:
         raise TraceError(f"{what}: min_p = {sp.min_p} is outside 0..65536 (units of 2^-16; 0 is off)")
-    if sp.top_k != 0:
-        raise TraceError(f"{what}: top_k = {sp.top_k}: the top-k filter is not implemented yet (only top_k = 0)")
-    if sp.top_p != FRACTION_ONE:
-        raise TraceError(f"{what}: top_p = {sp.top_p}: the top-p filter is not implemented yet (only top_p = 65536)")
     return sp
+
+
+def bad_sampling_params(params: np.ndarray) -> np.ndarray:
+    """The rows of an int64 array [..., 4] that check_sampling_params refuses (bool [...],
+    vectorised; the message of a bad row comes from check_sampling_params)."""
+    p = np.asarray(params, np.int64)
+    k, top_k, top_p, min_p = (p[..., i] for i in range(4))
+    return ((k < 1) | (k > INV_TEMP_MAX) | (top_k < 0) | (top_k > TOP_K_MAX) | (top_p < 1) | (top_p > FRACTION_ONE)
+            | (min_p < 0) | (min_p > FRACTION_ONE))
+
+
+def sampling_param_rows(params, lead_shape: tuple[int, ...], what: str = "sampling parameters") -> np.ndarray:
+    """(k, top_k, top_p, min_p) per row as int64 [*lead_shape, 4], checked: `params` is one
+    tuple for every row, or an integer array [*lead_shape, 4] with one tuple per row (a bad
+    row raises TraceError naming `what` and the row)."""
+    a = np.asarray(params)
+    lead_shape = tuple(lead_shape)
+    if a.ndim <= 1:
+        return np.broadcast_to(np.array(check_sampling_params(params, what), np.int64), lead_shape + (4,))
+    if a.shape != lead_shape + (4,):
+        raise TraceError(f"{what}: expected one (k, top_k, top_p, min_p) per row, shape {lead_shape + (4,)}, "
+                         f"got {a.shape}")
+    if a.dtype.kind not in "iu":
+        raise TraceError(f"{what}: expected integers (k, top_k, top_p, min_p), got dtype {a.dtype}")
+    if a.dtype.kind == "u" and a.size and int(a.max()) > INT64_MAX:
+        bad = (a > INT64_MAX).any(axis=-1)
+    else:
+        a = a.astype(np.int64)
+        bad = bad_sampling_params(a)
+    if bad.any():
+        i = tuple(int(j) for j in np.argwhere(bad)[0])
+        check_sampling_params(a[i].tolist(), f"{what} (row {i[0] if len(i) == 1 else i})")
+        raise AssertionError("bad_sampling_params and check_sampling_params disagree")   # pragma: no cover
+    return a
 
 
 def _index_text(bad: np.ndarray) -> str:
@@ -444,27 +505,81 @@ def weights_from_scaled(y: np.ndarray, masked: np.ndarray, weight_bits: int,
     return np.where(live, w, 0)
 
 
-def apply_filters(weights: np.ndarray, params) -> np.ndarray:
-    """The sampling filters of section 15 on weights [..., V] (one parameter tuple for all
-    rows). Only min-p exists yet: keep w_i with w_i * 2^16 >= min_p * w_max (min_p = 0 keeps
-    everything; the largest entry always stays)."""
-    sp = check_sampling_params(params)
+def rank_order(weights: np.ndarray) -> np.ndarray:
+    """The rank order of each row [..., V]: token ids by weight descending, ties to the lower
+    token id first (int64 [..., V]). A stable sort of the negated weights; rows whose weights
+    fit 16 bits sort as uint16 keys (radix sort, the same order)."""
     w = np.asarray(weights, np.int64)
-    if sp.min_p == 0:
-        return w
-    w_max = w.max(axis=-1, keepdims=True)
-    return np.where(w << FRACTION_BITS >= sp.min_p * w_max, w, 0)
+    if w.size and int(w.min()) >= 0 and int(w.max()) < (1 << 16):
+        key = ((1 << 16) - 1 - w).astype(np.uint16)
+    else:
+        key = -w
+    return np.argsort(key, axis=-1, kind="stable").astype(np.int64)
+
+
+def rank_prefix_lengths(sorted_cumsum: np.ndarray, top_k, top_p) -> np.ndarray:
+    """How many entries of the rank order top-k then top-p keep (int64 [...]).
+
+    sorted_cumsum [..., V] holds the prefix sums of each row's weights in rank order; top_k and
+    top_p [...] are the rows' parameters. n_k = top_k if 0 < top_k < V, else V; Z' = the sum
+    of the first n_k; the kept prefix is the shortest one whose sum s satisfies
+    s * 2^16 >= top_p * Z', i.e. s >= t = ceil(top_p * Z' / 2^16), computed exactly in int64
+    as top_p * (Z' >> 16) + ceil(top_p * (Z' mod 2^16) / 2^16). Since 1 <= top_p <= 2^16,
+    t <= Z' (the prefix ends within the first n_k) and, for Z' > 0, t >= 1."""
+    cs = np.asarray(sorted_cumsum, np.int64)
+    V = cs.shape[-1]
+    top_k = np.asarray(top_k, np.int64)
+    top_p = np.asarray(top_p, np.int64)
+    n_k = np.where((top_k > 0) & (top_k < V), top_k, V)
+    z_k = np.take_along_axis(cs, (n_k - 1)[..., None], -1)[..., 0]
+    t = top_p * (z_k >> FRACTION_BITS) + ((top_p * (z_k & (FRACTION_ONE - 1)) + FRACTION_ONE - 1) >> FRACTION_BITS)
+    return (cs < t[..., None]).sum(axis=-1) + 1
+
+
+def apply_filters(weights: np.ndarray, params) -> np.ndarray:
+    """The sampling filters of NUMERICS.md section 15 on W-bit weights [..., V] (W <= 31), in
+    this order: top-k, top-p on the sum left after top-k, min-p. `params` is one (k, top_k,
+    top_p, min_p) for every row or one per row ([..., 4]); k is not used here.
+
+    top-k and top-p keep a prefix of the rank order (`rank_order`: weight descending, ties to
+    the lower token id): the first n entries, n from `rank_prefix_lengths` (the entry whose
+    prefix sum crosses top_p * Z' is kept). Only rows with top-k or top-p on are ranked.
+    min-p then keeps w_i with w_i * 2^16 >= min_p * w_max (w_max: the row's largest weight,
+    which every filter keeps). Returns int64 weights, the filtered entries set to 0; their sum
+    is the row's Z."""
+    w = np.asarray(weights, np.int64)
+    V = w.shape[-1]
+    p = sampling_param_rows(params, w.shape[:-1])
+    top_k, top_p, min_p = p[..., 1], p[..., 2], p[..., 3]
+    ranked = ((top_k > 0) & (top_k < V)) | (top_p < FRACTION_ONE)
+    if ranked.any():
+        flat = w.reshape(-1, V).copy()
+        rows = np.flatnonzero(ranked.reshape(-1))
+        sub = flat[rows]
+        order = rank_order(sub)
+        cs = np.cumsum(np.take_along_axis(sub, order, -1), axis=-1)
+        n = rank_prefix_lengths(cs, top_k.reshape(-1)[rows], top_p.reshape(-1)[rows])
+        keep = np.zeros(sub.shape, bool)
+        np.put_along_axis(keep, order, np.arange(V) < n[:, None], -1)
+        flat[rows] = np.where(keep, sub, 0)
+        w = flat.reshape(w.shape)
+    if (min_p > 0).any():
+        w_max = w.max(axis=-1, keepdims=True)
+        w = np.where(w << FRACTION_BITS >= min_p[..., None] * w_max, w, 0)
+    return w
 
 
 def logit_weights(bits: np.ndarray, params, weight_bits: int, what: str = "logit row"):
     """bf16 logit rows [..., V] and (k, top_k, top_p, min_p) -> (w int64 [..., V], Z).
 
-    decode_bf16, scale_logits with k, weights_from_scaled, apply_filters, Z = sum(w).
+    decode_bf16, scale_logits with k, weights_from_scaled, apply_filters, Z = sum(w). `params`
+    is one tuple for every row or one per row ([..., 4], `sampling_param_rows`).
     Z is an int for one row and an int64 array for several (Z < V * 2^W < 2^55).
     """
-    sp = check_sampling_params(params, what)
-    x, masked = decode_bf16(bits, what)
-    w = apply_filters(weights_from_scaled(scale_logits(x, sp.k), masked, weight_bits, what), sp)
+    b = np.asarray(bits)
+    p = sampling_param_rows(params, b.shape[:-1], what)
+    x, masked = decode_bf16(b, what)
+    w = apply_filters(weights_from_scaled(scale_logits(x, p[..., :1]), masked, weight_bits, what), p)
     z = w.sum(axis=-1)
     return w, (int(z) if w.ndim == 1 else z)
 

@@ -7,6 +7,7 @@ regenerates the documented table from the messages actually produced.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -464,6 +465,13 @@ def _good_v2_file(tmp: Path) -> str:
     return str(path)
 
 
+def _filtered_v2_file(tmp: Path) -> str:
+    """A good v2 trace whose stochastic rounds have top-k 5 on the target side."""
+    path = tmp / "filtered2.npz"
+    write_trace(path, synthetic_logit_trace(dataclasses.replace(V2_SPEC, top_ks=(5,))))
+    return str(path)
+
+
 def _v2(mutate, expect: str, name: str) -> "BadInput":
     return BadInput(f"v2: {name}", "trace file", _verify(lambda t: _npz2(t, mutate)), expect)
 
@@ -506,8 +514,10 @@ V2_MUTATIONS = [
     (_poke("draft_params", (1, 0), 1 << 24), "inverse temperature k = 16777216 is outside 1..2^24-1",
         "inverse temperature >= 2^24"),
     (_poke("target_params", (0, 3), 65537), "min_p = 65537 is outside 0..65536", "min_p above 2^16"),
-    (_poke("target_params", (0, 1), 40), "the top-k filter is not implemented yet", "top-k filter"),
-    (_poke("draft_params", (0, 2), 60000), "the top-p filter is not implemented yet", "top-p filter"),
+    (_poke("target_params", (0, 1), (1 << 24) + 1), "top_k = 16777217 is outside 0..2^24", "top_k above 2^24"),
+    (_poke("target_params", (0, 1), -3), "top_k = -3 is negative", "negative top_k"),
+    (_poke("draft_params", (0, 2), 0), "top_p = 0: top_p must be > 0", "top_p = 0"),
+    (_poke("draft_params", (0, 2), 65537), "top_p = 65537 is outside 1..65536", "top_p above 2^16"),
     (_not_the_draft_sample, "is not the draft sample of its row", "model draft that is not its row's draft sample"),
     (_set("uniform_bits", np.array(16)), "uniform wider than uniform_bits=16", "uniform wider than U"),
     (_poke("expected_accepted", 0, 3), "key 'expected_accepted', round 0: 3 outside 0..gamma=2",
@@ -519,6 +529,30 @@ TABLE += [
     BadInput("v2 trace at rtl, buffer smaller than the logit block's rows", "CLI argument",
              _verify(_good_v2_file, "--level", "rtl", *SMALL_HW, "--sram-words", "64"),
              "sram_words=64 cannot hold the logit block's 4 draft and 5 target rows of 16 words; the RTL needs 144"),
+    BadInput("v2 trace with top-k / top-p at cl (the logit block has no such filter yet)", "CLI argument",
+             _verify(_filtered_v2_file, "--level", "cl", *SMALL_HW),
+             "the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces at --level fl"),
+    BadInput("v2 trace with top-k / top-p at rtl", "CLI argument",
+             _verify(_filtered_v2_file, "--level", "rtl", *SMALL_HW),
+             "the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces at --level fl"),
+    BadInput("top_p = 0", "CLI argument", lambda t: _trace_v2(t, "--top-p", "0"),
+             "argument --top-p: top_p must be a finite number in (0, 1], got 0.0"),
+    BadInput("top_p below one unit of 2^-16", "CLI argument", lambda t: _trace_v2(t, "--top-p", "1e-6"),
+             "top_p must be > 0, got 1e-06 (1e-06 rounds to 0 units of 2^-16)"),
+    BadInput("top_p above 1", "CLI argument", lambda t: ["decode", "--top-p", "1.5"],
+             "argument --top-p: top_p must be a finite number in (0, 1], got 1.5"),
+    BadInput("negative top_k", "CLI argument", lambda t: _trace_v2(t, "--top-k", "-1"),
+             "argument --top-k: top_k must be in 0..2^24, got -1"),
+    BadInput("draft top_k above 2^24", "CLI argument", lambda t: ["decode", "--draft-top-k", str((1 << 24) + 1)],
+             "argument --draft-top-k: draft_top_k must be in 0..2^24, got 16777217"),
+    BadInput("top-k with trace format 1", "CLI argument",
+             lambda t: ["trace", "--trace-format", "1", "-o", str(t / "x.npz"), "--top-k", "50"],
+             "--top-k applies to --trace-format 2 only"),
+    BadInput("top-p with trace format 1 (decode)", "CLI argument",
+             lambda t: ["decode", "--trace-format", "1", "--top-p", "0.9"], "--top-p applies to --trace-format 2 only"),
+    BadInput("top-k for a synthetic trace", "CLI argument",
+             lambda t: ["trace", "--synthetic", "-o", str(t / "x.npz"), "--top-k", "5"],
+             "--top-k applies to model traces, not --synthetic"),
     BadInput("v2 trace W differs from the hardware's W", "CLI argument", _verify(_good_v2_file, "--prob-bits", "12"),
              "trace weight_bits=16 differs from the hardware's prob_bits=12"),
     BadInput("unknown trace format", "CLI argument",

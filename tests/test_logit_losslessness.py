@@ -4,7 +4,10 @@ uniforms each round, the first emitted token is distributed as the target's w / 
 chi-square test), and no emitted token lies outside its target row's support (masked entries
 and entries min-p filters out). Two wrong samplers show the test has teeth: one that ignores
 min-p emits outside the support, one that takes a float softmax without the temperature fails
-the chi-square test even when it is restricted to the right support."""
+the chi-square test even when it is restricted to the right support. The same with top-k and
+top-p (NUMERICS.md section 15) on both sides, the draft's filters differing from the target's:
+the first token follows the filtered target row, and a sampler that ignores the target's top-k
+and top-p emits outside the kept set and fails the chi-square test."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,6 +25,9 @@ ROUNDS = 6000
 ALPHA = 1e-3
 TARGET = (numerics.inverse_temperature(0.7), 0, numerics.FRACTION_ONE, numerics.fraction_units(0.05))
 DRAFT = (numerics.inverse_temperature(1.2), 0, numerics.FRACTION_ONE, 0)
+# top-k 6 then top-p 0.8 keep 2 to 5 tokens of each target row; the draft keeps 10 tokens, then 0.95
+TARGET_FILTERED = (numerics.inverse_temperature(0.7), 6, numerics.fraction_units(0.8), 0)
+DRAFT_FILTERED = (numerics.inverse_temperature(1.2), 10, numerics.fraction_units(0.95), 0)
 MASKED = (3, 11, 17)   # in every target row; the draft rows keep them, so the draft proposes them
 
 
@@ -42,7 +48,7 @@ def target_weights(t: int, params=TARGET) -> tuple[np.ndarray, int]:
     return numerics.logit_weights(TARGET_ROWS[t], params, W)
 
 
-def make_rounds(gamma: int, onehot: bool, seed: int) -> list[LogitRound]:
+def make_rounds(gamma: int, onehot: bool, seed: int, target=TARGET, draft=DRAFT) -> list[LogitRound]:
     """ROUNDS rounds of the fixed rows, uniforms drawn from the seed. A model draft's x_t is
     whatever the block samples (draft_tokens 0 here); the one-hot drafts are token 0 (one of
     the likely ones), then a masked token (always rejected), then token 1."""
@@ -53,7 +59,7 @@ def make_rounds(gamma: int, onehot: bool, seed: int) -> list[LogitRound]:
         u = rng.integers(0, 1 << U, size=2 * gamma + 1, dtype=np.uint64)
         out.append(LogitRound(greedy=False, onehot_draft=onehot, draft_tokens=tokens,
                               draft_logits=DRAFT_ROWS[:gamma], target_logits=TARGET_ROWS[: gamma + 1],
-                              draft_params=DRAFT, target_params=TARGET, draft_uniforms=u[:gamma],
+                              draft_params=draft, target_params=target, draft_uniforms=u[:gamma],
                               accept_uniforms=u[gamma: 2 * gamma], sample_uniform=int(u[-1])))
     return out
 
@@ -121,9 +127,17 @@ def chi_square_p(counts: np.ndarray, probs: np.ndarray) -> float:
     return scale * h
 
 
-def run(sampler, rounds):
-    """(counts of the first emitted token [V], tokens emitted outside their target row's support)."""
-    supports = [target_weights(t)[0] > 0 for t in range(len(TARGET_ROWS))]
+def sampler_ignoring_top_k_and_top_p(rnd: LogitRound) -> list[int]:
+    """Wrong: the block with top-k and top-p dropped from the target's parameters (the draft
+    keeps its own)."""
+    return block_sampler(dataclasses.replace(rnd, target_params=(rnd.target_params[0], 0, numerics.FRACTION_ONE,
+                                                                 rnd.target_params[3])))
+
+
+def run(sampler, rounds, params=TARGET):
+    """(counts of the first emitted token [V], tokens emitted outside their target row's support
+    under the target parameters `params`)."""
+    supports = [target_weights(t, params)[0] > 0 for t in range(len(TARGET_ROWS))]
     counts = np.zeros(V, np.int64)
     outside = []
     for rnd in rounds:
@@ -176,3 +190,24 @@ def test_chi_square_p_value_helper():
     counts[1] -= dev
     assert abs(chi_square_p(counts, probs) - 0.01) < 1e-3 and counts.sum() == n
     assert chi_square_p(np.array([1000.0, 0.0]), np.array([0.5, 0.5])) < 1e-200   # far tail, no overflow
+
+
+@pytest.mark.parametrize("gamma, onehot", SHAPES, ids=["bonus_only", "model_gamma1", "model_gamma3", "onehot_gamma2"])
+def test_first_token_follows_the_target_after_top_k_and_top_p(gamma, onehot):
+    w, z = target_weights(0, TARGET_FILTERED)
+    unfiltered = target_weights(0, (TARGET_FILTERED[0], 0, numerics.FRACTION_ONE, 0))[0]
+    assert 2 <= (w > 0).sum() < (unfiltered > 0).sum() - 10, "top-k and top-p cut most of the row"
+    counts, outside = run(block_sampler, make_rounds(gamma, onehot, 200 + gamma, TARGET_FILTERED, DRAFT_FILTERED),
+                          TARGET_FILTERED)
+    assert outside == []
+    assert counts[w == 0].sum() == 0
+    p = chi_square_p(counts, w / z)
+    assert p > ALPHA, (p, counts, w)
+
+
+def test_a_sampler_that_ignores_top_k_and_top_p_fails():
+    w, z = target_weights(0, TARGET_FILTERED)
+    rounds = make_rounds(1, False, 9, TARGET_FILTERED, DRAFT_FILTERED)
+    counts, outside = run(sampler_ignoring_top_k_and_top_p, rounds, TARGET_FILTERED)
+    assert outside and counts[w == 0].sum() > 0
+    assert chi_square_p(counts, w / z) < 1e-12

@@ -6,6 +6,9 @@ round on logit rows (verify_logit_round).
 - inverse temperature: T = 1, the limits of T, refusals;
 - the exp2 table against an independent decimal computation;
 - weights and min-p against a pure Python-int reference (masks, ties, extreme k and x);
+- the filters top-k, top-p and min-p against a reference that sorts (ties at the top-k
+  threshold and at the top-p crossing, the order of the filters, their edge values, one
+  parameter tuple per row);
 - weight rows with Z = M decide bit for bit as the v1 functions (random v1 rounds);
 - one-hot drafts, greedy on logits, refusals of a round (wrong draft sample, bad rows);
 - exact widths at the extremes (V = 65536, W = 16 / 24, U = 32 / 64) against Python ints;
@@ -71,7 +74,31 @@ def ref_table(weight_bits: int) -> list[int]:
 _REF_TABLES: dict[int, list[int]] = {}
 
 
-def ref_weights(bits, k: int, min_p: int, weight_bits: int) -> tuple[list[int], int]:
+def ref_filters(w, top_k: int, top_p: int, min_p: int) -> list[int]:
+    """NUMERICS.md section 15 by sorting: the rank order (weight descending, ties to the lower
+    id), the first top_k entries, the shortest prefix of those whose sum s has
+    s * 2^16 >= top_p * Z', then min-p against the largest weight."""
+    w = [int(v) for v in w]
+    order = sorted(range(len(w)), key=lambda i: (-w[i], i))
+    if top_k:
+        order = order[:top_k]
+    z_k = sum(w[i] for i in order)
+    kept, s = [], 0
+    for i in order:
+        kept.append(i)
+        s += w[i]
+        if s * 65536 >= top_p * z_k:
+            break
+    w_max = max(w)
+    out = [0] * len(w)
+    for i in kept:
+        if w[i] * 65536 >= min_p * w_max:
+            out[i] = w[i]
+    return out
+
+
+def ref_weights(bits, k: int, min_p: int, weight_bits: int, top_k: int = 0,
+                top_p: int = 65536) -> tuple[list[int], int]:
     if weight_bits not in _REF_TABLES:
         _REF_TABLES[weight_bits] = ref_table(weight_bits)
     E = _REF_TABLES[weight_bits]
@@ -85,8 +112,7 @@ def ref_weights(bits, k: int, min_p: int, weight_bits: int) -> tuple[list[int], 
         d = m - y
         e, f = d >> 8, d % 256
         w.append(E[f] >> e if e < weight_bits else 0)
-    w_max = max(w)
-    w = [wi if wi * 65536 >= min_p * w_max else 0 for wi in w]
+    w = ref_filters(w, top_k, top_p, min_p)
     return w, sum(w)
 
 
@@ -323,12 +349,13 @@ def test_min_p_keeps_the_max_and_the_threshold_equality():
 
 
 @pytest.mark.parametrize("params, match", [
-    ((K1, 5, 65536, 0), "top-k filter is not implemented"),
-    ((K1, 0, 58982, 0), "top-p filter is not implemented"),
+    ((K1, (1 << 24) + 1, 65536, 0), "top_k = 16777217 is outside 0..2"),
+    ((K1, 0, 65537, 0), "top_p = 65537 is outside 1..65536"),
     ((0, 0, 65536, 0), "inverse temperature k = 0"),
     (((1 << 24), 0, 65536, 0), "outside 1..2"),
     ((K1, -1, 65536, 0), "negative"),
-    ((K1, 0, 0, 0), "top_p = 0 is outside"),
+    ((K1, 0, 0, 0), "top_p = 0: top_p must be > 0"),
+    ((K1, 0, -5, 0), "top_p = -5: top_p must be > 0"),
     ((K1, 0, 65536, 65537), "min_p = 65537 is outside"),
     ((K1, 0, 65536), "expected 4 integers"),
     ((1.5, 0, 65536, 0), "expected 4 integers"),
@@ -345,6 +372,205 @@ def test_sampling_params_helpers():
     assert numerics.fraction_units(0.5 / 65536) == 0                # half to even
     with pytest.raises(ConfigError):
         numerics.fraction_units(1.5)
+
+
+def test_sampling_params_accept_the_filters_ranges():
+    for params in ((K1, 1, 1, 0), (K1, 1 << 24, 65536, 65536), (K1, 50, 58982, 3277)):
+        assert numerics.check_sampling_params(params) == numerics.SamplingParams(*params)
+    assert numerics.SamplingParams(K1, 5).rank_filters and numerics.SamplingParams(K1, top_p=1).rank_filters
+    assert not numerics.SamplingParams(K1, min_p=3277).rank_filters
+    assert numerics.sampling_params(0.7, 50, 0.9, 0.05) == (numerics.inverse_temperature(0.7), 50, 58982, 3277)
+    assert numerics.top_p_units(2.0 ** -16) == 1 and numerics.top_p_units(1.0) == 65536
+    for bad, match in ((0.0, "top_p must be a finite number in \\(0, 1\\]"), (1e-6, "top_p must be > 0, got 1e-06"),
+                       (1.5, "in \\(0, 1\\]"), (float("nan"), "in \\(0, 1\\]")):
+        with pytest.raises(ConfigError, match=match):
+            numerics.sampling_params(1.0, 0, bad)
+    with pytest.raises(ConfigError, match="top_k must be in 0..2\\^24, got -1"):
+        numerics.sampling_params(1.0, -1)
+
+
+# ---------------------------------------------------------------------------------------
+# the sampling filters: top-k, top-p, min-p (NUMERICS.md section 15)
+# ---------------------------------------------------------------------------------------
+
+def _filtered(w, top_k=0, top_p=65536, min_p=0) -> list[int]:
+    return numerics.apply_filters(np.array(w, np.int64), (K1, top_k, top_p, min_p)).tolist()
+
+
+def test_top_k_keeps_the_lower_token_ids_of_a_tie_at_the_threshold():
+    w = [5, 7, 3, 7, 7, 0, 7]
+    assert _filtered(w, top_k=2) == [0, 7, 0, 7, 0, 0, 0]
+    assert _filtered(w, top_k=4) == [0, 7, 0, 7, 7, 0, 7]
+    assert _filtered(w, top_k=5) == [5, 7, 0, 7, 7, 0, 7]
+    assert _filtered([4, 4, 4, 4], top_k=3) == [4, 4, 4, 0]
+    # the zero weights rank last: a top_k past the non-zero entries changes nothing
+    assert _filtered(w, top_k=6) == w and _filtered(w, top_k=7) == w
+
+
+def test_top_p_keeps_the_crossing_entry_and_stops_at_equality():
+    # Z' = 10: top_p = 1/2 needs s >= 5, met by the first entry exactly (equality stops there)
+    assert _filtered([5, 3, 2], top_p=32768) == [5, 0, 0]
+    # one unit more needs s > 5: the entry that crosses (3) is kept
+    assert _filtered([5, 3, 2], top_p=32769) == [5, 3, 0]
+    assert _filtered([2, 3, 5], top_p=52428) == [0, 3, 5]        # 52428 * 10 / 2^16 = 7.99996: 5 + 3
+    assert _filtered([2, 3, 5], top_p=52429) == [2, 3, 5]        # 8.00003 needs the 2 as well
+    # ties at the crossing: the rank order takes the lower ids first
+    assert _filtered([4, 4, 4, 4], top_p=32768) == [4, 4, 0, 0]
+    assert _filtered([4, 4, 4, 4], top_p=32769) == [4, 4, 4, 0]
+    assert _filtered([1, 6, 1, 6, 1, 6], top_p=37449) == [0, 6, 0, 6, 0, 0]   # 11.99996 of Z' = 21
+    assert _filtered([1, 6, 1, 6, 1, 6], top_p=37450) == [0, 6, 0, 6, 0, 6]   # 12.00001
+    # the smallest top_p keeps the first entry of the rank order; 1 (65536) keeps every non-zero one
+    assert _filtered([3, 9, 9, 1], top_p=1) == [0, 9, 0, 0]
+    assert _filtered([3, 9, 9, 1, 0], top_p=65536) == [3, 9, 9, 1, 0]
+
+
+def test_filters_apply_in_order_top_k_then_top_p_on_what_is_left_then_min_p():
+    # top-p on Z' after top-k: 4 entries of 5, top_k = 2 leaves Z' = 10, top_p = 1/2 keeps one;
+    # top-p on the whole sum (20) would keep two
+    assert _filtered([5, 5, 5, 5], top_k=2, top_p=32768) == [5, 0, 0, 0]
+    # top-p before min-p: Z' = 20 keeps 10 + 6; min-p (1/2 of 10) keeps 6 too. min-p first would
+    # leave [10, 6] and top-p 0.6 of 16 would keep 10 alone
+    assert _filtered([10, 6, 1, 1, 1, 1], top_p=39322, min_p=32768) == [10, 6, 0, 0, 0, 0]
+    assert _filtered([10, 6, 1, 1, 1, 1], top_k=1, top_p=1, min_p=65536) == [10, 0, 0, 0, 0, 0]
+
+
+def test_top_k_one_is_the_greedy_argmax_of_the_weights():
+    rng = np.random.default_rng(41)
+    bits = random_logit_rows(rng, (50, 30), tie_frac=0.4)
+    for k in (K1, 20000, 500000):
+        w, _ = numerics.logit_weights(bits, (k, 0, 65536, 0), W)
+        w1, z1 = numerics.logit_weights(bits, (k, 1, 65536, 0), W)
+        best = np.argmax(w, axis=-1)                                   # ties to the lowest index
+        assert ((w1 > 0).sum(axis=-1) == 1).all() and (np.argmax(w1, axis=-1) == best).all()
+        assert (z1 == w.max(axis=-1)).all()
+    # a stochastic round under top_k = 1 emits that argmax whatever its uniforms
+    row = bits[:1]
+    w, _ = numerics.logit_weights(row[0], (K1,) + OFF, W)
+    for rs in (0, 1 << 31, (1 << 32) - 1):
+        assert verify_logit_round(_lround(row, tparams=(K1, 1, 65536, 0), rs=rs), W, U).token == int(np.argmax(w))
+
+
+def test_top_k_at_or_past_v_and_top_p_one_keep_every_entry():
+    rng = np.random.default_rng(42)
+    bits = random_logit_rows(rng, (20, 25))
+    w, z = numerics.logit_weights(bits, (K1,) + OFF, W)
+    for params in ((K1, 25, 65536, 0), (K1, 26, 65536, 0), (K1, 1 << 24, 65536, 0), (K1, 0, 65536, 0)):
+        got, gz = numerics.logit_weights(bits, params, W)
+        assert np.array_equal(got, w) and np.array_equal(gz, z)
+
+
+def test_top_p_of_one_unit_keeps_the_first_entry_of_the_rank_order():
+    rng = np.random.default_rng(43)
+    bits = random_logit_rows(rng, (30, 40), tie_frac=0.5)
+    w, _ = numerics.logit_weights(bits, (K1,) + OFF, W)
+    wp, zp = numerics.logit_weights(bits, (K1, 0, 1, 0), W)
+    first = np.argmax(w, axis=-1)
+    assert ((wp > 0).sum(axis=-1) == 1).all() and (np.argmax(wp, axis=-1) == first).all() and (zp == M).all()
+    # so does it on a full vocabulary (V <= 2^16: Z' <= 2^16 w_max), a flat row included
+    flat = np.full(1 << 16, numerics.encode_bf16(1.0), np.uint16)
+    wf, zf = numerics.logit_weights(flat, (K1, 0, 1, 0), W)
+    assert zf == M and wf[0] == M
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 50), st.integers(0, 2**32 - 1), st.sampled_from([3, 16, 1 << 16, 1 << 31]))
+def test_filters_match_the_sorting_reference_on_random_rows(V, seed, top):
+    """Random weights (many ties when `top` is small), random top_k / top_p / min_p per row,
+    the rows filtered together with one tuple per row: each row is the reference's."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 6))
+    w = rng.integers(0, top, size=(n, V))
+    w[rng.random((n, V)) < 0.2] = 0
+    params = np.stack([np.full(n, K1),
+                       rng.choice([0, 1, 2, 3, V - 1, V, V + 1, int(rng.integers(0, V + 2))], size=n),
+                       rng.choice([1, 2, 32768, 32769, 58982, 65535, 65536, int(rng.integers(1, 65537))], size=n),
+                       rng.choice([0, 0, 1, 3277, 32768, 65536], size=n)], axis=1)
+    params[:, 1] = np.maximum(params[:, 1], 0)
+    got = numerics.apply_filters(w, params)
+    for i in range(n):
+        _, tk, tp, mp = (int(v) for v in params[i])
+        want = ref_filters(w[i], tk, tp, mp)
+        assert got[i].tolist() == want, (w[i].tolist(), tk, tp, mp)
+        assert numerics.apply_filters(w[i], tuple(params[i])).tolist() == want
+
+
+def test_logit_weights_with_one_parameter_tuple_per_row():
+    rng = np.random.default_rng(44)
+    bits = random_logit_rows(rng, (3, 4, 33), tie_frac=0.3)
+    params = np.stack(np.broadcast_arrays(rng.choice([K1, 30000, 300000], size=(3, 4)),
+                                          rng.choice([0, 1, 5, 40], size=(3, 4)),
+                                          rng.choice([1, 40000, 65536], size=(3, 4)),
+                                          rng.choice([0, 3277], size=(3, 4))), axis=-1)
+    w, z = numerics.logit_weights(bits, params, W)
+    for i in range(3):
+        for j in range(4):
+            wi, zi = numerics.logit_weights(bits[i, j], tuple(int(v) for v in params[i, j]), W)
+            rw, rz = ref_weights(bits[i, j], *(int(params[i, j, c]) for c in (0, 3)), W,
+                                 *(int(params[i, j, c]) for c in (1, 2)))
+            assert w[i, j].tolist() == wi.tolist() == rw and z[i, j] == zi == rz
+    bad = params.copy()
+    bad[2, 1, 2] = 0
+    with pytest.raises(TraceError, match=r"logit row \(row \(2, 1\)\): top_p = 0: top_p must be > 0"):
+        numerics.logit_weights(bits, bad, W)
+    with pytest.raises(TraceError, match="expected one .* per row"):
+        numerics.logit_weights(bits, params[:2], W)
+    with pytest.raises(TraceError, match="expected integers"):
+        numerics.logit_weights(bits, params.astype(float), W)
+
+
+def test_top_p_threshold_is_exact_at_large_sums():
+    """ceil(top_p * Z' / 2^16) from the split Z' = hi 2^16 + lo in int64, against Python ints, at
+    Z' up to 2^55 (V = 2^24 entries of 2^31 - 1)."""
+    rng = np.random.default_rng(45)
+    for _ in range(200):
+        V = int(rng.integers(1, 9))
+        top = int(rng.choice([1 << 16, 1 << 31, (1 << 55) // V]))     # entries in rank order, sums up to 2^55
+        w = sorted((int(v) for v in rng.integers(0, top, size=V, dtype=np.int64)), reverse=True)
+        cs = np.cumsum(np.array(w, np.int64))
+        top_k = int(rng.integers(0, V + 2))
+        top_p = int(rng.choice([1, 65535, 65536, int(rng.integers(1, 65537))]))
+        n = int(numerics.rank_prefix_lengths(cs, top_k, top_p))
+        n_k = top_k if 0 < top_k < V else V
+        z = int(cs[n_k - 1])
+        want = next(j + 1 for j in range(n_k) if int(cs[j]) * 65536 >= top_p * z)
+        assert n == want, (w, top_k, top_p)
+
+
+def test_draft_rows_use_the_drafts_own_filters():
+    """A draft sampled under its own top-k never proposes a token outside that top-k; a round
+    whose draft came from the target's (wider) filters instead is refused; the decisions of
+    rounds whose two sides differ are the reference's."""
+    rng = np.random.default_rng(46)
+    V = 20
+    target = numerics.encode_bf16(rng.standard_normal((3, V)))
+    draft = numerics.encode_bf16(rng.standard_normal((2, V)) * 0.5)
+    dparams, tparams = (K1, 3, 65536, 0), (60000, 0, 45000, 0)
+    P = [ref_weights(draft[t], K1, 0, W, 3) for t in range(2)]
+    Q = [ref_weights(target[t], 60000, 0, W, 0, 45000) for t in range(3)]
+    seen = set()
+    for i in range(300):
+        D = [int(v) for v in rng.integers(0, 1 << U, size=2)]
+        Ra = [int(v) for v in rng.integers(0, 1 << U, size=2)]
+        rs = int(rng.integers(0, 1 << U))
+        drafts = draft_tokens_from_logits(draft, dparams, D, W, U)
+        assert all(P[t][0][x] > 0 for t, x in enumerate(drafts))
+        seen.update((t, int(x)) for t, x in enumerate(drafts))
+        got = verify_logit_round(_lround(target, draft, drafts, tparams=tparams, dparams=dparams, D=D, Ra=Ra, rs=rs),
+                                 W, U)
+        assert got.decision() == ref_round(list(drafts), [p for p, _ in P], [z for _, z in P], [q for q, _ in Q],
+                                           [z for _, z in Q], Ra, rs, U)
+        assert Q[got.accepted][0][got.token] > 0                     # never outside the target's kept set
+    assert len(seen) == 6                                            # 3 tokens per draft row, each proposed
+    wide = draft_tokens_from_logits(draft, (K1,) + OFF, [int(v) for v in rng.integers(0, 1 << U, size=2)], W, U)
+    for _ in range(50):
+        D = [int(v) for v in rng.integers(0, 1 << U, size=2)]
+        wide = draft_tokens_from_logits(draft, (K1,) + OFF, D, W, U)
+        if any(P[t][0][x] == 0 for t, x in enumerate(wide)):
+            with pytest.raises(TraceError, match="is not the draft sample"):
+                verify_logit_round(_lround(target, draft, wide, tparams=tparams, dparams=dparams, D=D), W, U)
+            break
+    else:
+        raise AssertionError("no draft outside the draft's top-k was drawn")
 
 
 # ---------------------------------------------------------------------------------------
@@ -507,8 +733,10 @@ def test_stochastic_logit_rounds_match_the_reference(V, G, seed, wu):
     rng = np.random.default_rng(seed)
     target = random_logit_rows(rng, (G + 1, V))
     draft = random_logit_rows(rng, (G, V))
-    tparams = (int(rng.choice([K1, 40000, 200000])), 0, 65536, int(rng.choice([0, 3277, 40000])))
-    dparams = (int(rng.choice([K1, 60000])), 0, 65536, int(rng.choice([0, 1000])))
+    def filters():   # top_k, top_p: off, tight, at or past V, a unit; each side its own
+        return int(rng.choice([0, 0, 1, 2, V, V + 7])), int(rng.choice([65536, 65536, 1, 32768, 58982]))
+    tparams = (int(rng.choice([K1, 40000, 200000])), *filters(), int(rng.choice([0, 3277, 40000])))
+    dparams = (int(rng.choice([K1, 60000])), *filters(), int(rng.choice([0, 1000])))
     D = [int(v) for v in rng.integers(0, 1 << min(ub, 62), size=G)]
     drafts = draft_tokens_from_logits(draft, dparams, D, wb, ub)
     Ra = np.array([int(v) for v in rng.integers(0, 1 << min(ub, 62), size=G)], np.uint64)
@@ -517,8 +745,8 @@ def test_stochastic_logit_rounds_match_the_reference(V, G, seed, wu):
     rs = int(rng.integers(0, 1 << min(ub, 62)))
     rnd = _lround(target, draft, drafts, tparams=tparams, dparams=dparams, D=D, Ra=Ra, rs=rs)
     got = verify_logit_round(rnd, wb, ub)
-    P = [ref_weights(draft[t], dparams[0], dparams[3], wb) for t in range(G)]
-    Q = [ref_weights(target[t], tparams[0], tparams[3], wb) for t in range(G + 1)]
+    P = [ref_weights(draft[t], dparams[0], dparams[3], wb, dparams[1], dparams[2]) for t in range(G)]
+    Q = [ref_weights(target[t], tparams[0], tparams[3], wb, tparams[1], tparams[2]) for t in range(G + 1)]
     for t in range(G):
         assert drafts[t] == ref_sample(P[t][0], P[t][1], D[t], ub)
     want = ref_round(list(drafts), [p for p, _ in P], [z for _, z in P], [q for q, _ in Q], [z for _, z in Q],
@@ -553,7 +781,7 @@ def test_a_model_draft_that_is_not_its_rows_sample_is_refused():
 @pytest.mark.parametrize("mutate, match", [
     (lambda k: k.update(target=np.where(np.arange(6) == 4, 0x7FC0, k["target"]).astype(np.uint16)),
      r"round: target row 0: entry \(?4"),
-    (lambda k: k.update(tparams=(K1, 3, 65536, 0)), "top-k filter is not implemented"),
+    (lambda k: k.update(tparams=(K1, 3, 0, 0)), "target row 0: top_p = 0: top_p must be > 0"),
     (lambda k: k.update(drafts=[6]), "token 6 is outside 0..5"),
     (lambda k: k.update(Ra=[1 << 32]), "accept uniform of slot 0"),
     (lambda k: k.update(rs=-1), "sample uniform"),

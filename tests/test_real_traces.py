@@ -214,6 +214,47 @@ def test_cli_trace_from_models_regenerates_exactly(tiny_models, tmp_path, capsys
         np.testing.assert_array_equal(getattr(tr2, key), getattr(tr, key), err_msg=key)
 
 
+def test_cli_trace_from_models_records_top_k_and_top_p_per_side(tiny_models, tmp_path, capsys):
+    """--top-k / --top-p (and the draft's own --draft-top-k / --draft-top-p) reach every round of
+    the v2 file; the drafts are draft samples under the draft's filters, every emitted token lies
+    in its target row's kept set, FL re-decides every round, and the regenerate line rebuilds it."""
+    from hades import numerics
+    from hades.fl.verifier import logit_weight_rows, verify_logit_round
+    out = tmp_path / "f.npz"
+    argv = ["trace", "-o", str(out), "--target", tiny_models["target"], "--draft", tiny_models["draft"],
+            "--prompt", "the blue sea", "--gamma", "3", "--rounds", "6", "--seed", "4", "--no-progress",
+            "--temperature", "0.8", "--top-k", "4", "--top-p", "0.8", "--min-p", "0.02", "--draft-top-k", "6",
+            "--draft-top-p", "0.95"]
+    assert cli.main(argv) == 0
+    tr = read_trace(out)
+    target = list(numerics.sampling_params(0.8, 4, 0.8, 0.02))
+    draft = list(numerics.sampling_params(0.8, 6, 0.95, 0.02))
+    assert (tr.target_params == target).all() and (tr.draft_params == draft).all()
+    assert tr.meta["top_k"] == 4 and tr.meta["top_p"] == 0.8 and tr.meta["draft_top_k"] == 6
+    assert tr.meta["decode"]["draft_sampling_params"] == draft and tr.meta["decode"]["sampling_params"] == target
+    for i, rnd in enumerate(tr.rounds()):
+        res = verify_logit_round(rnd, 16, 32)
+        assert res.decision() == (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+        p, _, q, _ = logit_weight_rows(rnd, 16, 32)
+        assert all((row > 0).sum() <= 6 for row in p) and all((row > 0).sum() <= 4 for row in q)
+        emitted = list(rnd.draft_tokens[:res.accepted]) + [res.token]
+        assert all(q[t][x] > 0 for t, x in enumerate(emitted))
+    regen = shlex.split(tr.meta["regenerate"])
+    for flag, value in (("--top-k", "4"), ("--top-p", "0.8"), ("--draft-top-k", "6"), ("--draft-top-p", "0.95")):
+        assert regen[regen.index(flag) + 1] == value
+    regen[regen.index("-o") + 1] = str(tmp_path / "again.npz")
+    assert cli.main(regen[1:] + ["--no-progress"]) == 0
+    again = read_trace(tmp_path / "again.npz")
+    for key in V2_ARRAY_KEYS:
+        np.testing.assert_array_equal(getattr(again, key), getattr(tr, key), err_msg=key)
+    capsys.readouterr()
+    # hades decode shares the flags
+    assert cli.main(["decode", "--target", tiny_models["target"], "--draft", tiny_models["draft"], "--gammas", "2",
+                     "--new-tokens", "5", "--prompt", "the sea", "--top-k", "3", "--top-p", "0.9",
+                     "--no-progress"]) == 0
+    assert "top-k 3, top-p 0.9" in capsys.readouterr().out
+
+
 def test_cli_trace_synthetic_and_bad_input(tmp_path, capsys):
     out = tmp_path / "s.npz"
     assert cli.main(["trace", "--synthetic", "-o", str(out), "--vocab", "64", "--rounds", "3",

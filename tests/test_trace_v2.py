@@ -1,6 +1,7 @@
 """Trace file v2 (docs/TRACE_FORMAT.md "Trace file v2"): round trip, one reader for v1 and v2,
-every refusal, mixed rounds, per-round temperatures and min-p, the producers (synthetic and
-the model recorder) and `hades verify` at FL."""
+every refusal, mixed rounds, per-round temperatures, min-p, top-k and top-p (the draft's own
+too), the producers (synthetic and the model recorder), `hades verify` at FL and the hardware
+levels' refusal of the filters they do not have yet."""
 from __future__ import annotations
 
 import contextlib
@@ -22,6 +23,7 @@ from hades.traces.synthetic import LogitSyntheticSpec, SyntheticSpec, synthetic_
 from harness.bad_inputs import V2_MUTATIONS, good_v2_arrays
 
 MIXED = LogitSyntheticSpec(vocab_size=96, rounds=40, gammas=(0, 1, 3, 4), seed=11)
+FILTERED = replace(MIXED, rounds=48, seed=13, top_ks=(0, 1, 5, 50), top_ps=(1.0, 0.9, 0.5), draft_top_ks=(0, 8, 200))
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +178,99 @@ def test_temperature_and_min_p_differ_per_round_and_each_round_uses_its_own(mixe
     assert differs > 0
 
 
+@pytest.fixture(scope="module")
+def filtered():
+    return synthetic_logit_trace(FILTERED)
+
+
+def test_top_k_and_top_p_differ_per_round_and_side_and_each_round_uses_its_own(tmp_path, filtered):
+    tp, dp = filtered.target_params, filtered.draft_params
+    assert set(tp[:, 1].tolist()) == {0, 1, 5, 50} and set(tp[:, 2].tolist()) == {65536, 58982, 32768}
+    assert set(dp[:, 1].tolist()) == {0, 8, 200} and (dp[:, 2] == tp[:, 2]).all()     # the draft's own top-k
+    assert (dp[:, [0, 3]] == tp[:, [0, 3]]).all()
+    back = read_trace(write_trace(tmp_path / "f.npz", filtered))
+    _same_arrays(filtered, back)
+    cut = 0
+    for i, rnd in enumerate(back.rounds()):
+        assert verify_logit_round(rnd, 16, 32, where=f"round {i}").decision() == \
+            (back.expected_accepted[i], back.expected_token[i])
+        if rnd.greedy:
+            continue
+        p, _, q, zq = logit_weight_rows(rnd, 16, 32, where=f"round {i}")
+        w, z = numerics.logit_weights(rnd.target_logits[0], rnd.target_params, 16)
+        assert np.array_equal(q[0], w) and zq[0] == z
+        k, top_k, top_p, min_p = rnd.target_params
+        unfiltered, _ = numerics.logit_weights(rnd.target_logits[0], (k, 0, 65536, min_p), 16)
+        cut += (w > 0).sum() < (unfiltered > 0).sum()
+        if top_k:
+            assert (w > 0).sum() <= top_k
+        if not rnd.onehot_draft and rnd.draft_params[1]:
+            assert all((row > 0).sum() <= rnd.draft_params[1] for row in p)
+    assert cut > 10
+    assert back.meta["spec"]["top_ks"] == [0, 1, 5, 50] and back.meta["spec"]["draft_top_ks"] == [0, 8, 200]
+    assert "draft_top_ps" not in back.meta["spec"]
+
+
+def test_synthetic_filters_left_off_change_nothing(mixed):
+    assert not {"top_ks", "top_ps", "draft_top_ks", "draft_top_ps"} & set(mixed.meta["spec"])
+    assert (mixed.target_params[:, 1] == 0).all() and (mixed.draft_params[:, 2] == 65536).all()
+    with pytest.raises(ConfigError, match="top_ps must be a finite number in \\(0, 1\\], got 0.0"):
+        synthetic_logit_trace(replace(MIXED, top_ps=(0.9, 0.0)))
+    with pytest.raises(ConfigError, match="top_ks must be in 0..2\\^24, got -1"):
+        synthetic_logit_trace(replace(MIXED, top_ks=(-1,)))
+    with pytest.raises(ConfigError, match="draft_top_ks needs at least one value"):
+        synthetic_logit_trace(replace(MIXED, draft_top_ks=()))
+
+
+def test_a_model_draft_drawn_under_the_targets_filters_is_refused(filtered):
+    """The reader re-derives each model draft under the draft's own parameters: a draft drawn
+    under the target's (other) top-k is refused, as any draft from another distribution."""
+    d = {k: v.copy() for k, v in file_arrays(filtered).items()}
+    for r in range(filtered.num_rounds):
+        rnd = filtered.round(r)
+        if rnd.greedy or rnd.onehot_draft or not rnd.gamma or rnd.draft_params == rnd.target_params:
+            continue
+        wrong = draft_tokens_from_logits(rnd.draft_logits, rnd.target_params, rnd.draft_uniforms, 16, 32)
+        if not np.array_equal(wrong, rnd.draft_tokens):
+            d["draft_tokens"][r, :rnd.gamma] = wrong
+            break
+    else:
+        raise AssertionError("no round whose draft filters change its drafts")
+    with pytest.raises(TraceError, match=f"key 'draft_tokens', round {r}, slot .* is not the draft sample"):
+        trace_from_arrays(d)
+
+
+def test_the_hardware_levels_refuse_the_filters_they_lack_and_only_where_they_act(tmp_path, filtered):
+    """check_logit_round refuses a stochastic round whose target has top-k or top-p, or whose
+    model drafts have; greedy rounds (which ignore filters) and the draft side of one-hot rounds
+    pass. `hades verify` at FL verifies the whole trace."""
+    from hades.cl.logit_model import logit_timed_results
+    from hades.cl.timing import TimingConfig
+    from hades.config import VerifierConfig
+    from hades.logit_protocol import check_logit_round
+    cfg = VerifierConfig(lanes=4, vocab_max=128, gamma_max=4)
+    refused = 0
+    for i, rnd in enumerate(filtered.rounds()):
+        acts = not rnd.greedy and (numerics.SamplingParams(*rnd.target_params).rank_filters
+                                   or (not rnd.onehot_draft and rnd.gamma > 0
+                                       and numerics.SamplingParams(*rnd.draft_params).rank_filters))
+        if acts:
+            with pytest.raises(TraceError, match=f"round {i}: .*the logit block's RTL/CL has no top-k/top-p filter"):
+                check_logit_round(cfg, rnd, f"round {i}")
+            refused += 1
+        else:
+            check_logit_round(cfg, rnd, f"round {i}")
+    assert 0 < refused < filtered.num_rounds
+    greedy = [r for r in filtered.rounds() if r.greedy and numerics.SamplingParams(*r.target_params).rank_filters]
+    assert greedy and len(logit_timed_results(TimingConfig(hw=cfg), greedy)) == len(greedy)
+    path = write_trace(tmp_path / "f.npz", filtered)
+    rc, text, err = _run(["verify", str(path), "--json", *SMALL_HW])
+    assert rc == 0 and json.loads(text)["summary"]["mismatches"] == 0, err
+    for level in ("cl", "rtl"):
+        rc, _, err = _run(["verify", str(path), "--level", level, *SMALL_HW])
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and "verify such traces at --level fl" in err
+
+
 def test_synthetic_model_drafts_are_draft_samples_of_their_uniforms(mixed):
     for i in np.flatnonzero(~mixed.greedy.astype(bool) & ~mixed.onehot_draft.astype(bool)):
         r = mixed.round(int(i))
@@ -313,7 +408,21 @@ def test_decode_config_v1_meta_is_unchanged_and_v2_options_are_checked():
     v2 = config_meta(DecodeConfig(trace_format=2, min_p=0.05, temperature=0.8))
     assert v2["weight_bits"] == 16 and "row_sum" not in v2
     assert v2["sampling_params"] == [numerics.inverse_temperature(0.8), 0, 65536, 3277]
-    for bad, match in ((dict(min_p=0.1), "needs trace format 2"), (dict(trace_format=3), "1 or 2"),
+    assert "top_k" not in meta and "draft_top_k" not in meta
+    assert v2["top_k"] == 0 and v2["top_p"] == 1.0 and "draft_sampling_params" not in v2
+    f = DecodeConfig(trace_format=2, temperature=0.7, top_k=50, top_p=0.9, draft_top_p=0.95)
+    f.check()
+    assert f.sampling_params == (numerics.inverse_temperature(0.7), 50, 58982, 0)
+    assert f.draft_sampling_params == (numerics.inverse_temperature(0.7), 50, 62259, 0)
+    fm = config_meta(f)
+    assert fm["draft_sampling_params"] == list(f.draft_sampling_params) and fm["draft_top_p"] == 0.95
+    assert "draft_top_k" not in fm
+    for bad, match in ((dict(top_k=5), "top-k needs trace format 2"), (dict(draft_top_p=0.5), "top-p needs trace"),
+                       (dict(trace_format=2, top_p=0.0), r"top_p must be a finite number in \(0, 1\]"),
+                       (dict(trace_format=2, top_p=1e-7), "top_p must be > 0"),
+                       (dict(trace_format=2, top_k=-2), "top_k must be in 0..2\\^24"),
+                       (dict(trace_format=2, draft_top_k=1.5), "draft_top_k must be an integer"),
+                       (dict(min_p=0.1), "needs trace format 2"), (dict(trace_format=3), "1 or 2"),
                        (dict(trace_format=2, min_p=float("nan")), r"\[0, 1\]"),
                        (dict(trace_format=2, temperature=1e-3), "outside 1..2\\^24-1")):
         with pytest.raises(ConfigError, match=match):

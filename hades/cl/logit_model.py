@@ -38,11 +38,12 @@ def logit_timed_results(tc: TimingConfig, rounds, outputs: list[LogitRoundOutput
     """The FL outputs of every round (hades.fl.verifier.logit_block_output, or the given
     untimed ones) with the CL cycles and latency of each draft message and of the result,
     timed vectorised over all rounds. `rounds` may be a generator: each round is held only while
-    it is verified. Rounds the block cannot carry (V, gamma, parameters) raise TraceError."""
+    it is verified. Rounds the block cannot carry (V, gamma, parameters, top-k / top-p:
+    check_logit_round) raise TraceError."""
     W, U = tc.hw.prob_bits, tc.hw.uniform_bits
     shapes, fl = [], []
     for i, rnd in enumerate(rounds):
-        check_logit_round(tc.hw, rnd)
+        check_logit_round(tc.hw, rnd, f"round {i}")
         shapes.append((rnd.gamma, rnd.vocab_size, rnd.greedy, rnd.onehot_draft))
         fl.append(outputs[i] if outputs is not None else logit_block_output(rnd, W, U, where=f"round {i}"))
     R = len(shapes)

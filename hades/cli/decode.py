@@ -10,8 +10,8 @@ import sys
 
 from hades import limits
 from hades.cli.common import int_list_arg
-from hades.cli.trace import (DEFAULT_THREADS, add_draft_arguments, draft_method, lookup_ngram_from_args,
-                             pair_spec_from_args, parse_gammas)
+from hades.cli.trace import (DEFAULT_THREADS, add_draft_arguments, add_filter_arguments, draft_method,
+                             filter_settings, lookup_ngram_from_args, pair_spec_from_args, parse_gammas)
 from hades.errors import ConfigError
 from hades.llm.lookup import format_ngram
 from hades.llm.prompts import PROMPT_SET_CHOICES, prompt_sets
@@ -40,8 +40,7 @@ def add_parser(subparsers):
     p.add_argument("--mode", choices=limits.MODES, default="stochastic")
     p.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=1.0, help="softmax temperature (0 = greedy)")
     p.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=DECODE_FORMAT_HELP)
-    p.add_argument("--min-p", type=float, default=None, metavar="P",
-                   help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
+    add_filter_arguments(p)
     p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--prob-bits", type=limits.PROB_BITS.arg(), default=16, metavar="W")
     p.add_argument("--uniform-bits", type=limits.TRACE_UNIFORM_BITS.arg(), default=32, metavar="U")
@@ -82,13 +81,11 @@ def _run(args) -> int:
     if args.prompt and args.prompt_set is not None:
         raise ConfigError("give --prompt or --prompt-set, not both")
     sets = {"custom": tuple(args.prompt)} if args.prompt else prompt_sets(args.prompt_set or "both")
-    if args.min_p is not None and args.trace_format != 2:
-        raise ConfigError("--min-p applies to --trace-format 2 only")
+    filters = filter_settings(args)
     method, ngram = draft_method(args), lookup_ngram_from_args(args)
     configs = [DecodeConfig(gammas=(g,), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
                             uniform_bits=args.uniform_bits, seed=args.seed, max_new_tokens=args.new_tokens,
-                            stop_at_eos=False, trace_format=args.trace_format,
-                            min_p=args.min_p if args.min_p is not None else 0.0, lookup_ngram=ngram)
+                            stop_at_eos=False, trace_format=args.trace_format, lookup_ngram=ngram, **filters)
                for g in gammas]
     for c in configs:
         c.check()
@@ -109,7 +106,9 @@ def _run(args) -> int:
     print(f"hades decode: {pair.description.get('target')} / draft {draft}"
           + (f" (layers {pair.description['draft_layers']})" if "draft_layers" in pair.description else "")
           + f"; mode {configs[0].trace_mode}, T={args.temperature}"
-          + (f", min-p {args.min_p}" if args.min_p else "")
+          + "".join(f", {name} {value}" for name, value in (("min-p", args.min_p), ("top-k", args.top_k),
+                                                            ("top-p", args.top_p), ("draft top-k", args.draft_top_k),
+                                                            ("draft top-p", args.draft_top_p)) if value is not None)
           + f", trace-format {args.trace_format} numerics, {n_prompts} prompts x "
           f"{args.new_tokens} tokens, {_threads()} threads")
     print(format_table(table, trace_format=args.trace_format))

@@ -4,6 +4,7 @@ Real pair (default: the embedded SmolLM2 target with its layer-skip draft), v2: 
 and the sampling settings of every round (verified by the logit block at every level):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
     hades trace --temperature 0.8 --min-p 0.05 -o rl.npz
+    hades trace --temperature 0.7 --top-p 0.9 --top-k 50 -o chat.npz
 Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
 Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-hot rows, no draft model):
@@ -29,15 +30,16 @@ from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
+FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
-              "new_tokens", "temperature", "raw_prompt", "no_download", "min_p")
+              "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
 DRAFT_METHODS = ("layer-skip", "model", "lookup")
 DRAFT_METHOD_HELP = (
     "layer-skip (default): the target running a subset of its layers (--draft-layers); model: a separate "
     "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
     "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
     "gamma is then the most drafts per round, and a round without a match has none")
-V2_ONLY = ("greedy_share", "onehot_share", "min_p")
+V2_ONLY = ("greedy_share", "onehot_share") + FILTER_OPTIONS
 TRACE_FORMAT_HELP = (
     "2 (default): bf16 logit rows with per-round sampling parameters (docs/TRACE_FORMAT.md), verified by the "
     "logit block at every level, --prob-bits is then W of the weight rows; 1: probability rows, verified by the "
@@ -85,8 +87,7 @@ def add_parser(subparsers):
                    help="stop once this many tokens were emitted")
     m.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=None,
                    help="softmax temperature (default 1; 0 = greedy)")
-    m.add_argument("--min-p", type=float, default=None, metavar="P",
-                   help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
+    add_filter_arguments(m)
     m.add_argument("--no-download", action="store_true", help="never download weights from the hub")
     m.add_argument("--threads", type=limits.THREADS.arg(), default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: batch-1 decoding is memory-bound, see docs/MODELS.md)")
@@ -100,6 +101,31 @@ def add_draft_arguments(group) -> None:
     group.add_argument("--lookup-ngram", default=None, metavar="MIN..MAX",
                        help=f"--draft-method lookup: suffix n-gram lengths matched, longest first "
                             f"(default {format_ngram(DEFAULT_NGRAM)}; '2' is 2..2)")
+
+
+def add_filter_arguments(group) -> None:
+    """The sampling filters of trace format 2 (NUMERICS.md section 15; `hades trace` and `hades decode`)."""
+    group.add_argument("--min-p", type=float, default=None, metavar="P",
+                       help="--trace-format 2: min-p filter of both sides, a fraction in [0, 1] (default 0 = off)")
+    group.add_argument("--top-k", type=limits.TOP_K.arg(), default=None, metavar="N",
+                       help="--trace-format 2: top-k filter, keep the N most likely tokens (default 0 = off)")
+    group.add_argument("--top-p", type=limits.TOP_P.arg(), default=None, metavar="P",
+                       help="--trace-format 2: top-p (nucleus) filter after top-k, a fraction in (0, 1] "
+                            "(default 1 = off)")
+    group.add_argument("--draft-top-k", type=limits.TOP_K.arg("draft_top_k"), default=None, metavar="N",
+                       help="--trace-format 2: the draft's own top-k (default: --top-k)")
+    group.add_argument("--draft-top-p", type=limits.TOP_P.arg("draft_top_p"), default=None, metavar="P",
+                       help="--trace-format 2: the draft's own top-p (default: --top-p)")
+
+
+def filter_settings(args) -> dict:
+    """DecodeConfig's filter fields from the command line; the options apply to trace format 2 only."""
+    used = [f"--{k.replace('_', '-')}" for k in FILTER_OPTIONS if getattr(args, k) is not None]
+    if used and args.trace_format != 2:
+        raise ConfigError(f"{used[0]} applies to --trace-format 2 only")
+    return dict(min_p=args.min_p if args.min_p is not None else 0.0, top_k=args.top_k if args.top_k is not None else 0,
+                top_p=args.top_p if args.top_p is not None else 1.0, draft_top_k=args.draft_top_k,
+                draft_top_p=args.draft_top_p)
 
 
 def draft_method(args) -> str:
@@ -230,8 +256,8 @@ def _from_models(args, out: Path):
     config = DecodeConfig(gammas=parse_gammas(args.gamma), mode=args.mode, temperature=temperature,
                           prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
                           max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True,
-                          trace_format=args.trace_format, min_p=args.min_p if args.min_p is not None else 0.0,
-                          lookup_ngram=lookup_ngram_from_args(args))
+                          trace_format=args.trace_format, lookup_ngram=lookup_ngram_from_args(args),
+                          **filter_settings(args))
     config.check()
     if args.gamma_max is not None and args.gamma_max < max(config.gammas):
         raise ConfigError(f"--gamma-max {args.gamma_max} below the largest gamma {max(config.gammas)}")
@@ -272,7 +298,10 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
               "--prob-bits", str(config.prob_bits), "--uniform-bits", str(config.uniform_bits)]
     parts += ["--trace-format", str(config.trace_format)]   # explicit: the default format has changed before
     if config.trace_format == 2:
-        parts += ["--min-p", repr(config.min_p)]
+        parts += ["--min-p", repr(config.min_p), "--top-k", str(config.top_k), "--top-p", repr(config.top_p)]
+        for flag, value in (("--draft-top-k", config.draft_top_k), ("--draft-top-p", config.draft_top_p)):
+            if value is not None:
+                parts += [flag, repr(value)]
     if args.raw_prompt:
         parts.append("--raw-prompt")
     parts += ["--threads", str(args.threads)]   # float reductions may depend on the thread count

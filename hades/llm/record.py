@@ -51,6 +51,9 @@ def trace_meta(pair, config, prompt: str, prompt_ids: list[int], result, raw_pro
     if config.trace_format == 2:   # the sampling settings of every round (also in each round's params)
         meta["trace_format"] = 2
         meta["min_p"] = config.min_p
+        meta["top_k"], meta["top_p"] = config.top_k, config.top_p
+        if config.draft_sampling_params != config.sampling_params:
+            meta["draft_top_k"], meta["draft_top_p"] = config.draft_top_k, config.draft_top_p
     if regenerate is not None:
         meta["regenerate"] = regenerate
     return meta

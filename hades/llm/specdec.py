@@ -21,8 +21,11 @@ trace file v1 with trace_from_decode.
 With trace_format = 2 the rows are the raw logits as bf16 (torch's bfloat16 of the float
 logits) and every step uses the logit numerics of NUMERICS.md sections 12-16, so that the
 software path and the v2 file agree on every round: x_t = numerics.draft_sample over
-numerics.logit_weights of the draft's bf16 row under the draft's (k, 0, 2^16, min_p)
-(greedy: numerics.logit_argmax), and the decision is hades.fl.verifier.verify_logit_round.
+numerics.logit_weights of the draft's bf16 row under the draft's (k, top_k, top_p, min_p)
+(greedy: numerics.logit_argmax), and the decision is hades.fl.verifier.verify_logit_round,
+whose target rows use the target's (k, top_k, top_p, min_p) (NUMERICS.md section 15: the
+emitted tokens follow the filtered target rows). Both sides share k and min_p; top-k and
+top-p are the same for both unless the draft has its own (draft_top_k, draft_top_p).
 The uniforms are drawn in the same order as for v1.
 
 With lookup_ngram set the drafts come from prompt lookup (hades.llm.lookup.propose: the
@@ -68,6 +71,9 @@ class DecodeConfig:
     trace_format    1: float softmax rows quantised to M (v1); 2: bf16 logit rows and the logit
                     numerics (v2); prob_bits is then W of the weight rows
     min_p           min-p filter of both sides (v2 only; 0 = off), a fraction in [0, 1]
+    top_k, top_p    top-k (0..2^24, 0 = off) and top-p (a fraction in (0, 1], 1 = off) filters of
+                    the target rows, and of the draft rows unless draft_top_k / draft_top_p
+                    (None: the target's) say otherwise (v2 only; NUMERICS.md section 15)
     lookup_ngram    None: the pair's draft model proposes; (n_min, n_max): prompt-lookup drafts
                     (hades.llm.lookup) matching suffix n-grams of n_max down to n_min tokens
     """
@@ -84,6 +90,10 @@ class DecodeConfig:
     trace_format: int = 1
     min_p: float = 0.0
     lookup_ngram: tuple[int, int] | None = None
+    top_k: int = 0
+    top_p: float = 1.0
+    draft_top_k: int | None = None
+    draft_top_p: float | None = None
 
     def check(self) -> None:
         """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
@@ -100,10 +110,15 @@ class DecodeConfig:
             raise ConfigError(f"trace format must be 1 or 2, got {self.trace_format!r}")
         if not 0.0 <= self.min_p <= 1.0:   # NaN fails too
             raise ConfigError(f"min_p must be in [0, 1], got {self.min_p}")
-        if self.min_p and self.trace_format != 2:
-            raise ConfigError("min-p needs trace format 2 (the probability rows of v1 have no filters)")
-        if self.trace_format == 2 and self.temperature > 0:
-            numerics.inverse_temperature(self.temperature)   # T whose k fits 24 bits (ConfigError)
+        limits.check_fields(self, {"top_k": limits.TOP_K, "top_p": limits.TOP_P, "draft_top_k": limits.TOP_K,
+                                   "draft_top_p": limits.TOP_P}, optional=("draft_top_k", "draft_top_p"))
+        filters = {"min-p": self.min_p != 0, "top-k": self.top_k != 0 or self.draft_top_k is not None,
+                   "top-p": self.top_p != 1.0 or self.draft_top_p is not None}
+        used = [name for name, on in filters.items() if on]
+        if used and self.trace_format != 2:
+            raise ConfigError(f"{used[0]} needs trace format 2 (the probability rows of v1 have no filters)")
+        if self.trace_format == 2:   # ConfigError unless k fits 24 bits and top_p is at least one unit
+            _ = (self.sampling_params, self.draft_sampling_params)
         if self.lookup_ngram is not None:
             object.__setattr__(self, "lookup_ngram", lookup.check_ngram(self.lookup_ngram))
 
@@ -114,9 +129,15 @@ class DecodeConfig:
 
     @property
     def sampling_params(self) -> tuple[int, int, int, int]:
-        """(k, top_k, top_p, min_p) of both sides for trace format 2 (T = 1 when greedy at T = 0)."""
-        return (numerics.inverse_temperature(self.row_temperature), 0, numerics.FRACTION_ONE,
-                numerics.fraction_units(self.min_p))
+        """(k, top_k, top_p, min_p) of the target side for trace format 2 (T = 1 when greedy at T = 0)."""
+        return tuple(numerics.sampling_params(self.row_temperature, self.top_k, self.top_p, self.min_p))
+
+    @property
+    def draft_sampling_params(self) -> tuple[int, int, int, int]:
+        """(k, top_k, top_p, min_p) of the draft side: the target's, with draft_top_k / draft_top_p where set."""
+        top_k = self.top_k if self.draft_top_k is None else self.draft_top_k
+        top_p = self.top_p if self.draft_top_p is None else self.draft_top_p
+        return tuple(numerics.sampling_params(self.row_temperature, top_k, top_p, self.min_p))
 
     @property
     def greedy(self) -> bool:
@@ -326,7 +347,8 @@ class SpeculativeDecoder:
         rng = np.random.default_rng(cfg.seed)
         M, U, temp = cfg.row_sum, cfg.uniform_bits, cfg.row_temperature
         logit_path = cfg.trace_format == 2
-        W, params = cfg.prob_bits, (cfg.sampling_params if logit_path else None)
+        W = cfg.prob_bits
+        params, d_params = (cfg.sampling_params, cfg.draft_sampling_params) if logit_path else (None, None)
         eos = getattr(self.pair.tokenizer, "eos_token_id", None)
         target = _Stepper(self.pair.target)
         if max(cfg.gammas) > 0 and not cfg.lookup and self.pair.draft is None:
@@ -366,7 +388,7 @@ class SpeculativeDecoder:
                         if cfg.greedy:
                             x = numerics.logit_argmax(p, f"round {len(result.rounds)}: draft row {t}")
                         else:
-                            w, z = numerics.logit_weights(p, params, W, f"round {len(result.rounds)}: draft row {t}")
+                            w, z = numerics.logit_weights(p, d_params, W, f"round {len(result.rounds)}: draft row {t}")
                             x = numerics.draft_sample(w, z, du, U)
                         draft_u.append(du)
                     else:
@@ -395,7 +417,7 @@ class SpeculativeDecoder:
                 p = np.stack(p_rows) if p_rows else np.zeros((0, q.shape[1]), np.uint16)
                 logit_rnd = LogitRound(greedy=cfg.greedy, onehot_draft=cfg.lookup,
                                        draft_tokens=np.asarray(drafts, np.int64),
-                                       draft_logits=p, target_logits=q, draft_params=params, target_params=params,
+                                       draft_logits=p, target_logits=q, draft_params=d_params, target_params=params,
                                        draft_uniforms=np.asarray(draft_u, np.uint64), accept_uniforms=accept_u,
                                        sample_uniform=sample_u)
                 res = verify_logit_round(logit_rnd, W, U, where=f"round {len(result.rounds)}")
@@ -476,12 +498,17 @@ def config_meta(config: DecodeConfig) -> dict:
         d["lookup_ngram"] = list(config.lookup_ngram)
     else:   # model drafts: the metadata as before prompt lookup existed
         d.pop("lookup_ngram")
+    for name in ("draft_top_k", "draft_top_p"):   # set only when the draft has filters of its own
+        if d[name] is None:
+            d.pop(name)
     if config.trace_format == 1:   # v1 metadata exactly as before trace format 2 existed
-        d.pop("trace_format")
-        d.pop("min_p")
+        for name in ("trace_format", "min_p", "top_k", "top_p"):
+            d.pop(name)
         d["row_sum"] = config.row_sum
     else:   # v2: W of the weight rows, and the (k, top_k, top_p, min_p) of every round
         d["weight_bits"] = d.pop("prob_bits")
         d["sampling_params"] = list(config.sampling_params)
+        if config.draft_sampling_params != config.sampling_params:
+            d["draft_sampling_params"] = list(config.draft_sampling_params)
     d["tool"] = TOOL_VERSION
     return d

@@ -197,8 +197,8 @@ def run_logit_rounds(level: str, cfg: VerifierConfig, rounds: list[LogitRound], 
             progress(len(outputs))
         return outputs
     beats: list[int] = []
-    for rnd in rounds:
-        beats += logit_round_beats(cfg, rnd)
+    for i, rnd in enumerate(rounds):
+        beats += logit_round_beats(cfg, rnd, f"round {i}")
     th = build_harness(level, cfg, beats, opts, logits=True)
     if opts.max_cycles:
         limit = opts.max_cycles

@@ -52,6 +52,7 @@ from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_logit_round, verify_round
+from hades.logit_protocol import check_logit_round
 from hades.round import LogitRound, Round
 from hades.fileio import atomic_write
 from hades.traces.format import Trace
@@ -390,6 +391,9 @@ def run_bench(batches: list[RoundBatch], bc: BenchConfig, progress=None) -> Benc
         if isinstance(b, LogitBatch) and (b.weight_bits, b.uniform_bits) != (bc.hw.prob_bits, bc.hw.uniform_bits):
             raise ConfigError(f"the trace's weight_bits={b.weight_bits} / uniform_bits={b.uniform_bits} differ from "
                               f"the hardware's prob_bits={bc.hw.prob_bits} / uniform_bits={bc.hw.uniform_bits}")
+        if isinstance(b, LogitBatch):   # up front: (c) is the logit block, which refuses top-k / top-p yet
+            for i, r in enumerate(b.rounds):
+                check_logit_round(bc.hw, r, f"gamma {b.gamma}, round {i} of the batch")
     result = BenchResult(rows=[], torch_threads=torch.get_num_threads())
     for b in batches:
         if isinstance(b, LogitBatch):

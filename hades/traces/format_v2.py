@@ -151,10 +151,7 @@ def _check_logit_rows(name: str, arr: np.ndarray, mask: np.ndarray) -> None:
 
 
 def _check_params(name: str, params: np.ndarray) -> None:
-    p = _as_int64(params)
-    one = numerics.FRACTION_ONE
-    bad = np.flatnonzero((p[:, 0] < 1) | (p[:, 0] > numerics.INV_TEMP_MAX) | (p[:, 1] != 0) | (p[:, 2] != one)
-                         | (p[:, 3] < 0) | (p[:, 3] > one) | (params[:, 0] != p[:, 0]) | (params[:, 3] != p[:, 3]))
+    bad = np.flatnonzero(numerics.bad_sampling_params(_as_int64(params)))
     if bad.size:
         r = int(bad[0])
         numerics.check_sampling_params([int(v) for v in params[r]], f"key '{name}', round {r} ({', '.join(PARAMS_FIELDS)})")

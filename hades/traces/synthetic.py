@@ -92,15 +92,18 @@ def synthetic_trace(spec: SyntheticSpec) -> Trace:
     decisions = [verify_round(rnd, M, U).decision() for rnd in rounds]
     return trace_from_rounds(
         rounds, decisions, mode=spec.mode, vocab_size=V, row_sum=M, prob_bits=spec.prob_bits, uniform_bits=U,
-        gamma_max=G, meta=_synthetic_meta(TOOL_VERSION, spec, spec_to_args(spec)))
+        gamma_max=G, meta=_synthetic_meta(TOOL_VERSION, _spec_fields(spec), spec_to_args(spec)))
 
 
-def _synthetic_meta(tool: str, spec, args: str, **extra) -> dict:
+def _synthetic_meta(tool: str, spec_fields: dict, args: str, **extra) -> dict:
     """The meta of a synthetic trace (v1 or v2): its tool, the spec and the command that
     regenerates it."""
-    return {"source": "synthetic", "tool": tool, **extra,
-            "spec": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
+    return {"source": "synthetic", "tool": tool, **extra, "spec": spec_fields,
             "regenerate": "hades trace --synthetic " + args}
+
+
+def _spec_fields(spec) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()}
 
 
 def _gamma_max_arg(spec) -> str:
@@ -141,7 +144,13 @@ class LogitSyntheticSpec:
     token set (mask_share; 1-10 % of V masked in every row of the round, -inf), the
     temperature in temperature_range and min-p from min_ps (the same for both sides). With
     logit_step > 0 every finite logit is rounded to a multiple of logit_step before the bf16
-    encoding, so that many entries of a row tie (the row maximum among them)."""
+    encoding, so that many entries of a row tie (the row maximum among them).
+
+    Top-k and top-p (NUMERICS.md section 15), off by default (the rounds, and the random
+    numbers drawn, are then those of a spec without these fields): top_ks and top_ps name the
+    choices drawn per round (top_k 0..2^24, 0 = off; top_p a fraction in (0, 1], 1 = off),
+    for both sides unless draft_top_ks / draft_top_ps give the draft side choices of its own,
+    drawn separately."""
     vocab_size: int = 512
     rounds: int = 16
     gammas: tuple[int, ...] = (4,)
@@ -157,6 +166,10 @@ class LogitSyntheticSpec:
     draft_power: float = 0.9
     draft_noise: float = 0.8
     logit_step: float = 0.0
+    top_ks: tuple[int, ...] = ()
+    top_ps: tuple[float, ...] = ()
+    draft_top_ks: tuple[int, ...] | None = None
+    draft_top_ps: tuple[float, ...] | None = None
 
     def check(self):
         SyntheticSpec(vocab_size=self.vocab_size, rounds=self.rounds, gammas=self.gammas,
@@ -178,6 +191,39 @@ class LogitSyntheticSpec:
         for p in self.min_ps:
             numerics.fraction_units(p)
         limits.SHAPE.check(self.logit_step, "logit_step")
+        for name, limit in (("top_ks", limits.TOP_K), ("top_ps", limits.TOP_P), ("draft_top_ks", limits.TOP_K),
+                            ("draft_top_ps", limits.TOP_P)):
+            values = getattr(self, name)
+            if values is None or (not name.startswith("draft_") and len(values) == 0):
+                continue   # off (top_ks, top_ps) or the target's (draft_top_ks, draft_top_ps)
+            values = limits.check_values(values, limit, name)
+            if limit is limits.TOP_P:
+                for v in values:
+                    numerics.top_p_units(v)
+            object.__setattr__(self, name, values)
+
+    def meta_fields(self) -> dict:
+        """The spec as the trace's meta records it; the filter fields only when set, so the
+        meta of a trace without them is what it was before they existed."""
+        d = _spec_fields(self)
+        for name in FILTER_FIELDS:
+            if d[name] in ([], None):
+                del d[name]
+        return d
+
+
+FILTER_FIELDS = ("top_ks", "top_ps", "draft_top_ks", "draft_top_ps")
+
+
+def _draw_filters(rng, spec: LogitSyntheticSpec) -> tuple[tuple[int, float], tuple[int, float]]:
+    """((top_k, top_p) of the target, (top_k, top_p) of the draft) of one round; nothing is
+    drawn for a field left off, so a spec without filters draws the numbers it always drew."""
+    def pick(choices, default):
+        return choices[int(rng.integers(len(choices)))] if choices else default
+    target = (pick(spec.top_ks, 0), pick(spec.top_ps, 1.0))
+    draft = (pick(spec.draft_top_ks, 0) if spec.draft_top_ks is not None else target[0],
+             pick(spec.draft_top_ps, 1.0) if spec.draft_top_ps is not None else target[1])
+    return target, draft
 
 
 def _llm_like_logits(rng, n, V):
@@ -211,7 +257,9 @@ def synthetic_logit_trace(spec: LogitSyntheticSpec):
         onehot = bool(rng.random() < spec.onehot_share)
         temperature = float(rng.uniform(*spec.temperature_range))
         min_p = float(spec.min_ps[int(rng.integers(len(spec.min_ps)))])
-        params = (numerics.inverse_temperature(temperature), 0, numerics.FRACTION_ONE, numerics.fraction_units(min_p))
+        (top_k, top_p), (d_top_k, d_top_p) = _draw_filters(rng, spec)
+        params = tuple(numerics.sampling_params(temperature, top_k, top_p, min_p))
+        d_params = tuple(numerics.sampling_params(temperature, d_top_k, d_top_p, min_p))
         zq = _llm_like_logits(rng, g + 1, V)
         zp = spec.draft_power * zq[:g] + spec.draft_noise * rng.standard_normal((g, V))
         if V > 1 and rng.random() < spec.mask_share:   # a grammar / bad-word mask over the round's rows
@@ -229,14 +277,14 @@ def synthetic_logit_trace(spec: LogitSyntheticSpec):
             d_u = np.zeros(g, np.uint64)
             p_bits = np.zeros((g, V), np.uint16)
         else:
-            tokens = draft_tokens_from_logits(p_bits, params, d_u, W, U, greedy=greedy)
+            tokens = draft_tokens_from_logits(p_bits, d_params, d_u, W, U, greedy=greedy)
         rounds.append(LogitRound(greedy=greedy, onehot_draft=onehot, draft_tokens=tokens, draft_logits=p_bits,
-                                 target_logits=q_bits, draft_params=params, target_params=params,
+                                 target_logits=q_bits, draft_params=d_params, target_params=params,
                                  draft_uniforms=d_u, accept_uniforms=uniform(g), sample_uniform=int(uniform())))
     decisions = [verify_logit_round(rnd, W, U, where=f"round {i}").decision() for i, rnd in enumerate(rounds)]
     return logit_trace_from_rounds(
         rounds, decisions, vocab_size=V, weight_bits=W, uniform_bits=U, gamma_max=G,
-        meta=_synthetic_meta(LOGIT_TOOL_VERSION, spec, logit_spec_to_args(spec), seed=spec.seed))
+        meta=_synthetic_meta(LOGIT_TOOL_VERSION, spec.meta_fields(), logit_spec_to_args(spec), seed=spec.seed))
 
 
 def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
