@@ -15,16 +15,19 @@ def add_parser(sub):
     p.add_argument("--seed", type=limits.SEED.arg(), default=0)
     p.add_argument("--rtl-backend", default="batch", help="batch (default: C++ driver in Verilator), verilator or python")
     p.add_argument("--batch", type=limits.BATCH.arg(), default=100, help="rounds per RTL simulation run")
+    p.add_argument("--logits", action="store_true",
+                   help="fuzz the logit block (random bf16 logit rounds; drafts and every message's cycles checked)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from hades.cli.common import progress_bar
-    from hades.sim.fuzz import FUZZ_CONFIGS, fuzz
-    per_cfg = -(-args.rounds // len(FUZZ_CONFIGS))
-    with progress_bar(per_cfg * len(FUZZ_CONFIGS), "fuzz") as bar:
-        report = fuzz(args.rounds, args.seed, args.rtl_backend, args.batch, progress=bar.update)
+    from hades.sim.fuzz import FUZZ_CONFIGS, LOGIT_FUZZ_CONFIGS, fuzz, fuzz_logits
+    configs, run_fuzz = (LOGIT_FUZZ_CONFIGS, fuzz_logits) if args.logits else (FUZZ_CONFIGS, fuzz)
+    per_cfg = -(-args.rounds // len(configs))
+    with progress_bar(per_cfg * len(configs), "fuzz") as bar:
+        report = run_fuzz(args.rounds, args.seed, args.rtl_backend, args.batch, progress=bar.update)
     summary = report.summary()
     if args.json:
         json.dump({"summary": summary, "disagreements": report.disagreements[:20]}, sys.stdout)

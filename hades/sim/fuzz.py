@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hades import limits
+from hades.config import VerifierConfig
 from hades.sim.compare import compare_levels
 from hades.sim.rounds import FUZZ_CONFIGS, random_rounds
 from hades.sim.run import SimOptions, run_rounds
@@ -45,6 +46,64 @@ def fuzz(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 
             for d in compare_levels("rtl", cfg, rounds, rtl):
                 report.disagreements.append({"config": ci, **d.as_dict(), "round": done + d.round})
             report.rtl_cycles += sum(r.cycles for r in rtl)
+            report.rounds += n
+            done += n
+            if progress is not None:
+                progress(n)
+    report.wall_seconds = time.perf_counter() - t0
+    return report
+
+
+# ---- the logit block ---------------------------------------------------------------------------
+
+# Configurations of the logit block's fuzzing: the smallest RTL, an odd width with W = 12 and
+# U = 24, 8 lanes at gamma_max 8, and a 16-lane block on rows of 1000 entries.
+LOGIT_FUZZ_CONFIGS = (
+    VerifierConfig(lanes=2, vocab_max=16, gamma_max=2),
+    VerifierConfig(lanes=4, vocab_max=64, gamma_max=4, prob_bits=12, uniform_bits=24),
+    VerifierConfig(lanes=8, vocab_max=128, gamma_max=8),
+    VerifierConfig(lanes=16, vocab_max=1024, gamma_max=4),
+)
+
+
+def random_logit_rounds(rng: np.random.Generator, cfg: VerifierConfig, n: int) -> list:
+    """n logit rounds for cfg: a LogitSyntheticSpec with its knobs drawn from rng (V anywhere in
+    2..vocab_max, every gamma, the shares of greedy / one-hot / masked rounds, temperatures
+    0.3..3, min-p up to 0.5, quantised logits for ties in half the batches)."""
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    V = int(rng.integers(2, cfg.vocab_max + 1))
+    lo = float(rng.uniform(0.3, 1.5))
+    spec = LogitSyntheticSpec(
+        vocab_size=V, rounds=n, gammas=tuple(int(g) for g in rng.integers(0, cfg.gamma_max + 1, size=4)),
+        gamma_max=cfg.gamma_max, seed=int(rng.integers(1 << 31)), weight_bits=cfg.prob_bits,
+        uniform_bits=cfg.uniform_bits, greedy_share=float(rng.uniform(0, 0.5)), onehot_share=float(rng.uniform(0, 0.5)),
+        mask_share=float(rng.uniform(0, 0.5)), temperature_range=(lo, float(rng.uniform(lo, 3.0))),
+        min_ps=(0.0, float(rng.uniform(0, 0.5))), logit_step=float(rng.choice([0.0, 0.5])))
+    trace = synthetic_logit_trace(spec)
+    return [trace.round(i) for i in range(trace.num_rounds)]
+
+
+def fuzz_logits(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100,
+                progress=None, configs: tuple[VerifierConfig, ...] = LOGIT_FUZZ_CONFIGS) -> FuzzReport:
+    """fuzz() for the logit block: random logit rounds through its RTL, compared with FL
+    (decisions and the drafts it samples) and the CL schedule (every message's cycles)."""
+    from hades.sim.compare import compare_logit_levels
+    from hades.sim.run import run_logit_rounds
+    total_rounds, batch = limits.ROUNDS.check(total_rounds), limits.BATCH.check(batch)
+    seed = limits.SEED.check(seed)
+    rng = np.random.default_rng(seed)
+    per_cfg = -(-total_rounds // len(configs))
+    report = FuzzReport(rounds=0, configs=len(configs), seed=seed, rtl_cycles=0, wall_seconds=0.0)
+    t0 = time.perf_counter()
+    for ci, cfg in enumerate(configs):
+        done = 0
+        while done < per_cfg:
+            n = min(batch, per_cfg - done)
+            rounds = random_logit_rounds(rng, cfg, n)
+            outs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
+            for d in compare_logit_levels("rtl", cfg, rounds, outs):
+                report.disagreements.append({"config": ci, **d.as_dict(), "round": done + d.round})
+            report.rtl_cycles += sum(o.result.cycles for o in outs)
             report.rounds += n
             done += n
             if progress is not None:
