@@ -10,6 +10,7 @@ from hades.logit_protocol import LogitLayout
 from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, ENGINE_NAMES, JOB_NAMES, STATE_NAMES,
                                      LogitCtrl)
 from hades.rtl.logit_datapath import LogitDpath
+from hades.rtl.verifier import wire_ctrl_dpath
 from hades.rtl.widths import RtlWidths
 
 
@@ -26,16 +27,7 @@ class LogitVerifierRTL(Component):
         s.ctrl = LogitCtrl(w)
         s.dpath = LogitDpath(w, lay)
 
-        s.ctrl.recv_val //= s.recv.val
-        s.recv.rdy //= s.ctrl.recv_rdy
-        s.dpath.msg //= s.recv.msg
-        s.send.val //= s.ctrl.send_val
-        s.ctrl.send_rdy //= s.send.rdy
-        s.send.msg //= s.dpath.result
-        for name in CTRL_TO_DPATH:
-            connect(getattr(s.ctrl, name), getattr(s.dpath, name))
-        for name in DPATH_TO_CTRL:
-            connect(getattr(s.dpath, name), getattr(s.ctrl, name))
+        wire_ctrl_dpath(s, CTRL_TO_DPATH, DPATH_TO_CTRL)
 
     def line_trace(s):
         st, es, job = int(s.ctrl.state), int(s.ctrl.eng_state), int(s.ctrl.eng_job)

@@ -27,6 +27,22 @@ from hades.rtl.datapath import VerifierDpath
 from hades.rtl.widths import RtlWidths
 
 
+def wire_ctrl_dpath(top, ctrl_to_dpath, dpath_to_ctrl) -> None:
+    """The wiring both verifier tops share: the input stream's valid/ready to the control and
+    its message to the datapath, the output's valid/ready to the control and its message from
+    the datapath, and every control <-> datapath port by name."""
+    top.ctrl.recv_val //= top.recv.val
+    top.recv.rdy //= top.ctrl.recv_rdy
+    top.dpath.msg //= top.recv.msg
+    top.send.val //= top.ctrl.send_val
+    top.ctrl.send_rdy //= top.send.rdy
+    top.send.msg //= top.dpath.result
+    for name in ctrl_to_dpath:
+        connect(getattr(top.ctrl, name), getattr(top.dpath, name))
+    for name in dpath_to_ctrl:
+        connect(getattr(top.dpath, name), getattr(top.ctrl, name))
+
+
 class VerifierRTL(Component):
 
     def construct(s, cfg):
@@ -39,16 +55,7 @@ class VerifierRTL(Component):
         s.ctrl = VerifierCtrl(w)
         s.dpath = VerifierDpath(w)
 
-        s.ctrl.recv_val //= s.recv.val
-        s.recv.rdy //= s.ctrl.recv_rdy
-        s.dpath.msg //= s.recv.msg
-        s.send.val //= s.ctrl.send_val
-        s.ctrl.send_rdy //= s.send.rdy
-        s.send.msg //= s.dpath.result
-        for name in CTRL_TO_DPATH:
-            connect(getattr(s.ctrl, name), getattr(s.dpath, name))
-        for name in DPATH_TO_CTRL:
-            connect(getattr(s.dpath, name), getattr(s.ctrl, name))
+        wire_ctrl_dpath(s, CTRL_TO_DPATH, DPATH_TO_CTRL)
 
     def line_trace(s):
         st = int(s.ctrl.state)

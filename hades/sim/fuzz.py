@@ -28,30 +28,39 @@ class FuzzReport:
                 "disagreements": len(self.disagreements), "wall_seconds": round(self.wall_seconds, 1)}
 
 
-def fuzz(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100, progress=None) -> FuzzReport:
-    """About total_rounds rounds spread evenly over FUZZ_CONFIGS, simulated `batch` rounds per
-    RTL run; every round drawn from one Generator seeded with `seed`."""
+def _fuzz_loop(configs, total_rounds: int, seed: int, batch: int, progress, draw, simulate) -> FuzzReport:
+    """The loop both fuzzers share: about total_rounds rounds spread evenly over configs, `batch`
+    rounds per RTL run, every round drawn from one Generator seeded with `seed`.
+    draw(rng, cfg, n) -> rounds; simulate(rng, cfg, rounds) -> (disagreements, RTL cycles)."""
     total_rounds, batch = limits.ROUNDS.check(total_rounds), limits.BATCH.check(batch)
     seed = limits.SEED.check(seed)
     rng = np.random.default_rng(seed)
-    per_cfg = -(-total_rounds // len(FUZZ_CONFIGS))
-    report = FuzzReport(rounds=0, configs=len(FUZZ_CONFIGS), seed=seed, rtl_cycles=0, wall_seconds=0.0)
+    per_cfg = -(-total_rounds // len(configs))
+    report = FuzzReport(rounds=0, configs=len(configs), seed=seed, rtl_cycles=0, wall_seconds=0.0)
     t0 = time.perf_counter()
-    for ci, cfg in enumerate(FUZZ_CONFIGS):
+    for ci, cfg in enumerate(configs):
         done = 0
         while done < per_cfg:
             n = min(batch, per_cfg - done)
-            rounds = random_rounds(rng, cfg, n)
-            rtl = run_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
-            for d in compare_levels("rtl", cfg, rounds, rtl):
+            disagreements, cycles = simulate(rng, cfg, draw(rng, cfg, n))
+            for d in disagreements:
                 report.disagreements.append({"config": ci, **d.as_dict(), "round": done + d.round})
-            report.rtl_cycles += sum(r.cycles for r in rtl)
+            report.rtl_cycles += cycles
             report.rounds += n
             done += n
             if progress is not None:
                 progress(n)
     report.wall_seconds = time.perf_counter() - t0
     return report
+
+
+def fuzz(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100, progress=None) -> FuzzReport:
+    """About total_rounds rounds spread evenly over FUZZ_CONFIGS, simulated `batch` rounds per
+    RTL run; every round drawn from one Generator seeded with `seed`."""
+    def simulate(rng, cfg, rounds):
+        rtl = run_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
+        return compare_levels("rtl", cfg, rounds, rtl), sum(r.cycles for r in rtl)
+    return _fuzz_loop(FUZZ_CONFIGS, total_rounds, seed, batch, progress, random_rounds, simulate)
 
 
 # ---- the logit block ---------------------------------------------------------------------------
@@ -89,24 +98,8 @@ def fuzz_logits(total_rounds: int, seed: int = 0, backend: str = "batch", batch:
     (decisions and the drafts it samples) and the CL schedule (every message's cycles)."""
     from hades.sim.compare import compare_logit_levels
     from hades.sim.run import run_logit_rounds
-    total_rounds, batch = limits.ROUNDS.check(total_rounds), limits.BATCH.check(batch)
-    seed = limits.SEED.check(seed)
-    rng = np.random.default_rng(seed)
-    per_cfg = -(-total_rounds // len(configs))
-    report = FuzzReport(rounds=0, configs=len(configs), seed=seed, rtl_cycles=0, wall_seconds=0.0)
-    t0 = time.perf_counter()
-    for ci, cfg in enumerate(configs):
-        done = 0
-        while done < per_cfg:
-            n = min(batch, per_cfg - done)
-            rounds = random_logit_rounds(rng, cfg, n)
-            outs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
-            for d in compare_logit_levels("rtl", cfg, rounds, outs):
-                report.disagreements.append({"config": ci, **d.as_dict(), "round": done + d.round})
-            report.rtl_cycles += sum(o.result.cycles for o in outs)
-            report.rounds += n
-            done += n
-            if progress is not None:
-                progress(n)
-    report.wall_seconds = time.perf_counter() - t0
-    return report
+
+    def simulate(rng, cfg, rounds):
+        outs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
+        return compare_logit_levels("rtl", cfg, rounds, outs), sum(o.result.cycles for o in outs)
+    return _fuzz_loop(configs, total_rounds, seed, batch, progress, random_logit_rounds, simulate)
