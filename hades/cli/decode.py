@@ -1,5 +1,6 @@
 """`hades decode`: software speculative decoding throughput, the analogue of the paper's Table I
-(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16), the built-in prompt sets
+(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16; `auto` or `auto:START..MAX` is the
+run-time controller of hades.llm.adaptive, a row beside them), the built-in prompt sets
 (hades.llm.prompts: 3 chat prompts and 6 input-grounded tasks; --prompt-set) decoded with the
 pair and draft method in use; tokens/s, speedup, acceptance and the time shares per prompt set,
 as a table and optionally CSV.
