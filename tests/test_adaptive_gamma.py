@@ -63,10 +63,10 @@ def test_parse_auto_and_its_refusals():
 
 def test_gamma_entries_and_settings():
     assert parse_gamma_entries("0,auto,2,4-5") == (0, AutoGamma(), 2, 4, 5)
-    assert gamma_settings(parse_gamma_entries("2,4"), "x") == {"gammas": (2, 4)}
-    assert gamma_settings(parse_gamma_entries("auto:1..6"), "x") == {"gamma_policy": AutoGamma(1, 6)}
+    assert gamma_settings(parse_gamma_entries("2,4")) == {"gammas": (2, 4)}
+    assert gamma_settings(parse_gamma_entries("auto:1..6")) == {"gamma_policy": AutoGamma(1, 6)}
     with pytest.raises(ConfigError, match="give it alone"):
-        gamma_settings(parse_gamma_entries("auto,2"), "hades trace")
+        gamma_settings(parse_gamma_entries("auto,2"))
     with pytest.raises(ConfigError, match="at least one"):
         parse_gamma_entries(" , ")
 

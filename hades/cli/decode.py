@@ -85,7 +85,7 @@ def _run(args) -> int:
     sets = {"custom": tuple(args.prompt)} if args.prompt else prompt_sets(args.prompt_set or "both")
     filters = filter_settings(args)
     method, ngram = draft_method(args), lookup_ngram_from_args(args)
-    configs = [DecodeConfig(**gamma_settings((g,), "hades decode"), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
+    configs = [DecodeConfig(**gamma_settings((g,)), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
                             uniform_bits=args.uniform_bits, seed=args.seed, max_new_tokens=args.new_tokens,
                             stop_at_eos=False, trace_format=args.trace_format, lookup_ngram=ngram, **filters)
                for g in gammas]

@@ -166,6 +166,8 @@ def parse_gamma_entries(text, name: str = "gamma") -> tuple[int | AutoGamma, ...
     'auto:START..MAX' as hades.llm.adaptive.parse_auto, in order (ConfigError otherwise)."""
     if isinstance(text, (tuple, list)):
         return tuple(text)
+    if not any(is_auto(part) for part in str(text).split(",")):   # integers only: parse_int_list's messages
+        return parse_int_list(text, limits.GAMMA, name=name)
     entries: list[int | AutoGamma] = []
     for part in str(text).split(","):
         if not part.strip():
@@ -189,14 +191,14 @@ def gamma_list_arg(name: str):
     return convert
 
 
-def gamma_settings(entries, what: str) -> dict:
+def gamma_settings(entries) -> dict:
     """DecodeConfig's gammas / gamma_policy for one run: fixed gammas (a cycle), or one auto entry alone."""
     entries = parse_gamma_entries(entries)
     policies = [e for e in entries if isinstance(e, AutoGamma)]
     if not policies:
         return {"gammas": parse_gammas(entries)}
     if len(entries) > 1:
-        raise ConfigError(f"{what}: --gamma auto chooses every round's gamma; give it alone, not in a list")
+        raise ConfigError("--gamma auto chooses every round's gamma; give it alone, not in a list")
     return {"gamma_policy": policies[0]}
 
 
@@ -307,7 +309,7 @@ def _from_models(args, out: Path):
     prompt = read_prompt(args)
     rounds = args.rounds if args.rounds is not None else (None if args.new_tokens is not None else 16)
     temperature = args.temperature if args.temperature is not None else 1.0
-    config = DecodeConfig(**gamma_settings(args.gamma, "hades trace"), mode=args.mode, temperature=temperature,
+    config = DecodeConfig(**gamma_settings(args.gamma), mode=args.mode, temperature=temperature,
                           prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
                           max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True,
                           trace_format=args.trace_format, lookup_ngram=lookup_ngram_from_args(args),
