@@ -196,3 +196,26 @@ def test_cli_decode_prints_the_auto_row_beside_the_fixed_gammas(tiny_models, tmp
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("prompt_set,gamma,mean_gamma,") and lines[2].startswith("custom,auto:1..4,")
     assert [r["gamma"] for r in read_decode_csv(csv_path)] == ["0", "2"]   # the plots use the fixed gammas
+
+
+# ---- the embedded model --------------------------------------------------------------------------------
+
+@pytest.mark.model
+def test_embedded_layer_skip_auto_trace(tmp_path, embedded_pair_loader):
+    """The embedded pair's layer-skip draft under the controller: the rounds follow its schedule, the
+    v2 file reads back, and FL decides every round as recorded."""
+    from hades.fl.verifier import verify_logit_round
+    from hades.llm.prompts import GROUNDED
+    from hades.llm.record import record_trace
+    from hades.llm.specdec import DecodeConfig
+    from hades.traces.format import write_trace
+    ctl = AutoGamma(start=2, gamma_max=6)
+    cfg = DecodeConfig(gamma_policy=ctl, mode="greedy", max_rounds=4, max_new_tokens=None, record=True,
+                       trace_format=2)
+    back = read_trace(write_trace(tmp_path / "auto.npz", record_trace(embedded_pair_loader.get(), cfg,
+                                                                      dict(GROUNDED)["rewrite"])))
+    assert back.num_rounds == 4 and back.meta["decode"]["gamma_policy"] == ctl.meta()
+    assert back.gamma.tolist() == ctl.schedule(zip(back.gamma.tolist(), back.expected_accepted.tolist()))
+    for i, rnd in enumerate(back.rounds()):
+        assert verify_logit_round(rnd, back.weight_bits, back.uniform_bits, where=f"round {i}").decision() == \
+            (int(back.expected_accepted[i]), int(back.expected_token[i])), f"round {i}"
