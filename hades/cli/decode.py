@@ -1,5 +1,6 @@
 """`hades decode`: software speculative decoding throughput, the analogue of the paper's Table I
-(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16), the built-in prompt sets
+(hades.studies.decode): for each gamma (default 0, 2, 4, 8, 16; `auto` or `auto:START..MAX` is the
+run-time controller of hades.llm.adaptive, a row beside them), the built-in prompt sets
 (hades.llm.prompts: 3 chat prompts and 6 input-grounded tasks; --prompt-set) decoded with the
 pair and draft method in use; tokens/s, speedup, acceptance and the time shares per prompt set,
 as a table and optionally CSV.
@@ -9,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from hades import limits
-from hades.cli.common import int_list_arg
-from hades.cli.trace import (DEFAULT_THREADS, add_draft_arguments, add_filter_arguments, draft_method,
-                             filter_settings, lookup_ngram_from_args, pair_spec_from_args, parse_gammas)
+from hades.cli.trace import (DEFAULT_THREADS, GAMMA_AUTO_HELP, add_draft_arguments, add_filter_arguments,
+                             draft_method, filter_settings, gamma_list_arg, gamma_settings, lookup_ngram_from_args,
+                             pair_spec_from_args, parse_gamma_entries)
 from hades.errors import ConfigError
 from hades.llm.lookup import format_ngram
 from hades.llm.prompts import PROMPT_SET_CHOICES, prompt_sets
@@ -27,8 +28,9 @@ DECODE_FORMAT_HELP = (
 def add_parser(subparsers):
     p = subparsers.add_parser("decode", help="speculative decoding throughput vs gamma (Table I analogue)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--gammas", type=int_list_arg(limits.GAMMA), default=DEFAULT_GAMMAS, metavar="LIST",
-                   help=f"gammas to run (default {DEFAULT_GAMMAS})")
+    p.add_argument("--gammas", type=gamma_list_arg("gammas"), default=DEFAULT_GAMMAS, metavar="LIST",
+                   help=f"gammas to run, each a row of the table (default {DEFAULT_GAMMAS}); {GAMMA_AUTO_HELP}, "
+                        "e.g. --gammas 0,auto,2,4,8")
     p.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=DEFAULT_NEW_TOKENS,
                    help=f"tokens per prompt (default {DEFAULT_NEW_TOKENS})")
     p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
@@ -75,7 +77,7 @@ def _run(args) -> int:
     from hades.llm.models import encode_prompt, load_pair
     from hades.llm.specdec import DecodeConfig
 
-    gammas = parse_gammas(args.gammas)
+    gammas = parse_gamma_entries(args.gammas, "gammas")
     if args.new_tokens < 1:
         raise ConfigError(f"--new-tokens must be >= 1, got {args.new_tokens}")
     if args.prompt and args.prompt_set is not None:
@@ -83,7 +85,7 @@ def _run(args) -> int:
     sets = {"custom": tuple(args.prompt)} if args.prompt else prompt_sets(args.prompt_set or "both")
     filters = filter_settings(args)
     method, ngram = draft_method(args), lookup_ngram_from_args(args)
-    configs = [DecodeConfig(gammas=(g,), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
+    configs = [DecodeConfig(**gamma_settings((g,)), mode=args.mode, temperature=args.temperature, prob_bits=args.prob_bits,
                             uniform_bits=args.uniform_bits, seed=args.seed, max_new_tokens=args.new_tokens,
                             stop_at_eos=False, trace_format=args.trace_format, lookup_ngram=ngram, **filters)
                for g in gammas]

@@ -9,6 +9,8 @@ Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
 Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-hot rows, no draft model):
     hades trace --draft-method lookup --lookup-ngram 1..3 --mode greedy --prompt-file passage.txt -o lk.npz
+Adaptive gamma (a run-time controller: +2 after full acceptance, -1 after a rejection, in [1, MAX]):
+    hades trace --gamma auto -o a.npz --new-tokens 32;  hades trace --gamma auto:2..8 --draft-method lookup ...
 Trace file v1 (probability rows, verified by the probability-row block):
     hades trace --trace-format 1 -o r.npz --gamma 4 --rounds 16
     hades trace --synthetic --trace-format 1 -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
@@ -23,8 +25,11 @@ import sys
 from pathlib import Path
 
 from hades import limits
-from hades.cli.common import int_list_arg, parse_int_list
+import argparse
+
+from hades.cli.common import parse_int_list
 from hades.errors import ConfigError
+from hades.llm.adaptive import AutoGamma, is_auto, parse_auto   # pure Python, no torch
 from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy only, no torch
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
@@ -52,8 +57,9 @@ def add_parser(subparsers):
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="trace file to write (.npz)")
     p.add_argument("--synthetic", action="store_true", help="synthetic rows instead of a model pair")
     g = p.add_argument_group("both")
-    g.add_argument("--gamma", type=int_list_arg(limits.GAMMA), default="4", metavar="G[,G...]",
-                   help="drafts per round; a list cycles per round, ranges like 1-4 work (default 4)")
+    g.add_argument("--gamma", type=gamma_list_arg("gamma"), default="4", metavar="G[,G...]|auto[:START..MAX]",
+                   help="drafts per round; a list cycles per round, ranges like 1-4 work (default 4); "
+                        f"{GAMMA_AUTO_HELP} (model traces only)")
     g.add_argument("--gamma-max", type=limits.GAMMA_MAX.arg(), default=None, metavar="G",
                    help="G of the file (default: largest gamma)")
     g.add_argument("--rounds", type=limits.ROUNDS.arg(), default=None,
@@ -149,9 +155,59 @@ def lookup_ngram_from_args(args) -> tuple[int, int] | None:
     return parse_ngram(args.lookup_ngram) if args.lookup_ngram is not None else DEFAULT_NGRAM
 
 
+GAMMA_AUTO_HELP = (
+    "auto: a run-time controller picks each round's gamma (Hugging Face's heuristic: start at START, +2 after a "
+    "round whose drafts were all accepted, -1 after a rejection, clamped to [1, MAX]; auto = auto:4..16; with "
+    "--draft-method lookup it caps how many tokens the lookup proposes)")
+
+
+def parse_gamma_entries(text, name: str = "gamma") -> tuple[int | AutoGamma, ...]:
+    """'auto,2,4-6' -> (AutoGamma(), 2, 4, 5, 6): integers and ranges as parse_int_list, 'auto' or
+    'auto:START..MAX' as hades.llm.adaptive.parse_auto, in order (ConfigError otherwise)."""
+    if isinstance(text, (tuple, list)):
+        return tuple(text)
+    if not any(is_auto(part) for part in str(text).split(",")):   # integers only: parse_int_list's messages
+        return parse_int_list(text, limits.GAMMA, name=name)
+    entries: list[int | AutoGamma] = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        entries.extend([parse_auto(part)] if is_auto(part) else parse_int_list(part, limits.GAMMA, name=name))
+        if len(entries) > limits.LIST_VALUES_MAX:
+            raise ConfigError(f"{name}: more than {limits.LIST_VALUES_MAX} values in {limits.show(str(text))}")
+    if not entries:
+        raise ConfigError(f"{name}: expected at least one gamma (integers or auto), got {limits.show(str(text))}")
+    return tuple(entries)
+
+
+def gamma_list_arg(name: str):
+    """argparse type= for --gamma / --gammas: parse_gamma_entries with its messages."""
+    def convert(text):
+        try:
+            return parse_gamma_entries(text, name)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = f"{name} list"
+    return convert
+
+
+def gamma_settings(entries) -> dict:
+    """DecodeConfig's gammas / gamma_policy for one run: fixed gammas (a cycle), or one auto entry alone."""
+    entries = parse_gamma_entries(entries)
+    policies = [e for e in entries if isinstance(e, AutoGamma)]
+    if not policies:
+        return {"gammas": parse_gammas(entries)}
+    if len(entries) > 1:
+        raise ConfigError("--gamma auto chooses every round's gamma; give it alone, not in a list")
+    return {"gamma_policy": policies[0]}
+
+
 def parse_gammas(text) -> tuple[int, ...]:
     """A gamma list ('2,4,8', '1-4', in order) or an already parsed tuple, checked (hades.limits.GAMMA)."""
     if isinstance(text, (tuple, list)):
+        if any(isinstance(v, AutoGamma) for v in text):
+            raise ConfigError("gamma auto needs a model pair (the controller follows the drafts' real acceptance), "
+                              "not --synthetic")
         return limits.check_values(text, limits.GAMMA)
     return parse_int_list(text, limits.GAMMA)
 
@@ -253,14 +309,16 @@ def _from_models(args, out: Path):
     prompt = read_prompt(args)
     rounds = args.rounds if args.rounds is not None else (None if args.new_tokens is not None else 16)
     temperature = args.temperature if args.temperature is not None else 1.0
-    config = DecodeConfig(gammas=parse_gammas(args.gamma), mode=args.mode, temperature=temperature,
+    config = DecodeConfig(**gamma_settings(args.gamma), mode=args.mode, temperature=temperature,
                           prob_bits=args.prob_bits, uniform_bits=args.uniform_bits, seed=args.seed,
                           max_new_tokens=args.new_tokens, max_rounds=rounds, stop_at_eos=False, record=True,
                           trace_format=args.trace_format, lookup_ngram=lookup_ngram_from_args(args),
                           **filter_settings(args))
     config.check()
-    if args.gamma_max is not None and args.gamma_max < max(config.gammas):
-        raise ConfigError(f"--gamma-max {args.gamma_max} below the largest gamma {max(config.gammas)}")
+    if args.gamma_max is not None and args.gamma_max < config.max_gamma:
+        what = (f"the controller's largest gamma {config.max_gamma} (give --gamma auto:START..{args.gamma_max})"
+                if config.gamma_policy is not None else f"the largest gamma {config.max_gamma}")
+        raise ConfigError(f"--gamma-max {args.gamma_max} below {what}")
     spec = pair_spec_from_args(args)
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
@@ -287,7 +345,7 @@ def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layer
     if config.lookup:
         parts += ["--draft-method", "lookup", "--lookup-ngram", format_ngram(config.lookup_ngram)]
     # --prompt=TEXT: a prompt that starts with '-' must not read as an option
-    parts += [f"--prompt={prompt}", "--gamma", ",".join(map(str, config.gammas))]
+    parts += [f"--prompt={prompt}", "--gamma", config.gamma_label]
     if args.gamma_max is not None:
         parts += ["--gamma-max", str(args.gamma_max)]
     if rounds is not None:

@@ -35,6 +35,11 @@ one-hot rows (v2: onehot_draft, P one-hot at x_t with ZP = 1; v1: the one-hot ro
 M, which verify_round decides identically, NUMERICS.md section 12). No draft model runs and
 no draft uniforms are drawn (their trace entries are 0); a round's recorded gamma is the
 number of tokens proposed.
+
+With gamma_policy set (hades.llm.adaptive.AutoGamma, `--gamma auto`) a run-time controller
+chooses each round's gamma from the previous rounds' outcomes instead of the gammas cycle (prompt
+lookup: the most tokens the lookup may propose); it is a pure function of the accepted counts,
+so the run stays a pure function of (models, prompt, config).
 """
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ from hades.errors import ConfigError
 from hades.paths import swapped
 from hades.fl.verifier import verify_logit_round, verify_round
 from hades.llm import lookup
+from hades.llm.adaptive import AutoGamma
 from hades.round import LogitRound, Round
 from hades.traces.format import trace_from_rounds
 
@@ -76,6 +82,8 @@ class DecodeConfig:
                     (None: the target's) say otherwise (v2 only; NUMERICS.md section 15)
     lookup_ngram    None: the pair's draft model proposes; (n_min, n_max): prompt-lookup drafts
                     (hades.llm.lookup) matching suffix n-grams of n_max down to n_min tokens
+    gamma_policy    None: the gammas cycle; an AutoGamma (hades.llm.adaptive): the run-time
+                    controller picks every round's gamma and gammas is not used
     """
     gammas: tuple[int, ...] = (4,)
     mode: str = "stochastic"
@@ -94,6 +102,7 @@ class DecodeConfig:
     top_p: float = 1.0
     draft_top_k: int | None = None
     draft_top_p: float | None = None
+    gamma_policy: AutoGamma | None = None
 
     def check(self) -> None:
         """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
@@ -121,6 +130,20 @@ class DecodeConfig:
             _ = (self.sampling_params, self.draft_sampling_params)
         if self.lookup_ngram is not None:
             object.__setattr__(self, "lookup_ngram", lookup.check_ngram(self.lookup_ngram))
+        if self.gamma_policy is not None:
+            if not isinstance(self.gamma_policy, AutoGamma):
+                raise ConfigError(f"gamma_policy must be an AutoGamma or None, got {self.gamma_policy!r}")
+            self.gamma_policy.check()
+
+    @property
+    def max_gamma(self) -> int:
+        """The most drafts any round can have: the controller's gamma_max, or the largest of gammas."""
+        return self.gamma_policy.gamma_max if self.gamma_policy is not None else max(self.gammas)
+
+    @property
+    def gamma_label(self) -> str:
+        """How the run chooses gamma: 'auto:START..MAX', or the gammas as a list ('4', '2,4')."""
+        return self.gamma_policy.label if self.gamma_policy is not None else ",".join(map(str, self.gammas))
 
     @property
     def lookup(self) -> bool:
@@ -351,9 +374,11 @@ class SpeculativeDecoder:
         params, d_params = (cfg.sampling_params, cfg.draft_sampling_params) if logit_path else (None, None)
         eos = getattr(self.pair.tokenizer, "eos_token_id", None)
         target = _Stepper(self.pair.target)
-        if max(cfg.gammas) > 0 and not cfg.lookup and self.pair.draft is None:
+        if cfg.max_gamma > 0 and not cfg.lookup and self.pair.draft is None:
             raise ConfigError("the pair has no draft model (loaded for prompt lookup); decode with lookup_ngram set")
-        draft = _Stepper(self.pair.draft) if max(cfg.gammas) > 0 and not cfg.lookup else None
+        draft = _Stepper(self.pair.draft) if cfg.max_gamma > 0 and not cfg.lookup else None
+        policy = cfg.gamma_policy
+        planned = policy.start if policy is not None else None   # the controller's gamma of the next round
         seq = list(prompt_tokens)
         result = DecodeResult(prompt_tokens=list(prompt_tokens), new_tokens=[])
         tm = result.timings
@@ -364,7 +389,7 @@ class SpeculativeDecoder:
             return rng.integers(0, 1 << U, size=n, dtype=np.uint64) if not cfg.greedy else np.zeros(n, np.uint64)
 
         while True:
-            gamma = cfg.gammas[len(result.rounds) % len(cfg.gammas)]
+            gamma = planned if policy is not None else cfg.gammas[len(result.rounds) % len(cfg.gammas)]
             # ---- draft: gamma tokens, each from its own quantised row
             drafts, p_rows, draft_u = [], [], []
             if cfg.lookup:   # prompt lookup: up to gamma one-hot drafts, no draft model, no draft uniforms
@@ -443,6 +468,8 @@ class SpeculativeDecoder:
                 accept_uniforms=accept_u, sample_uniform=sample_u,
                 accepted=res.accepted, token=res.token,
                 logit_round=logit_rnd if cfg.record else None))
+            if policy is not None:
+                planned = policy.next_gamma(planned, gamma, res.accepted)
             tm.other += time.perf_counter() - d
             tm.total = time.perf_counter() - start
             if on_round is not None:
@@ -493,6 +520,11 @@ def config_meta(config: DecodeConfig) -> dict:
     """The decode configuration as JSON-friendly metadata."""
     d = asdict(config)
     d["gammas"] = list(config.gammas)
+    if config.gamma_policy is not None:   # the controller chose every round's gamma; gammas was not used
+        d.pop("gammas")
+        d["gamma_policy"] = config.gamma_policy.meta()
+    else:   # fixed gammas: the metadata as before adaptive gamma existed
+        d.pop("gamma_policy")
     d.pop("record", None)
     if config.lookup:
         d["lookup_ngram"] = list(config.lookup_ngram)

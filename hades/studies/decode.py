@@ -18,7 +18,7 @@ from hades.fileio import atomic_write
 from hades.llm.specdec import AcceptanceStats, DecodeConfig, SpeculativeDecoder, Timings
 
 DEFAULT_NEW_TOKENS = 24
-CSV_FIELDS = ("prompt_set", "gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per_s", "speedup",
+CSV_FIELDS = ("prompt_set", "gamma", "mean_gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per_s", "speedup",
               "acceptance", "accepted_share", "tokens_per_round", "draft_share", "target_share", "verification_share",
               "other_share", "draft_forward_s", "draft_rows_s", "target_forward_s", "target_rows_s",
               "verify_s", "other_s")
@@ -26,8 +26,8 @@ CSV_FIELDS = ("prompt_set", "gamma", "prompts", "new_tokens", "rounds", "seconds
 
 @dataclass
 class GammaRow(AcceptanceStats):
-    """Totals over one prompt set for one gamma."""
-    gamma: int
+    """Totals over one prompt set for one gamma (an int, or the controller's label 'auto:START..MAX')."""
+    gamma: int | str
     prompt_set: str = ""
     prompts: int = 0
     new_tokens: int = 0
@@ -49,6 +49,11 @@ class GammaRow(AcceptanceStats):
     def tokens_per_round(self) -> float:
         return self.new_tokens / max(1, self.rounds)
 
+    @property
+    def mean_gamma(self) -> float:
+        """Drafts proposed per round (fixed model drafts: the gamma; auto and lookup: what the rounds used)."""
+        return self.drafted / max(1, self.rounds)
+
 
 def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[list[int]]],
                  progress=None) -> list[dict]:
@@ -56,7 +61,8 @@ def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[
     (set, config), the speedup relative to the set's own gamma 0 record.
     progress(n): n more tokens decoded (at most max_new_tokens per prompt are counted)."""
     # one short untimed run first, so one-off costs (allocator, kernels) do not land on gamma[0]
-    warm = dataclasses.replace(configs[0], gammas=(min(2, max(c.gammas[0] for c in configs)),), max_new_tokens=4)
+    warm = dataclasses.replace(configs[0], gammas=(min(2, max(c.max_gamma for c in configs)),), gamma_policy=None,
+                               max_new_tokens=4)
     SpeculativeDecoder(pair, warm).generate(next(iter(prompt_sets.values()))[0])
     table = []
     for name, prompts_ids in prompt_sets.items():
@@ -67,7 +73,8 @@ def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[
 def _set_records(pair, configs, name: str, prompts_ids, progress) -> list[dict]:
     rows = []
     for config in configs:
-        row = GammaRow(gamma=config.gammas[0], prompt_set=name, timings=Timings())
+        row = GammaRow(gamma=config.gamma_label if config.gamma_policy is not None else config.gammas[0],
+                       prompt_set=name, timings=Timings())
         for ids in prompts_ids:
             counted = [0]
 
@@ -93,7 +100,7 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
     t = row.timings
     shares = t.shares()
     return {
-        "prompt_set": row.prompt_set, "gamma": row.gamma, "prompts": row.prompts, "new_tokens": row.new_tokens,
+        "prompt_set": row.prompt_set, "gamma": row.gamma, "mean_gamma": round(row.mean_gamma, 3), "prompts": row.prompts, "new_tokens": row.new_tokens,
         "rounds": row.rounds,
         "seconds": round(row.seconds, 3), "tokens_per_s": round(row.tokens_per_s, 2),
         "speedup": round(row.tokens_per_s / base.tokens_per_s, 3) if base and base.tokens_per_s > 0 else "",
@@ -114,28 +121,29 @@ VERIFY_NOTE = {1: "verify = target softmax + quantisation + verify_round",
 
 def format_table(table: list[dict], trace_format: int = 1) -> str:
     """One block per prompt set (in table order), then the legend."""
-    head = ("gamma", "tokens/s", "speedup", "accept", "acc/draft", "tok/round", "draft %", "target %",
+    head = ("gamma", "mean g", "tokens/s", "speedup", "accept", "acc/draft", "tok/round", "draft %", "target %",
             "verify %", "other %")
     lines = []
     for name in dict.fromkeys(r["prompt_set"] for r in table):
         rows = [r for r in table if r["prompt_set"] == name]
         lines.append(f"prompt set {name} ({rows[0]['prompts']} prompts)")
-        lines.append(" ".join(f"{h:>9}" for h in head))
+        lines.append(" ".join(f"{h:>10}" for h in head))
         lines += [_format_row(r) for r in rows]
     lines.append("accept = accepted / accept tests (per-token alpha); acc/draft = accepted / drafted; "
-                 "tok/round = tokens per target step; " + VERIFY_NOTE[trace_format])
+                 "tok/round = tokens per target step; mean g = drafts proposed per round (auto: the controller's "
+                 "choice, +2 after full acceptance, -1 after a rejection); " + VERIFY_NOTE[trace_format])
     return "\n".join(lines)
 
 
 def _format_row(r: dict) -> str:
-    cells = (r["gamma"], f"{r['tokens_per_s']:.1f}",
+    cells = (r["gamma"], f"{r['mean_gamma']:.2f}", f"{r['tokens_per_s']:.1f}",
              f"{r['speedup']:.2f}x" if r["speedup"] != "" else "-",
              f"{r['acceptance']:.3f}" if r["acceptance"] != "" else "-",
              f"{r['accepted_share']:.3f}" if r["accepted_share"] != "" else "-",
              f"{r['tokens_per_round']:.2f}",
              f"{100 * r['draft_share']:.1f}", f"{100 * r['target_share']:.1f}",
              f"{100 * r['verification_share']:.1f}", f"{100 * r['other_share']:.1f}")
-    return " ".join(f"{c:>9}" for c in cells)
+    return " ".join(f"{c:>10}" for c in cells)
 
 
 def write_csv(path, table: list[dict]) -> None:

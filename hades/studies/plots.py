@@ -328,7 +328,7 @@ def read_decode_csv(path: str | Path) -> list[dict]:
                           + (f" (no column {missing[0]!r})" if missing else " (no rows)"))
     if "prompt_set" in rows[0]:
         rows = [r for r in rows if r["prompt_set"] == rows[0]["prompt_set"]]
-    return rows
+    return [r for r in rows if not r["gamma"].strip().startswith("auto")]   # the plots are over fixed gammas
 
 
 def parse_decode_rows(raw_rows) -> list[dict]:
