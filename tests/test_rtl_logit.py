@@ -72,6 +72,7 @@ def test_logit_fuzz_finds_no_disagreement():
     """A short differential fuzz of the logit block on its smallest configuration (random V,
     gammas, modes, temperatures, min-p, ties): RTL == FL decisions and drafts, RTL == CL cycles."""
     from hades.sim.fuzz import LOGIT_FUZZ_CONFIGS, fuzz_logits
-    report = fuzz_logits(60, seed=3, batch=20, configs=LOGIT_FUZZ_CONFIGS[:1])
+    from hades.traces.synthetic import random_logit_rounds
+    report = fuzz_logits(random_logit_rounds, 60, seed=3, batch=20, configs=LOGIT_FUZZ_CONFIGS[:1])
     assert report.rounds == 60 and report.rtl_cycles > 0
     assert not report.disagreements, report.disagreements[:3]

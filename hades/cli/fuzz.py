@@ -24,10 +24,15 @@ def add_parser(sub):
 def run(args) -> int:
     from hades.cli.common import progress_bar
     from hades.sim.fuzz import FUZZ_CONFIGS, LOGIT_FUZZ_CONFIGS, fuzz, fuzz_logits
-    configs, run_fuzz = (LOGIT_FUZZ_CONFIGS, fuzz_logits) if args.logits else (FUZZ_CONFIGS, fuzz)
+    configs = LOGIT_FUZZ_CONFIGS if args.logits else FUZZ_CONFIGS
     per_cfg = -(-args.rounds // len(configs))
     with progress_bar(per_cfg * len(configs), "fuzz") as bar:
-        report = run_fuzz(args.rounds, args.seed, args.rtl_backend, args.batch, progress=bar.update)
+        if args.logits:
+            from hades.traces.synthetic import random_logit_rounds
+            report = fuzz_logits(random_logit_rounds, args.rounds, args.seed, args.rtl_backend, args.batch,
+                                 progress=bar.update)
+        else:
+            report = fuzz(args.rounds, args.seed, args.rtl_backend, args.batch, progress=bar.update)
     summary = report.summary()
     if args.json:
         json.dump({"summary": summary, "disagreements": report.disagreements[:20]}, sys.stdout)

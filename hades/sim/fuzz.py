@@ -75,31 +75,16 @@ LOGIT_FUZZ_CONFIGS = (
 )
 
 
-def random_logit_rounds(rng: np.random.Generator, cfg: VerifierConfig, n: int) -> list:
-    """n logit rounds for cfg: a LogitSyntheticSpec with its knobs drawn from rng (V anywhere in
-    2..vocab_max, every gamma, the shares of greedy / one-hot / masked rounds, temperatures
-    0.3..3, min-p up to 0.5, quantised logits for ties in half the batches)."""
-    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
-    V = int(rng.integers(2, cfg.vocab_max + 1))
-    lo = float(rng.uniform(0.3, 1.5))
-    spec = LogitSyntheticSpec(
-        vocab_size=V, rounds=n, gammas=tuple(int(g) for g in rng.integers(0, cfg.gamma_max + 1, size=4)),
-        gamma_max=cfg.gamma_max, seed=int(rng.integers(1 << 31)), weight_bits=cfg.prob_bits,
-        uniform_bits=cfg.uniform_bits, greedy_share=float(rng.uniform(0, 0.5)), onehot_share=float(rng.uniform(0, 0.5)),
-        mask_share=float(rng.uniform(0, 0.5)), temperature_range=(lo, float(rng.uniform(lo, 3.0))),
-        min_ps=(0.0, float(rng.uniform(0, 0.5))), logit_step=float(rng.choice([0.0, 0.5])))
-    trace = synthetic_logit_trace(spec)
-    return [trace.round(i) for i in range(trace.num_rounds)]
-
-
-def fuzz_logits(total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100,
+def fuzz_logits(draw, total_rounds: int, seed: int = 0, backend: str = "batch", batch: int = 100,
                 progress=None, configs: tuple[VerifierConfig, ...] = LOGIT_FUZZ_CONFIGS) -> FuzzReport:
     """fuzz() for the logit block: random logit rounds through its RTL, compared with FL
-    (decisions and the drafts it samples) and the CL schedule (every message's cycles)."""
+    (decisions and the drafts it samples) and the CL schedule (every message's cycles).
+    draw(rng, cfg, n) makes the rounds (hades.traces.synthetic.random_logit_rounds: the
+    generator lives with the synthetic traces, a layer above this one)."""
     from hades.sim.compare import compare_logit_levels
     from hades.sim.run import run_logit_rounds
 
     def simulate(rng, cfg, rounds):
         outs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend=backend, seed=int(rng.integers(1000))))
         return compare_logit_levels("rtl", cfg, rounds, outs), sum(o.result.cycles for o in outs)
-    return _fuzz_loop(configs, total_rounds, seed, batch, progress, random_logit_rounds, simulate)
+    return _fuzz_loop(configs, total_rounds, seed, batch, progress, draw, simulate)

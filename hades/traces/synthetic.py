@@ -293,3 +293,19 @@ def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
             f" --uniform-bits {spec.uniform_bits} --greedy-share {spec.greedy_share!r}"
             f" --onehot-share {spec.onehot_share!r}"
             + _gamma_max_arg(spec))
+
+
+def random_logit_rounds(rng: np.random.Generator, cfg, n: int) -> list:   # cfg: a VerifierConfig
+    """n logit rounds for cfg: a LogitSyntheticSpec with its knobs drawn from rng (V anywhere in
+    2..vocab_max, every gamma, the shares of greedy / one-hot / masked rounds, temperatures
+    0.3..3, min-p up to 0.5, quantised logits for ties in half the batches)."""
+    V = int(rng.integers(2, cfg.vocab_max + 1))
+    lo = float(rng.uniform(0.3, 1.5))
+    spec = LogitSyntheticSpec(
+        vocab_size=V, rounds=n, gammas=tuple(int(g) for g in rng.integers(0, cfg.gamma_max + 1, size=4)),
+        gamma_max=cfg.gamma_max, seed=int(rng.integers(1 << 31)), weight_bits=cfg.prob_bits,
+        uniform_bits=cfg.uniform_bits, greedy_share=float(rng.uniform(0, 0.5)), onehot_share=float(rng.uniform(0, 0.5)),
+        mask_share=float(rng.uniform(0, 0.5)), temperature_range=(lo, float(rng.uniform(lo, 3.0))),
+        min_ps=(0.0, float(rng.uniform(0, 0.5))), logit_step=float(rng.choice([0.0, 0.5])))
+    trace = synthetic_logit_trace(spec)
+    return [trace.round(i) for i in range(trace.num_rounds)]
