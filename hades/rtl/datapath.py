@@ -16,6 +16,7 @@ combinational only).
 from pymtl3 import *
 
 from hades.rtl.control import CTRL_REGISTERS, CTRL_SIGNALS
+from hades.rtl.counters import RoundCounters
 from hades.rtl.lanes import LaneArgMax, LaneCrossing, LaneResidual, LaneSplit
 from hades.rtl.sram import SramR1W1
 from hades.rtl.widths import RtlWidths
@@ -279,14 +280,18 @@ class VerifierDpath(Component):
     def build_result(s, w):
         CycT = mk_bits(w.cycle_bits)
         s.reject_token = Wire(w.token_bits)
-        s.cycle = Wire(CycT)                    # cycles since the header beat
-        s.input_end_cycle = Wire(CycT)          # cycle of the last input beat
+        s.counters = RoundCounters(w.cycle_bits)   # cycles since the header, frozen at the result
         s.final_acc = Wire(w.gamma_bits)
         s.final_tok = Wire(w.token_bits)
         s.result_accepted = Wire(w.gamma_bits)
         s.result_token = Wire(w.token_bits)
         s.result_cycles = Wire(CycT)
         s.result_latency = Wire(CycT)
+        s.counters.round_start //= s.round_start
+        s.counters.input_done //= s.input_done
+        s.counters.result_load //= s.result_load
+        s.result_cycles //= s.counters.cycles
+        s.result_latency //= s.counters.latency
         s.result //= lambda: concat(s.result_latency, s.result_cycles, s.result_token, s.result_accepted)
 
         @update
@@ -303,15 +308,7 @@ class VerifierDpath(Component):
 
         @update_ff
         def up_result():
-            if s.reset:
-                s.cycle <<= 0
-            else:
-                if s.round_start:
-                    s.cycle <<= 1
-                else:
-                    s.cycle <<= s.cycle + 1
-                if s.input_done:
-                    s.input_end_cycle <<= s.cycle
+            if ~s.reset:
                 # the token after a rejection: the argmax (greedy) or the scan's sample
                 if s.round_start:
                     s.reject_token_valid <<= 0
@@ -325,5 +322,3 @@ class VerifierDpath(Component):
                 if s.result_load:
                     s.result_accepted <<= s.final_acc
                     s.result_token <<= s.final_tok
-                    s.result_cycles <<= s.cycle + 2
-                    s.result_latency <<= s.cycle + 1 - s.input_end_cycle

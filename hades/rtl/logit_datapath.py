@@ -16,6 +16,7 @@
 from pymtl3 import *
 
 from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS, LogitLayout
+from hades.rtl.counters import RoundCounters
 from hades.rtl.lanes import LaneCrossing, LaneSplit
 from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, J_DS, J_DZ, J_RS, J_RX, J_TZ, port_width)
 from hades.rtl.logit_lanes import X_BITS, Y_BITS, LaneBf16Scale, LaneMax, LaneWeights, LaneWeightedResidual
@@ -234,6 +235,8 @@ class LogitDpath(Component):
         s.m_draft = [Wire(Y_BITS) for _ in range(slots)]
         s.m_target = [Wire(Y_BITS) for _ in range(slots)]
         s.cycle = Wire(32)                           # cycles since the header (header = 0)
+        s.counters = RoundCounters(32)
+        s.cycle //= s.counters.cycle
         s.cur_x //= lambda: s.x[s.eng_slot]
         s.e_pw.m //= lambda: s.m_draft[s.eng_slot]
         s.e_qw.m //= lambda: s.m_target[s.eng_slot]
@@ -341,7 +344,6 @@ class LogitDpath(Component):
     # ---- result and output message ------------------------------------------------------------
     def build_result(s, w, lay):
         GB, TB = w.gamma_bits, w.token_bits
-        s.input_end_cycle = Wire(32)
         s.result_accepted = Wire(GB)
         s.result_token = Wire(TB)
         s.result_cycles = Wire(32)
@@ -349,6 +351,11 @@ class LogitDpath(Component):
         s.emit_x = Wire(TB)
         s.emit_cycle = Wire(32)
         s.emit_latency = Wire(32)
+        s.counters.round_start //= s.round_start
+        s.counters.input_done //= s.input_done
+        s.counters.result_load //= s.result_load
+        s.result_cycles //= s.counters.cycles
+        s.result_latency //= s.counters.latency
         s.emit_x //= lambda: s.x[s.emit_slot]
         s.emit_cycle //= lambda: s.x_cycle[s.emit_slot]
         s.emit_latency //= lambda: s.x_cycle[s.emit_slot] - s.row_end[s.emit_slot]
@@ -362,20 +369,9 @@ class LogitDpath(Component):
 
         @update_ff
         def up_result():
-            if s.reset:
-                s.cycle <<= 0
-            else:
-                if s.round_start:
-                    s.cycle <<= 1
+            if s.result_load:
+                if s.rejected:
+                    s.result_accepted <<= s.accepted
                 else:
-                    s.cycle <<= s.cycle + 1
-                if s.input_done:
-                    s.input_end_cycle <<= s.cycle
-                if s.result_load:
-                    if s.rejected:
-                        s.result_accepted <<= s.accepted
-                    else:
-                        s.result_accepted <<= s.gamma
-                    s.result_token <<= s.final_token
-                    s.result_cycles <<= s.cycle + 2
-                    s.result_latency <<= s.cycle + 1 - s.input_end_cycle
+                    s.result_accepted <<= s.gamma
+                s.result_token <<= s.final_token
