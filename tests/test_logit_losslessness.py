@@ -19,6 +19,7 @@ import pytest
 from hades import numerics
 from hades.fl.verifier import logit_block_round
 from hades.round import LogitRound
+from harness.stats import chi2_sf
 
 V, W, U = 24, 16, 32
 ROUNDS = 6000
@@ -88,8 +89,8 @@ def float_softmax_without_temperature(rnd: LogitRound) -> list[int]:
 
 def chi_square_p(counts: np.ndarray, probs: np.ndarray) -> float:
     """p-value of Pearson's chi-square test of counts against probs (bins with an expected
-    count below 5 pooled): Q(df / 2, stat / 2), the upper regularised incomplete gamma, by
-    its series below a + 1 and its continued fraction above (Numerical Recipes 6.2)."""
+    count below 5 pooled): Q(df / 2, stat / 2), the upper regularised incomplete gamma
+    (harness.stats.chi2_sf)."""
     n = counts.sum()
     expected = probs * n
     small = expected < 5
@@ -97,34 +98,7 @@ def chi_square_p(counts: np.ndarray, probs: np.ndarray) -> float:
     exp = np.append(expected[~small], expected[small].sum()) if small.any() else expected
     keep = exp > 0
     stat, df = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum()), int(keep.sum()) - 1
-    a, x = df / 2.0, stat / 2.0
-    if x <= 0:
-        return 1.0
-    scale = math.exp(-x + a * math.log(x) - math.lgamma(a))
-    if x < a + 1:
-        term = total = 1.0 / a
-        k = 1
-        while term > total * 1e-16:
-            term *= x / (a + k)
-            total += term
-            k += 1
-        return max(0.0, 1.0 - scale * total)
-    tiny = 1e-300
-    b = x + 1 - a
-    c, d = 1 / tiny, 1 / b
-    h = d
-    for i in range(1, 100000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        h *= d * c
-        if abs(d * c - 1) < 1e-16:
-            break
-    return scale * h
+    return chi2_sf(stat, df)
 
 
 def sampler_ignoring_top_k_and_top_p(rnd: LogitRound) -> list[int]:
