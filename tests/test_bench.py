@@ -172,6 +172,76 @@ def test_torch_filtered_softmax_is_the_filtered_float_row():
             assert np.allclose(p[k].numpy(), want, rtol=1e-9, atol=1e-15)
 
 
+def _filtered_trace(seed=4, logit_step=0.0):
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    return synthetic_logit_trace(LogitSyntheticSpec(
+        vocab_size=512, rounds=40, gammas=(2,), seed=seed, greedy_share=0.0, logit_step=logit_step,
+        top_ks=(0, 1, 5, 50, 600), top_ps=(1.0, 0.3, 0.9, 0.5), draft_top_ks=(0, 7), draft_top_ps=(1.0, 0.8)))
+
+
+@pytest.mark.parametrize("logit_step", [0.0, 0.25])
+def test_torch_top_k_top_p_keep_the_integer_kept_set(logit_step):
+    """The float baseline's top-k / top-p (a stable sort, ties to the lower id) keeps the same
+    tokens as the integer filters (numerics.logit_weights) wherever either gives a token real
+    mass (float p > 1e-3 or an integer weight > 0: the W-bit tail of the integer rows is 0
+    where the float row is tiny, NUMERICS.md section 18), on both sides, with ties, up to the
+    cut itself: the float mass and the integer weights differ in their last bits, so the entry
+    that crosses top-p (or sits at min-p's threshold) can go the other way, at most two
+    entries of a row and in few rows."""
+    from hades import numerics
+    b = bench.logit_batches_from_trace(_filtered_trace(logit_step=logit_step), None, None, "t")[0]
+    inp = bench.torch_logit_inputs(b, "float64")
+    rows = differ = narrowed = 0
+    for grp in inp.groups:
+        sides = [("target", bench._target_probs(grp, torch.float64).numpy())]
+        if not grp.onehot:
+            sides.append(("draft", bench._draft_probs(grp, torch.float64).numpy()))
+        for side, p in sides:
+            for k, i in enumerate(grp.index.tolist()):
+                r = b.rounds[i]
+                w = numerics.logit_weights(getattr(r, f"{side}_logits"), getattr(r, f"{side}_params"), 16)[0]
+                for row in range(w.shape[0]):
+                    meaningful = (p[k][row] > 1e-3) | (w[row] > 0)
+                    n = int(((w[row] > 0) != (p[k][row] > 0))[meaningful].sum())
+                    assert n <= 2, (side, i, row)
+                    differ += n > 0
+                    narrowed += int(np.count_nonzero(w[row]) <= 50)
+                    rows += 1
+    assert differ <= rows // 20
+    assert rows >= 100 and narrowed >= rows // 4   # the filters did act on many rows
+
+
+def test_torch_from_logits_fails_without_top_k_top_p():
+    """Decisions of the float path with its filters agree with FL on this trace; dropping
+    top-k / top-p (a sampler that ignores them) does not."""
+    batches = bench.logit_batches_from_trace(_filtered_trace(seed=6), None, None, source="test")
+    fl = {bt.gamma: [verify_logit_round(r, bt.weight_bits, bt.uniform_bits).decision() for r in bt.rounds]
+          for bt in batches}
+    assert _torch_disagreements(batches, fl) <= 1
+
+    def drop_filters(grp):
+        for side in ("draft", "target"):
+            setattr(grp, f"{side}_top_k", torch.zeros_like(getattr(grp, f"{side}_top_k")))
+            setattr(grp, f"{side}_top_p", torch.ones_like(getattr(grp, f"{side}_top_p")))
+    assert _torch_disagreements(batches, fl, drop_filters) >= 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--top-k", "5"], "--top-k set the synthetic --from-logits rounds"),
+    (["bench", "--from-logits", "--temperature", "0"], "--temperature 0 is greedy"),
+    (["bench", "--from-logits", "--top-p", "0"], "top_p must be"),
+    (["bench", "--from-logits", "--min-p", "1.5"], "min-p fraction must lie in [0, 1]"),
+])
+def test_bench_request_settings_are_checked(argv, message, capsys):
+    try:
+        rc = main(argv)            # ConfigError: one line, status 2
+    except SystemExit as e:        # argparse's own checks of an option's value
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_today_path_rows_sum_to_M_and_keep_the_trace_drafts(logit_batches):
     batches, fl = logit_batches
     M = (1 << 16) - 1

@@ -31,6 +31,14 @@ def add_parser(sub):
     p.add_argument("--vocab", type=limits.VOCAB_MAX.arg("vocab_size"), default=49152,
                    help="synthetic trace vocabulary (default 49152, SmolLM2)")
     p.add_argument("--seed", type=limits.SEED.arg(), default=0, help="synthetic trace seed (default 0)")
+    req = p.add_argument_group("one request setting for the synthetic --from-logits rounds (default: a per-round "
+                               "mix of temperatures 0.5..1.5 and min-p, no top-k/top-p)")
+    req.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=None, metavar="T",
+                     help="temperature of every round (> 0; default 1 when another option of this group is given)")
+    req.add_argument("--top-k", type=limits.TOP_K.arg(), default=None, metavar="N", help="top-k, 0 = off")
+    req.add_argument("--top-p", type=limits.TOP_P.arg(), default=None, metavar="P", help="top-p in (0, 1], 1 = off")
+    req.add_argument("--min-p", type=float, default=None, metavar="P",
+                     help="min-p in [0, 1], 0 = off")
     p.add_argument("--cache-dir", default=None, help="trace cache directory (default <repo>/.cache/traces)")
     p.add_argument("--clock-hz", type=limits.CLOCK_HZ.arg(), default=bench.DEFAULT_CLOCK_HZ,
                    help="HADES clock for the modeled time (default 1e9: see docs/BENCH.md)")
@@ -61,8 +69,28 @@ def _projection_csv(csv_path) -> Path:
     return Path(csv_path).with_name(Path(csv_path).stem + "_projection.csv")
 
 
+SAMPLING_OPTIONS = ("temperature", "top_k", "top_p", "min_p")
+
+
+def _request_sampling(args) -> bench.RequestSampling | None:
+    """The one request setting of --temperature/--top-k/--top-p/--min-p (None: none given)."""
+    given = [o for o in SAMPLING_OPTIONS if getattr(args, o) is not None]
+    if not given:
+        return None
+    if args.trace or not args.from_logits:
+        flags = ", ".join("--" + o.replace("_", "-") for o in given)
+        raise ConfigError(f"{flags} set the synthetic --from-logits rounds; a --trace carries its own settings "
+                          "and v1 rounds have none")
+    if args.temperature == 0:
+        raise ConfigError("--temperature 0 is greedy: the request settings are for stochastic rounds (use T > 0)")
+    return bench.RequestSampling(temperature=1.0 if args.temperature is None else args.temperature,
+                                 top_k=args.top_k or 0, top_p=1.0 if args.top_p is None else args.top_p,
+                                 min_p=args.min_p or 0.0)
+
+
 def _load_batches(args, gammas):
     """v1 RoundBatches, or LogitBatches for --from-logits and for a v2 --trace."""
+    sampling = _request_sampling(args)
     if args.trace:
         from hades.traces.format import read_trace
         tr = read_trace(args.trace)
@@ -73,7 +101,8 @@ def _load_batches(args, gammas):
                               f"{args.trace} holds v1 probability rows")
         return bench.batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace}")
     if args.from_logits:
-        return bench.synthetic_logit_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
+        return bench.synthetic_logit_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir,
+                                             sampling=sampling)
     return bench.synthetic_batches(gammas, args.rounds, args.vocab, args.seed, args.cache_dir)
 
 

@@ -20,7 +20,8 @@ is what bounds it. "Verified tokens" are the tokens a round emits: accepted draf
 From logits (v2 traces, bench_logit_batch): the rounds hold bf16 logit rows, and each path
 starts from them:
 
-  (a) torch     torch_from_logits: fp32 conversion, temperature divide, softmax, min-p,
+  (a) torch     torch_from_logits: fp32 conversion, temperature divide, top-k and top-p by a
+                stable sort of the row (torch_rank_filter, as vLLM's sampler does), softmax, min-p,
                 of the target rows *and of the draft rows*, the draft sample by inverse CDF
                 with the trace's draft uniforms (a logit block samples the drafts itself from
                 the draft logits, so the software path does that work too; one-hot-draft
@@ -153,14 +154,50 @@ def logit_batches_from_trace(trace, gammas: list[int] | None, max_rounds: int | 
             for g, idx in _rounds_by_gamma(trace.gamma, gammas, max_rounds)]
 
 
+@dataclass(frozen=True)
+class RequestSampling:
+    """One request's sampling settings for every synthetic round (both sides): temperature,
+    top_k (0 = off), top_p (1 = off), min_p (0 = off), e.g. the chat default T = 0.7, top-p 0.9."""
+    temperature: float
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+
+    def __post_init__(self):
+        numerics.sampling_params(self.temperature, self.top_k, self.top_p, self.min_p)   # ConfigError if bad
+
+    def describe(self) -> str:
+        parts = [f"T={self.temperature:g}"]
+        if self.top_k:
+            parts.append(f"top-k {self.top_k}")
+        if self.top_p < 1:
+            parts.append(f"top-p {self.top_p:g}")
+        if self.min_p:
+            parts.append(f"min-p {self.min_p:g}")
+        return ", ".join(parts)
+
+
 def synthetic_logit_batches(gammas: list[int], rounds: int, vocab_size: int, seed: int = 0,
-                            cache_dir: str | Path | None = None) -> list[LogitBatch]:
+                            cache_dir: str | Path | None = None,
+                            sampling: RequestSampling | None = None) -> list[LogitBatch]:
     """Synthetic v2 rounds (hades.traces.cache with trace_format=2: LLM-like bf16 logit rows,
     stochastic, a quarter with one-hot drafts, temperature 0.5..1.5 and min-p 0 / 0.05 / 0.1
-    per round)."""
-    source = f"synthetic logit rows (V={vocab_size}, seed {seed})"
-    return [b for g, tr in _synthetic_traces(gammas, rounds, vocab_size, seed, cache_dir, trace_format=2)
-            for b in logit_batches_from_trace(tr, [g], rounds, source=source)]
+    per round). With `sampling`, every round uses that one request setting instead (built
+    directly from the seed, not cached)."""
+    if sampling is None:
+        source = f"synthetic logit rows (V={vocab_size}, seed {seed})"
+        return [b for g, tr in _synthetic_traces(gammas, rounds, vocab_size, seed, cache_dir, trace_format=2)
+                for b in logit_batches_from_trace(tr, [g], rounds, source=source)]
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    source = f"synthetic logit rows (V={vocab_size}, seed {seed}, {sampling.describe()})"
+    out = []
+    for g in gammas:
+        tr = synthetic_logit_trace(LogitSyntheticSpec(
+            vocab_size=vocab_size, rounds=rounds, gammas=(g,), seed=seed, greedy_share=0.0,
+            temperature_range=(sampling.temperature, sampling.temperature), min_ps=(sampling.min_p,),
+            top_ks=(sampling.top_k,), top_ps=(sampling.top_p,)))
+        out += logit_batches_from_trace(tr, [g], rounds, source=source)
+    return out
 
 
 # ---- the production-style torch baseline ------------------------------------------------
@@ -438,6 +475,10 @@ class LogitGroup:
     draft_min_p: object         # float [b], p_min / p_max kept (0 = off)
     target_temperature: object  # float [b]
     target_min_p: object        # float [b]
+    draft_top_k: object         # int64 [b] (0 = off)
+    draft_top_p: object         # float [b] in (0, 1] (1 = off)
+    target_top_k: object        # int64 [b]
+    target_top_p: object        # float [b]
     draft_u: object             # float [b, g] in [0, 1): D_t / 2^U
     accept_u: object            # float [b, g]: R_t / 2^U
     sample_u: object            # float [b]: R / 2^U
@@ -466,6 +507,9 @@ def torch_logit_inputs(batch: LogitBatch, dtype: str = "float32", device: str = 
     def floats(values):
         return torch.from_numpy(np.asarray(values, np.float64)).to(device=device, dtype=td)
 
+    def longs(values):
+        return torch.from_numpy(np.asarray(values, np.int64)).to(device)
+
     groups = []
     for (greedy, onehot), idx in sorted(kinds.items()):
         rs = [batch.rounds[i] for i in idx]
@@ -480,23 +524,64 @@ def torch_logit_inputs(batch: LogitBatch, dtype: str = "float32", device: str = 
             draft_temperature=floats([temperature_of(p[0]) for p in dp]), draft_min_p=floats([p[3] / frac for p in dp]),
             target_temperature=floats([temperature_of(p[0]) for p in tp]),
             target_min_p=floats([p[3] / frac for p in tp]),
+            draft_top_k=longs([p[1] for p in dp]), draft_top_p=floats([p[2] / frac for p in dp]),
+            target_top_k=longs([p[1] for p in tp]), target_top_p=floats([p[2] / frac for p in tp]),
             draft_u=floats([np.asarray(r.draft_uniforms, np.uint64) / scale for r in rs]),
             accept_u=floats([np.asarray(r.accept_uniforms, np.uint64) / scale for r in rs]),
             sample_u=floats([r.sample_uniform / scale for r in rs])))
     return TorchLogitInputs(num_rounds=batch.num_rounds, dtype=td, groups=groups)
 
 
-def torch_filtered_softmax(logits, temperature, min_p, dtype):
+def torch_rank_filter(z, top_k, top_p):
+    """Top-k, then top-p on what top-k left, of float scores z [b, n, V] (temperature applied),
+    as the servers do it (vLLM's sampler sorts the row; so does this): a stable descending sort
+    (ties to the lower token id, the rank order of NUMERICS.md section 15), the first top_k [b]
+    ranks kept (0 or >= V: all), then the shortest prefix of those whose softmax mass reaches
+    top_p [b] (the crossing entry kept; 1: all). Entries outside are set to -inf in place."""
+    import torch
+    b, n, V = z.shape
+    k = torch.where((top_k <= 0) | (top_k >= V), torch.full_like(top_k, V), top_k)
+    z_sorted, order = z.sort(dim=-1, descending=True, stable=True)
+    rank = torch.arange(V, device=z.device)
+    drop = (rank[None, None, :] >= k[:, None, None]).expand(b, n, V).clone()
+    z_sorted = z_sorted.masked_fill_(drop, float("-inf"))
+    if bool((top_p < 1).any()):
+        probs = z_sorted.softmax(dim=-1)
+        # the entry at rank j stays while the mass before it is below top_p
+        drop |= (probs.cumsum(dim=-1) - probs) >= top_p[:, None, None]
+    return z.scatter_(-1, order, z_sorted.masked_fill_(drop, float("-inf")))
+
+
+def torch_filtered_softmax(logits, temperature, min_p, dtype, top_k=None, top_p=None):
     """Probability rows [b, n, V] from bf16 logits [b, n, V], in vLLM's order: convert to
-    dtype, divide by the round's temperature [b], softmax, then min-p (keep p >= min_p * p_max,
-    min_p [b], 0 = off) and renormalise. Masked entries (-inf) get 0."""
+    dtype, divide by the round's temperature [b], top-k and top-p (torch_rank_filter; top_k
+    int64 [b], top_p [b], None: off), softmax, then min-p (keep p >= min_p * p_max, min_p [b],
+    0 = off) and renormalise. Masked entries (-inf) get 0."""
     z = logits.to(dtype, copy=True).div_(temperature[:, None, None])
+    V = z.shape[-1]
+    k_on = top_k is not None and bool(((top_k > 0) & (top_k < V)).any())
+    p_on = top_p is not None and bool((top_p < 1).any())
+    if k_on or p_on:
+        import torch
+        b = z.shape[0]
+        z = torch_rank_filter(z, top_k if top_k is not None else torch.zeros(b, dtype=torch.int64, device=z.device),
+                              top_p if top_p is not None else torch.ones(b, dtype=z.dtype, device=z.device))
     p = z.softmax(dim=-1)
     if bool((min_p > 0).any()):
         p_max = p.amax(dim=-1, keepdim=True)
         p = p.masked_fill_(p < min_p[:, None, None] * p_max, 0.0)
         p = p.div_(p.sum(dim=-1, keepdim=True))
     return p
+
+
+def _target_probs(grp, dtype):
+    return torch_filtered_softmax(grp.target_logits, grp.target_temperature, grp.target_min_p, dtype,
+                                  grp.target_top_k, grp.target_top_p)
+
+
+def _draft_probs(grp, dtype):
+    return torch_filtered_softmax(grp.draft_logits, grp.draft_temperature, grp.draft_min_p, dtype,
+                                  grp.draft_top_k, grp.draft_top_p)
 
 
 def torch_from_logits(inp: TorchLogitInputs):
@@ -522,11 +607,11 @@ def torch_from_logits(inp: TorchLogitInputs):
             x = grp.draft_tokens if grp.onehot else grp.draft_logits.to(inp.dtype).argmax(dim=-1)
             verify = TorchInputs(None, grp.target_logits.to(inp.dtype), x, None, None, greedy=True)
         else:
-            q = torch_filtered_softmax(grp.target_logits, grp.target_temperature, grp.target_min_p, inp.dtype)
+            q = _target_probs(grp, inp.dtype)
             if grp.onehot:
                 p, x = None, grp.draft_tokens
             else:
-                p = torch_filtered_softmax(grp.draft_logits, grp.draft_temperature, grp.draft_min_p, inp.dtype)
+                p = _draft_probs(grp, inp.dtype)
                 b, g, V = p.shape
                 x = torch_inverse_cdf(p.reshape(b * g, V), grp.draft_u.reshape(-1)).reshape(b, g)
             verify = TorchInputs(p, q, x, grp.accept_u, grp.sample_u, greedy=False)
@@ -537,20 +622,18 @@ def torch_from_logits(inp: TorchLogitInputs):
 def host_quantize(inp: TorchLogitInputs, row_sum: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(b) Today's host step, per group of inp: (draft rows int64 [b, g, V], target rows int64
     [b, g + 1, V]) for the v1 block. Every row is the float softmax of its logits
-    (torch_filtered_softmax: temperature, min-p) quantised to sum exactly row_sum
+    (torch_filtered_softmax: temperature, top-k, top-p, min-p) quantised to sum exactly row_sum
     (numerics.quantize_rows); a one-hot draft row is row_sum at x, without a softmax. Greedy
     rounds are converted too: the v1 block reads probability rows in every mode."""
     out = []
     for grp in inp.groups:
-        q = numerics.quantize_rows(torch_filtered_softmax(grp.target_logits, grp.target_temperature,
-                                                          grp.target_min_p, inp.dtype).cpu().numpy(), row_sum)
+        q = numerics.quantize_rows(_target_probs(grp, inp.dtype).cpu().numpy(), row_sum)
         if grp.onehot:
             x = grp.draft_tokens.cpu().numpy()
             p = np.zeros(x.shape + (q.shape[-1],), np.int64)
             np.put_along_axis(p, x[..., None], row_sum, axis=-1)
         else:
-            p = numerics.quantize_rows(torch_filtered_softmax(grp.draft_logits, grp.draft_temperature,
-                                                              grp.draft_min_p, inp.dtype).cpu().numpy(), row_sum)
+            p = numerics.quantize_rows(_draft_probs(grp, inp.dtype).cpu().numpy(), row_sum)
         out.append((p, q))
     return out
 
