@@ -3,6 +3,7 @@
 verify.py, which call in here."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -18,14 +19,23 @@ CHILDREN_HELP = ("--tree: sampled (default; k i.i.d. draft samples per node, ver
                  "sampling) or deterministic (the draft's top-k tokens); --mode greedy makes greedy trees")
 
 
+def tree_shape_arg(text):
+    """argparse type= for --tree: parse_tree_shape with its messages."""
+    from hades.traces.synthetic_tree import parse_tree_shape
+    try:
+        return parse_tree_shape(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_trace_arguments(group) -> None:
-    group.add_argument("--tree", default=None, metavar="B1,B2,...", help=TREE_HELP)
+    group.add_argument("--tree", type=tree_shape_arg, default=None, metavar="B1,B2,...", help=TREE_HELP)
     group.add_argument("--children", choices=CHILDREN, default=None, help=CHILDREN_HELP)
 
 
 def tree_trace(args):
     """The TreeTrace of `hades trace --tree ...` (ConfigError for options that do not apply)."""
-    from hades.traces.synthetic_tree import TreeSyntheticSpec, parse_tree_shape, synthetic_tree_trace
+    from hades.traces.synthetic_tree import TreeSyntheticSpec, synthetic_tree_trace
     if not args.synthetic:
         raise ConfigError("--tree needs --synthetic (real tree traces from the model pair are to come)")
     if args.trace_format != 2:
@@ -37,7 +47,7 @@ def tree_trace(args):
         raise ConfigError("--children applies to stochastic trees; --mode greedy makes greedy trees")
     scheme = "greedy" if args.mode == "greedy" else args.children or "sampled"
     spec = TreeSyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
-                             rounds=args.rounds if args.rounds is not None else 16, shape=parse_tree_shape(args.tree),
+                             rounds=args.rounds if args.rounds is not None else 16, shape=args.tree,
                              scheme=scheme, seed=args.seed, weight_bits=args.prob_bits, uniform_bits=args.uniform_bits)
     return synthetic_tree_trace(spec)
 

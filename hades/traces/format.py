@@ -194,16 +194,17 @@ def _check_gamma(gamma: np.ndarray, G: int):
     return g_arr, live, live_q
 
 
-def _check_uniforms(items, uniform_bits: int, slots: bool) -> None:
+def _check_uniforms(items, uniform_bits: int, slots: bool, unit: str = "slot") -> None:
     """Each (key, array, mask) below 2^uniform_bits where the mask is set; the message names
-    the slot of a 2-D key when `slots` (v2) and only the round otherwise (v1)."""
+    the slot (`unit`: tree traces name the node) of a 2-D key when `slots` (v2, v3) and only
+    the round otherwise (v1)."""
     if uniform_bits >= 64:
         return
     for name, arr, mask in items:
         over = np.argwhere(mask & (arr.astype(np.uint64) >= np.uint64(1 << uniform_bits)))
         if over.size:
             r = int(over[0][0])
-            slot = f", slot {int(over[0][1])}" if slots and arr.ndim == 2 else ""
+            slot = f", {unit} {int(over[0][1])}" if slots and arr.ndim == 2 else ""
             _fail(f"key '{name}', round {r}{slot}: uniform wider than uniform_bits={uniform_bits}")
 
 

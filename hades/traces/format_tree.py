@@ -152,16 +152,16 @@ def validate_tree_trace(tr: TreeTrace) -> None:
     sampled = sch == TREE_SCHEMES.index("sampled")
     _check_params("draft_params", tr.draft_params)
     _check_params("target_params", tr.target_params)
-    _check_uniforms([(k, getattr(tr, k), live) for k in UNIFORM_KEYS], U, slots=True)
+    _check_uniforms([(k, getattr(tr, k), live) for k in UNIFORM_KEYS], U, slots=True, unit="node")
     parents, tokens = _as_int64(tr.parents), _as_int64(tr.node_tokens)
     for r in range(R):
         n = int(nn[r])
         check_tree_structure(TREE_SCHEMES[int(sch[r])], parents[r, :n], tokens[r, :n], V, f"round {r}", keys=True)
-    _check_logit_rows("target_logits", tr.target_logits, live)
+    _check_logit_rows("target_logits", tr.target_logits, live, "node")
     internal = np.zeros((R, N), bool)                                # nodes with a child, sampled rounds
     for r in np.flatnonzero(sampled):
         internal[r, parents[r, 1: int(nn[r])]] = True
-    _check_logit_rows("draft_logits", tr.draft_logits, internal)
+    _check_logit_rows("draft_logits", tr.draft_logits, internal, "node")
     en = _as_int64(tr.expected_node)
     bad = np.flatnonzero((en < 0) | (en >= nn))
     if bad.size:
