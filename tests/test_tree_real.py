@@ -16,7 +16,8 @@ within FLOAT_NOISE of the plain pass's; (3) every recorded bf16 entry is the bf1
 some value within the noise of the plain pass's float (it lies between bf16(x - noise) and
 bf16(x + noise), rounding being monotone), with the noise measured per node in round 0 and
 FLOAT_NOISE in round 1 (its target pass ran over the KV cache of round 0's context); (4) a
-tree pass with a wrong mask (siblings visible) fails (2) by orders of magnitude.
+tree pass with a wrong mask (siblings visible) fails (2) by orders of magnitude; (5) the
+draft rows the sampled children were drawn from are the draft's plain rows over their paths.
 """
 from __future__ import annotations
 
@@ -113,3 +114,22 @@ def test_a_wrong_tree_mask_is_caught(embedded, sampled_trace):
         worst = max(worst, float(np.abs(rows[n] - plain).max()))
     assert worst > 100 * FLOAT_NOISE
     assert int(node_depths(rnd.parents).max()) == 2
+
+
+def test_a_sampled_nodes_draft_row_is_the_drafts_plain_row_over_its_path(embedded, sampled_trace):
+    """The rows the children were drawn from (the draft's depth-by-depth tree passes) are the
+    draft's plain rows over each internal node's path, within FLOAT_NOISE as above."""
+    checked = 0
+    for ctx, rnd in _contexts(sampled_trace):
+        internal = sorted({int(p) for p in rnd.parents[1:]})
+        for n in internal:
+            path = [int(rnd.tokens[m]) for m in path_to(rnd.parents, n)]
+            plain = plain_last_logits(embedded.draft, ctx + path).astype(np.float64)
+            lo = _bf16_float(bf16_bits((plain - FLOAT_NOISE).astype(np.float32)))
+            hi = _bf16_float(bf16_bits((plain + FLOAT_NOISE).astype(np.float32)))
+            got = _bf16_float(rnd.draft_logits[n])
+            assert np.all((got >= lo) & (got <= hi)), f"node {n}"
+            checked += 1
+        leaves = [n for n in range(rnd.num_nodes) if n not in internal]
+        assert not rnd.draft_logits[leaves].any()   # leaves have no draft row (none is computed)
+    assert checked == 2 * 3

@@ -259,7 +259,7 @@ def _tree(args, out: Path) -> int:
     from hades.cli.tree import tree_trace, tree_trace_summary
     if args.tree is None:
         raise ConfigError("--children applies to --tree")
-    trace = tree_trace(args)
+    trace = tree_trace(args, out)
     typed = invoked_command_line()
     if typed is not None:
         trace.meta["command_line"] = typed

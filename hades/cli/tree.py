@@ -14,7 +14,8 @@ from hades.errors import ConfigError, TraceError
 
 CHILDREN = ("sampled", "deterministic")
 TREE_HELP = ("draft a tree per round instead of a chain (trace file v3, docs/TREES.md): children per node at "
-             "each depth, e.g. 4,2,2,1 (1 + 4 + 8 + 16 + 16 = 45 nodes); --synthetic only for now")
+             "each depth, e.g. 4,2,2,1 (1 + 4 + 8 + 16 + 16 = 45 nodes); from the model pair (the target scores "
+             "every node in one tree-attention pass) or --synthetic")
 CHILDREN_HELP = ("--tree: sampled (default; k i.i.d. draft samples per node, verified by multi-step speculative "
                  "sampling) or deterministic (the draft's top-k tokens); --mode greedy makes greedy trees")
 
@@ -33,23 +34,79 @@ def add_trace_arguments(group) -> None:
     group.add_argument("--children", choices=CHILDREN, default=None, help=CHILDREN_HELP)
 
 
-def tree_trace(args):
-    """The TreeTrace of `hades trace --tree ...` (ConfigError for options that do not apply)."""
-    from hades.traces.synthetic_tree import TreeSyntheticSpec, synthetic_tree_trace
-    if not args.synthetic:
-        raise ConfigError("--tree needs --synthetic (real tree traces from the model pair are to come)")
+UNSUPPORTED_WITH_TREE = ("gamma_max", "greedy_share", "onehot_share", "new_tokens", "lookup_ngram", "draft_top_k",
+                         "draft_top_p")
+
+
+def tree_trace(args, out=None):
+    """The TreeTrace of `hades trace --tree ...`: synthetic, or recorded from the model pair
+    (ConfigError for options that do not apply)."""
     if args.trace_format != 2:
         raise ConfigError("--tree writes trace file v3; --trace-format applies to chain traces only")
-    for name in ("gamma_max", "greedy_share", "onehot_share"):
+    for name in UNSUPPORTED_WITH_TREE:
         if getattr(args, name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} applies to chain traces, not --tree")
     if args.mode == "greedy" and args.children is not None:
         raise ConfigError("--children applies to stochastic trees; --mode greedy makes greedy trees")
     scheme = "greedy" if args.mode == "greedy" else args.children or "sampled"
-    spec = TreeSyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512,
-                             rounds=args.rounds if args.rounds is not None else 16, shape=args.tree,
-                             scheme=scheme, seed=args.seed, weight_bits=args.prob_bits, uniform_bits=args.uniform_bits)
+    rounds = args.rounds if args.rounds is not None else (16 if args.synthetic else 8)
+    if not args.synthetic:
+        return _model_tree_trace(args, scheme, rounds, out)
+    from hades.cli.trace import MODEL_ONLY
+    used = [f"--{k.replace('_', '-')}" for k in MODEL_ONLY if getattr(args, k) not in (None, False)]
+    if used:
+        raise ConfigError(f"{used[0]} applies to model traces, not --synthetic")
+    from hades.traces.synthetic_tree import TreeSyntheticSpec, synthetic_tree_trace
+    spec = TreeSyntheticSpec(vocab_size=args.vocab if args.vocab is not None else 512, rounds=rounds,
+                             shape=args.tree, scheme=scheme, seed=args.seed, weight_bits=args.prob_bits,
+                             uniform_bits=args.uniform_bits)
     return synthetic_tree_trace(spec)
+
+
+def _model_tree_trace(args, scheme: str, rounds: int, out):
+    """A real tree trace (hades.llm.tree): the draft expands the tree, the target scores it in one pass."""
+    from hades.cli.trace import SYNTHETIC_ONLY, draft_method, pair_spec_from_args, read_prompt
+    used = [f"--{k.replace('_', '-')}" for k in SYNTHETIC_ONLY if getattr(args, k) is not None]
+    if used:
+        raise ConfigError(f"{used[0]} applies to --synthetic traces only (a model's V is its logits width)")
+    if draft_method(args) == "lookup":
+        raise ConfigError("--tree needs a draft model that expands the tree, not --draft-method lookup")
+    from hades.llm.tree import TreeDecodeConfig
+    cfg = TreeDecodeConfig(shape=args.tree, scheme=scheme, rounds=rounds,
+                           temperature=args.temperature if args.temperature is not None else 1.0,
+                           top_k=args.top_k or 0, top_p=args.top_p if args.top_p is not None else 1.0,
+                           min_p=args.min_p or 0.0, weight_bits=args.prob_bits, uniform_bits=args.uniform_bits,
+                           seed=args.seed)
+    cfg.check()
+    spec = pair_spec_from_args(args)
+    prompt = read_prompt(args)
+    from hades.llm.models import load_pair
+    from hades.llm.specdec import torch_threads
+    from hades.llm.tree import record_tree_trace
+    if sys.stderr.isatty():
+        print("hades trace: loading models ...", file=sys.stderr)
+    with torch_threads(args.threads):
+        pair = load_pair(spec)
+    return record_tree_trace(pair, cfg, prompt, threads=args.threads, raw_prompt=args.raw_prompt,
+                             regenerate=_regenerate(args, cfg, prompt, out, pair.description.get("draft_layers")))
+
+
+def _regenerate(args, cfg, prompt: str, out, draft_layers) -> str:
+    """A command line that records the same tree trace again (on the same library versions)."""
+    import shlex
+    parts = ["hades", "trace", "-o", str(out)]
+    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers)):
+        if value is not None:
+            parts += [flag, value]
+    parts += [f"--prompt={prompt}", "--tree", ",".join(map(str, cfg.shape)) or "0"]
+    parts += ["--mode", "greedy"] if cfg.scheme == "greedy" else ["--children", cfg.scheme]
+    parts += ["--rounds", str(cfg.rounds), "--temperature", repr(cfg.temperature), "--top-k", str(cfg.top_k),
+              "--top-p", repr(cfg.top_p), "--min-p", repr(cfg.min_p), "--seed", str(cfg.seed),
+              "--prob-bits", str(cfg.weight_bits), "--uniform-bits", str(cfg.uniform_bits)]
+    if args.raw_prompt:
+        parts.append("--raw-prompt")
+    parts += ["--threads", str(args.threads)]
+    return shlex.join(parts)
 
 
 def tree_trace_summary(trace, out) -> str:
