@@ -686,6 +686,8 @@ TABLE += [
              _verify(_good_v3_file, "--level", "cl"), "tree traces (hades-trace/3) verify at --level fl only"),
     BadInput("tree trace W differs from the hardware's W", "CLI argument", _verify(_good_v3_file, "--prob-bits", "12"),
              "trace weight_bits=16 differs from the hardware's prob_bits=12"),
+    BadInput("tree trace given to hades bench", "CLI argument", lambda t: ["bench", "--trace", _good_v3_file(t)],
+             "is a tree trace (hades-trace/3); hades bench measures chain rounds only"),
     BadInput("tree shape with a depth of no children", "CLI argument", lambda t: _trace_tree(t, "--tree", "4,0,2"),
              "argument --tree: tree branching must be in 1..64, got 0"),
     BadInput("tree shape unparsable", "CLI argument", lambda t: _trace_tree(t, "--tree", "4x2"),
