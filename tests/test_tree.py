@@ -4,6 +4,7 @@ bit for bit; the emitted first and second tokens follow the target for both chil
 cases; the tree trace file (reader, writer, bad input) and the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -382,3 +383,23 @@ def test_cli_verify_reports_a_tree_mismatch(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "m.npz")]) == 1
     captured = capsys.readouterr()
     assert "MISMATCH" in captured.out and "1 round(s) differ" in captured.err
+
+
+def test_padding_past_a_rounds_nodes_is_ignored(tmp_path):
+    """Rounds of different sizes in one file: garbage past num_nodes (NaN rows, parents and
+    tokens out of range, draft rows of leaves) changes neither validity nor decisions."""
+    trace = synthetic_logit_trace(LogitSyntheticSpec(vocab_size=48, rounds=12, gammas=(0, 1, 3, 6), seed=5))
+    trees = [tree_from_chain(r) for r in trace.rounds()]
+    tr = tree_trace_from_rounds(trees, [verify_tree_round(t, 16, U) for t in trees], vocab_size=48, weight_bits=16,
+                                uniform_bits=U)
+    d = {k: getattr(tr, k).copy() for k in ("parents", "node_tokens", "target_logits", "draft_logits")}
+    pad = np.arange(tr.nodes_max)[None, :] >= tr.num_nodes[:, None]
+    assert pad.any()
+    d["parents"][pad], d["node_tokens"][pad] = 99, 10_000
+    d["target_logits"][pad] = numerics.BF16_QUIET_NAN
+    d["draft_logits"][pad] = numerics.BF16_POS_INF
+    for r in range(tr.num_rounds):   # the leaf of each chain: no child was drawn from its draft row
+        d["draft_logits"][r, int(tr.num_nodes[r]) - 1] = numerics.BF16_POS_INF
+    garbage = dataclasses.replace(tr, **d)   # construction validates
+    assert [verify_tree_round(r, 16, U).decision() for r in garbage.rounds()] == \
+        [verify_tree_round(r, 16, U).decision() for r in tr.rounds()]
