@@ -459,3 +459,33 @@ def test_the_integer_residual_decides_as_the_float_textbook_rule():
             [ra[c] / 2.0 ** U for c in cs], rs[n] / 2.0 ** U))
         differ += (exact.node, exact.token) != (ref.node, ref.token)
     assert differ <= n_rounds // 100, differ   # measured: 0 of 1,500
+
+
+def test_first_token_of_logit_trees_follows_the_filtered_target_with_other_draft_settings():
+    """Logit rows end to end (verify_tree_round): root with 3 sampled children, the draft at
+    T = 1.4 without filters, the target at T = 0.8 with min-p 0.2; the first emitted token
+    follows the target's filtered weights w / Z, and tokens min-p removed are never emitted."""
+    V = 6
+    rng = np.random.default_rng(21)
+    q_bits = numerics.encode_bf16(np.array([2.0, 1.5, 1.0, 0.2, -1.5, -3.0]))
+    p_bits = numerics.encode_bf16(np.array([0.5, 1.8, 0.2, 1.0, 0.8, 0.0]))
+    child_q = numerics.encode_bf16(rng.standard_normal((V, V)))
+    target, draft = numerics.sampling_params(0.8, min_p=0.2), numerics.sampling_params(1.4)
+    w, z = numerics.logit_weights(q_bits, target, 16)
+    pw, pz = numerics.logit_weights(p_bits, draft, 16)
+    assert (w == 0).any() and (pw > 0).all()   # min-p removes tokens the draft proposes
+    counts = np.zeros(V, np.int64)
+    for _ in range(3000):
+        d_u = rng.integers(0, 1 << U, size=4, dtype=np.uint64)
+        kids = [numerics.draft_sample(pw, pz, int(x), U) for x in d_u[1:]]
+        rnd = TreeRound(scheme="sampled", parents=np.array([-1, 0, 0, 0]), tokens=np.array([0] + kids),
+                        target_logits=np.stack([q_bits] + [child_q[x] for x in kids]),
+                        draft_logits=np.stack([p_bits] + [np.zeros(V, np.uint16)] * 3), draft_params=draft,
+                        target_params=target, draft_uniforms=d_u,
+                        accept_uniforms=rng.integers(0, 1 << U, size=4, dtype=np.uint64),
+                        sample_uniforms=rng.integers(0, 1 << U, size=4, dtype=np.uint64))
+        res = verify_tree_round(rnd, 16, U)
+        counts[int(rnd.tokens[res.path[0]]) if res.path else res.token] += 1
+    live = w > 0
+    assert counts[~live].sum() == 0
+    assert _chi2_p(counts[live], w[live] / z) > 1e-3
