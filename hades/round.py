@@ -124,3 +124,59 @@ class LogitRound:
     @property
     def vocab_size(self) -> int:
         return self.target_logits.shape[1]
+
+
+# ---- tree rounds (docs/TREES.md) -------------------------------------------------------------
+
+TREE_SCHEMES = ("greedy", "deterministic", "sampled")   # the file's `scheme` codes 0, 1, 2
+
+
+@dataclass(frozen=True)
+class TreeRound:
+    """The inputs of one tree verification round on bf16 logit rows (docs/TREES.md).
+
+    Node 0 is the root; every other node n has a parent parents[n] < n (parents[0] = -1) and
+    a token tokens[n] (tokens[0] is unused); target_logits[n] is the target's row for the
+    context that ends with node n's path. scheme is one of TREE_SCHEMES: "sampled" children
+    of node n were drawn i.i.d. by the draft sampler from draft_logits[n] (under draft_params)
+    with draft_uniforms[child]; "deterministic" and "greedy" children are distinct tokens and
+    need no draft rows. accept_uniforms[n] is R of node n's accept test (sampled), and
+    sample_uniforms[n] the uniform of the draw made at node n (deterministic: at every node
+    the walk visits; sampled: where the walk stops). Unused entries are ignored.
+    """
+    scheme: str
+    parents: np.ndarray                      # int [N]
+    tokens: np.ndarray                       # int [N]
+    target_logits: np.ndarray                # uint16 [N, V]
+    draft_logits: np.ndarray                 # uint16 [N, V] (rows of internal nodes, sampled scheme)
+    draft_params: tuple[int, int, int, int]
+    target_params: tuple[int, int, int, int]
+    draft_uniforms: np.ndarray               # [N]
+    accept_uniforms: np.ndarray              # [N]
+    sample_uniforms: np.ndarray              # [N]
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.parents)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.target_logits.shape[1]
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """What the tree verifier emits for a round: the node where the walk stopped (0 = the root),
+    the accepted nodes along its path (root excluded, in order), and the one extra token. The
+    round emits the tokens of `path` then `token`; accepted = len(path)."""
+    node: int
+    path: tuple[int, ...]
+    token: int
+
+    @property
+    def accepted(self) -> int:
+        return len(self.path)
+
+    def decision(self) -> tuple[int, int]:
+        """(accepted, token), as RoundResult.decision() of a chain."""
+        return (self.accepted, self.token)

@@ -595,6 +595,124 @@ TABLE += [
 ]
 
 
+# ---- trace file v3 (trees): round 0 sampled children, round 1 deterministic, round 2 greedy -----
+
+V3_VOCAB = 40
+V3_SHAPE = (3, 2)   # 1 + 3 + 6 = 10 nodes
+
+
+def good_v3_trace():
+    """A small tree trace, one round per scheme (TREE_SCHEMES order: sampled, deterministic, greedy)."""
+    from hades.fl.tree import verify_tree_round
+    from hades.traces.format_tree import tree_trace_from_rounds
+    from hades.traces.synthetic_tree import TreeSyntheticSpec, synthetic_tree_round
+    rng = np.random.default_rng(5)
+    rounds = [synthetic_tree_round(rng, TreeSyntheticSpec(vocab_size=V3_VOCAB, shape=V3_SHAPE, scheme=s))
+              for s in ("sampled", "deterministic", "greedy")]
+    return tree_trace_from_rounds(rounds, [verify_tree_round(r, 16, 32) for r in rounds], vocab_size=V3_VOCAB,
+                                  weight_bits=16, uniform_bits=32)
+
+
+def good_v3_arrays() -> dict:
+    from hades.traces.format_tree import file_arrays
+    return {k: v.copy() for k, v in file_arrays(good_v3_trace()).items()}
+
+
+def _good_v3_file(tmp: Path) -> str:
+    path = tmp / "good3.npz"
+    write_trace(path, good_v3_trace())
+    return str(path)
+
+
+def _npz3(tmp: Path, mutate: Callable[[dict], None]) -> str:
+    return _npz(tmp, mutate, good_v3_arrays, "bad3.npz")
+
+
+def _v3(mutate, expect: str, name: str) -> "BadInput":
+    return BadInput(f"v3 (tree): {name}", "trace file", _verify(lambda t: _npz3(t, mutate)), expect)
+
+
+def _child_weight_zero(d):
+    """Mask node 1's token in the root's draft row (round 0, sampled): its weight becomes 0."""
+    d["draft_logits"][0, 0, int(d["node_tokens"][0, 1])] = 0xFF80
+
+
+def _child_not_the_draft_sample(d):
+    """Node 1 of round 0 (sampled) gets another token of positive weight in the root's draft row."""
+    from hades import numerics
+    w, _ = numerics.logit_weights(d["draft_logits"][0, 0], d["draft_params"][0].tolist(), 16)
+    x = int(d["node_tokens"][0, 1])
+    d["node_tokens"][0, 1] = next(y for y in np.flatnonzero(w) if y != x)
+
+
+def _duplicate_deterministic_child(d):
+    d["node_tokens"][1, 2] = d["node_tokens"][1, 1]
+
+
+def _trace_tree(tmp: Path, *extra) -> list[str]:
+    return ["trace", "--synthetic", "-o", str(tmp / "x.npz"), *extra]
+
+
+# (mutation of good_v3_arrays(), fragment of the message, name): one row each in TABLE, and
+# tests/test_tree.py runs them on in-memory arrays too
+V3_MUTATIONS = [
+    (_drop("sample_uniforms"), "missing key 'sample_uniforms'", "missing key"),
+    (_set("parents", lambda d: d["parents"].astype(np.uint32)), "key 'parents': expected integer dtype, got uint32",
+        "unsigned parents (the root's -1 needs a sign)"),
+    (_set("target_logits", lambda d: d["target_logits"][:, :9]),
+        "key 'target_logits': expected shape (3, 10, 40), got (3, 9, 40)", "rows for fewer nodes than parents"),
+    (_poke("num_nodes", 0, 11), "key 'num_nodes', round 0: 11 nodes outside 1..10", "more nodes than the file holds"),
+    (_poke("scheme", 2, 3), "key 'scheme', round 2: 3 is not a tree scheme", "unknown tree scheme"),
+    (_poke("parents", (0, 0), 0), "key 'parents', round 0, node 0: the root's parent must be -1, got 0",
+        "root with a parent"),
+    (_poke("parents", (0, 4), 7), "key 'parents', round 0, node 4: parent 7 is not an earlier node (0..3)",
+        "parent that is not an earlier node"),
+    (_poke("node_tokens", (1, 3), V3_VOCAB), "key 'node_tokens', round 1, node 3: token id 40 outside 0..39",
+        "node token id >= V"),
+    (_duplicate_deterministic_child, "key 'node_tokens', round 1, node 2: token", "duplicate deterministic children"),
+    (_child_weight_zero, "key 'node_tokens', round 0, node 1: token", "sampled child of weight 0 in its parent's draft row"),
+    (_child_not_the_draft_sample, "is not the draft sample of its parent node 0's draft row",
+        "sampled child that is not its parent row's draft sample"),
+    (_poke("target_logits", (1, 4, 3), 0x7FC0), "key 'target_logits', round 1, node 4: entry 3 is NaN", "NaN logit"),
+    (_poke("draft_logits", (0, 0, 5), 0x7F80), "key 'draft_logits', round 0, node 0: entry 5 is +inf",
+        "+inf in a sampled node's draft row"),
+    (_set("uniform_bits", np.array(16)), "key 'draft_uniforms', round 0, node 1: uniform wider than uniform_bits=16", "uniform wider than U"),
+    (_poke("expected_node", 0, 10), "key 'expected_node', round 0: node 10 outside 0..9", "expected node out of range"),
+]
+
+TABLE += [_v3(mutate, expect, name) for mutate, expect, name in V3_MUTATIONS]
+TABLE += [
+    BadInput("tree trace at cl (the tree block's CL and RTL are to come)", "CLI argument",
+             _verify(_good_v3_file, "--level", "cl"), "tree traces (hades-trace/3) verify at --level fl only"),
+    BadInput("tree trace W differs from the hardware's W", "CLI argument", _verify(_good_v3_file, "--prob-bits", "12"),
+             "trace weight_bits=16 differs from the hardware's prob_bits=12"),
+    BadInput("tree trace given to hades bench", "CLI argument", lambda t: ["bench", "--trace", _good_v3_file(t)],
+             "is a tree trace (hades-trace/3); hades bench measures chain rounds only"),
+    BadInput("tree shape with a depth of no children", "CLI argument", lambda t: _trace_tree(t, "--tree", "4,0,2"),
+             "argument --tree: tree branching must be in 1..64, got 0"),
+    BadInput("tree shape unparsable", "CLI argument", lambda t: _trace_tree(t, "--tree", "4x2"),
+             "argument --tree: tree shape: expected children per depth like 4,2,2,1, got '4x2'"),
+    BadInput("tree with too many nodes", "CLI argument", lambda t: _trace_tree(t, "--tree", "64,64"),
+             "argument --tree: tree shape 64,64: 4161 nodes per round, more than 4096"),
+    BadInput("tree trace with prompt-lookup drafts", "CLI argument",
+             lambda t: ["trace", "-o", str(t / "x.npz"), "--tree", "2,2", "--draft-method", "lookup"],
+             "--tree needs a draft model that expands the tree, not --draft-method lookup"),
+    BadInput("tree trace with a chain-only model option", "CLI argument",
+             lambda t: ["trace", "-o", str(t / "x.npz"), "--tree", "2,2", "--new-tokens", "8"],
+             "--new-tokens applies to chain traces, not --tree"),
+    BadInput("synthetic tree with a model option", "CLI argument",
+             lambda t: _trace_tree(t, "--tree", "2", "--temperature", "0.5"),
+             "--temperature applies to model traces, not --synthetic"),
+    BadInput("children scheme without a tree", "CLI argument",
+             lambda t: _trace_tree(t, "--children", "deterministic"), "--children applies to --tree"),
+    BadInput("children scheme with greedy trees", "CLI argument",
+             lambda t: _trace_tree(t, "--tree", "2", "--mode", "greedy", "--children", "sampled"),
+             "--children applies to stochastic trees; --mode greedy makes greedy trees"),
+    BadInput("tree with a chain-only option", "CLI argument",
+             lambda t: _trace_tree(t, "--tree", "2", "--onehot-share", "0.5"), "--onehot-share applies to chain traces"),
+]
+
+
 def _zero_px(d):
     x = int(d["draft_tokens"][0, 0])
     p = d["draft_probs"][0, 0]

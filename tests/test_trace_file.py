@@ -298,7 +298,7 @@ def test_zero_draft_probability_allowed_in_greedy_mode(tmp_path, good_arrays):
     assert tr.greedy
 
 
-@pytest.mark.parametrize("value", [np.array("hades-trace/3"), np.array(""), np.array(1),
+@pytest.mark.parametrize("value", [np.array("hades-trace/9"), np.array(""), np.array(1),
                                    np.array(["hades-trace/1"])])
 def test_bad_format_refused(tmp_path, good_arrays, value):
     _refused(_write_bad(tmp_path, good_arrays, format=value), "'format'")

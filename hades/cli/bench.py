@@ -94,6 +94,9 @@ def _load_batches(args, gammas):
     if args.trace:
         from hades.traces.format import read_trace
         tr = read_trace(args.trace)
+        if getattr(tr, "format_version", 1) == 3:
+            raise ConfigError(f"{args.trace} is a tree trace (hades-trace/3); hades bench measures chain rounds "
+                              "only (tree rounds verify with hades verify --level fl)")
         if getattr(tr, "format_version", 1) == 2:
             return bench.logit_batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace} (logit rows)")
         if args.from_logits:

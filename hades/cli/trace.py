@@ -72,6 +72,8 @@ def add_parser(subparsers):
                    help="bits per uniform (the file format's 1..64; the hardware verifies 1..40)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.add_argument("--trace-format", type=int, choices=(1, 2), default=2, help=TRACE_FORMAT_HELP)
+    from hades.cli.tree import add_trace_arguments
+    add_trace_arguments(g)
     s = p.add_argument_group("synthetic only")
     s.add_argument("--vocab", type=limits.VOCAB_SIZE.arg(), default=None, help="vocabulary size (default 512)")
     s.add_argument("--greedy-share", type=float, default=None, metavar="P",
@@ -224,6 +226,8 @@ def invoked_command_line() -> str | None:
 def run(args) -> int:
     from hades.fileio import check_output_path
     out = Path(check_output_path(args.out))   # an unusable -o is refused before any model loads
+    if args.tree is not None or args.children is not None:   # trees: hades/cli/tree.py
+        return _tree(args, out)
     if args.trace_format != 2:
         used = [f"--{k.replace('_', '-')}" for k in V2_ONLY if getattr(args, k) is not None]
         if used:
@@ -248,6 +252,20 @@ def run(args) -> int:
     rate = f", acceptance {acc.sum() / drafted:.3f}" if drafted else ""
     print(f"hades trace: {trace.num_rounds} rounds, mean accepted {acc.mean():.2f} per round{rate}, "
           f"V={trace.vocab_size}, mode {trace.mode} -> {out}")
+    return 0
+
+
+def _tree(args, out: Path) -> int:
+    from hades.cli.tree import tree_trace, tree_trace_summary
+    if args.tree is None:
+        raise ConfigError("--children applies to --tree")
+    trace = tree_trace(args, out)
+    typed = invoked_command_line()
+    if typed is not None:
+        trace.meta["command_line"] = typed
+    from hades.traces.format import write_trace
+    write_trace(out, trace)
+    print(tree_trace_summary(trace, out))
     return 0
 
 

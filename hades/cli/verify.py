@@ -20,7 +20,7 @@ from hades.traces.format import read_trace
 
 def add_parser(sub):
     p = sub.add_parser("verify", help="verify a trace at FL, CL or RTL and print per-round results")
-    p.add_argument("trace", help="trace file (.npz, hades-trace/1 or hades-trace/2)")
+    p.add_argument("trace", help="trace file (.npz, hades-trace/1, /2 or /3 (trees))")
     p.add_argument("--level", default="fl", help="fl, cl or rtl (default fl)")
     add_hw_args(p)
     p.add_argument("--rtl-backend", default="verilator", help="rtl: verilator (pymtl3 import, default), batch (same Verilog, C++ driver: fast; v1 traces only) or python")
@@ -43,6 +43,9 @@ def run(args) -> int:
         from hades.sim.run import SimOptions, check_vcd
         check_vcd(args.level, SimOptions(backend=args.rtl_backend, vcd=args.vcd))
     trace = read_trace(args.trace)
+    if getattr(trace, "format_version", 1) == 3:   # a tree trace: hades/cli/tree.py
+        from hades.cli.tree import verify_tree_trace
+        return verify_tree_trace(args, cfg, trace)
     logits = getattr(trace, "format_version", 1) == 2
     if logits:
         cfg.check_logit_trace(trace)

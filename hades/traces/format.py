@@ -194,16 +194,17 @@ def _check_gamma(gamma: np.ndarray, G: int):
     return g_arr, live, live_q
 
 
-def _check_uniforms(items, uniform_bits: int, slots: bool) -> None:
+def _check_uniforms(items, uniform_bits: int, slots: bool, unit: str = "slot") -> None:
     """Each (key, array, mask) below 2^uniform_bits where the mask is set; the message names
-    the slot of a 2-D key when `slots` (v2) and only the round otherwise (v1)."""
+    the slot (`unit`: tree traces name the node) of a 2-D key when `slots` (v2, v3) and only
+    the round otherwise (v1)."""
     if uniform_bits >= 64:
         return
     for name, arr, mask in items:
         over = np.argwhere(mask & (arr.astype(np.uint64) >= np.uint64(1 << uniform_bits)))
         if over.size:
             r = int(over[0][0])
-            slot = f", slot {int(over[0][1])}" if slots and arr.ndim == 2 else ""
+            slot = f", {unit} {int(over[0][1])}" if slots and arr.ndim == 2 else ""
             _fail(f"key '{name}', round {r}{slot}: uniform wider than uniform_bits={uniform_bits}")
 
 
@@ -336,6 +337,9 @@ def write_trace(path: str | os.PathLike, tr) -> Path:
                       vocab_size=np.array(tr.vocab_size), row_sum=np.array(tr.row_sum),
                       prob_bits=np.array(tr.prob_bits), uniform_bits=np.array(tr.uniform_bits),
                       meta=np.array(meta_text))
+    elif getattr(tr, "format_version", None) == 3:   # a tree trace (hades.traces.format_tree)
+        from hades.traces.format_tree import file_arrays
+        arrays = file_arrays(tr)   # validates, and bounds meta like the branch above
     else:
         from hades.traces.format_v2 import file_arrays
         arrays = file_arrays(tr)   # validates, and bounds meta like the branch above
@@ -538,8 +542,8 @@ class FormatVersion:
 
 
 def _format_versions() -> dict[str, FormatVersion]:
-    from hades.traces import format_v2   # v2 builds on this module's reader; imported when first needed
-    return {FORMAT: V1, format_v2.FORMAT_V2: format_v2.V2}
+    from hades.traces import format_tree, format_v2   # they build on this module's reader; imported when first needed
+    return {FORMAT: V1, format_v2.FORMAT_V2: format_v2.V2, format_tree.FORMAT_V3: format_tree.V3}
 
 
 def _peek_format(zf, found, archive_bytes) -> str | None:
@@ -639,7 +643,7 @@ def _read_scalars(data: dict, fmt: str, expected: str, int_keys, str_keys) -> di
 
 def _scalar_fields(data: dict) -> dict:
     """mode, meta and the four integer scalars from the 0-d arrays of a trace."""
-    return _read_scalars(data, FORMAT, f"{FORMAT!r} or 'hades-trace/2'",
+    return _read_scalars(data, FORMAT, f"{FORMAT!r}, 'hades-trace/2' or 'hades-trace/3'",
                          ("vocab_size", "row_sum", "prob_bits", "uniform_bits"), ("mode", "meta"))
 
 

@@ -127,9 +127,10 @@ def _check_v2_layout(vocab_size: int, layout: dict) -> tuple[int, int]:
                          uniform_keys=("draft_uniforms", "accept_uniforms", "sample_uniform"))
 
 
-def _check_logit_rows(name: str, arr: np.ndarray, mask: np.ndarray) -> None:
+def _check_logit_rows(name: str, arr: np.ndarray, mask: np.ndarray, unit: str = "row") -> None:
     """No NaN or +inf and not every entry masked, in the live rows (mask [R, rows]); chunked
-    over rounds so the temporary masks stay small."""
+    over rounds so the temporary masks stay small. Messages name the row as `unit` (tree
+    traces: "node")."""
     R, rows, V = arr.shape
     step = max(1, _CHUNK_ENTRIES // max(1, rows * V))
     for r0 in range(0, R, step):
@@ -142,12 +143,12 @@ def _check_logit_rows(name: str, arr: np.ndarray, mask: np.ndarray) -> None:
             r, t, i = map(int, np.argwhere(bad)[0])
             code = int(b[r, t, i])
             kind = "+inf" if code == numerics.BF16_POS_INF else "NaN"
-            _fail(f"key '{name}', round {r0 + r}, row {t}: entry {i} is {kind} (bf16 0x{code:04x}); "
+            _fail(f"key '{name}', round {r0 + r}, {unit} {t}: entry {i} is {kind} (bf16 0x{code:04x}); "
                   "NaN and +inf make a logit row invalid")
         empty = (b == numerics.BF16_NEG_INF).all(axis=-1) & live
         if empty.any():
             r, t = map(int, np.argwhere(empty)[0])
-            _fail(f"key '{name}', round {r0 + r}, row {t}: every entry is masked (-inf); such a row is invalid")
+            _fail(f"key '{name}', round {r0 + r}, {unit} {t}: every entry is masked (-inf); such a row is invalid")
 
 
 def _check_params(name: str, params: np.ndarray) -> None:
