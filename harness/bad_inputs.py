@@ -465,6 +465,13 @@ def _good_v2_file(tmp: Path) -> str:
     return str(path)
 
 
+def _filtered_v2_file(tmp: Path) -> str:
+    """A good v2 trace whose stochastic rounds have top-k 5 on both sides."""
+    path = tmp / "filtered2.npz"
+    write_trace(path, synthetic_logit_trace(dataclasses.replace(V2_SPEC, top_ks=(5,))))
+    return str(path)
+
+
 def _v2(mutate, expect: str, name: str) -> "BadInput":
     return BadInput(f"v2: {name}", "trace file", _verify(lambda t: _npz2(t, mutate)), expect)
 
@@ -522,6 +529,10 @@ TABLE += [
     BadInput("v2 trace at rtl, buffer smaller than the logit block's rows", "CLI argument",
              _verify(_good_v2_file, "--level", "rtl", *SMALL_HW, "--sram-words", "64"),
              "sram_words=64 cannot hold the logit block's 4 draft and 5 target rows of 16 words; the RTL needs 144"),
+    BadInput("v2 trace with top-k / top-p in hades bench (its torch paths apply temperature and min-p only)",
+             "CLI argument", lambda t: ["bench", "--trace", _filtered_v2_file(t), "--gammas", "2,4", "--repeats", "1",
+                                        "--rtl-check-rounds", "0", *SMALL_HW],
+             "top-k / top-p are on; the bench's torch paths apply temperature and min-p only"),
     BadInput("top_p = 0", "CLI argument", lambda t: _trace_v2(t, "--top-p", "0"),
              "argument --top-p: top_p must be a finite number in (0, 1], got 0.0"),
     BadInput("top_p below one unit of 2^-16", "CLI argument", lambda t: _trace_v2(t, "--top-p", "1e-6"),

@@ -52,7 +52,7 @@ from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_logit_round, verify_round
-from hades.logit_protocol import check_logit_round
+from hades.logit_protocol import check_logit_round, filter_flags
 from hades.round import LogitRound, Round
 from hades.fileio import atomic_write
 from hades.traces.format import Trace
@@ -391,9 +391,14 @@ def run_bench(batches: list[RoundBatch], bc: BenchConfig, progress=None) -> Benc
         if isinstance(b, LogitBatch) and (b.weight_bits, b.uniform_bits) != (bc.hw.prob_bits, bc.hw.uniform_bits):
             raise ConfigError(f"the trace's weight_bits={b.weight_bits} / uniform_bits={b.uniform_bits} differ from "
                               f"the hardware's prob_bits={bc.hw.prob_bits} / uniform_bits={bc.hw.uniform_bits}")
-        if isinstance(b, LogitBatch):   # up front: (c) is the logit block, which refuses top-k / top-p yet
+        if isinstance(b, LogitBatch):   # up front: what the block carries, and what the torch paths apply
             for i, r in enumerate(b.rounds):
-                check_logit_round(bc.hw, r, f"gamma {b.gamma}, round {i} of the batch")
+                where = f"gamma {b.gamma}, round {i} of the batch"
+                check_logit_round(bc.hw, r, where)
+                if any(filter_flags(r)):
+                    raise TraceError(f"{where}: top-k / top-p are on; the bench's torch paths apply temperature "
+                                     "and min-p only, so they would not compute the same rows (verify such "
+                                     "traces with hades verify)")
     result = BenchResult(rows=[], torch_threads=torch.get_num_threads())
     for b in batches:
         if isinstance(b, LogitBatch):
@@ -608,7 +613,7 @@ def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float) 
             drafts[i, d.slot] = d.token
     t = logit_round_timing(tc, [r.gamma for r in rounds], [r.vocab_size for r in rounds], [r.greedy for r in rounds],
                            [r.onehot_draft for r in rounds], [o.result.accepted for o in outputs],
-                           [o.result.token for o in outputs], drafts)
+                           [o.result.token for o in outputs], drafts, [filter_flags(r) for r in rounds])
     assert int(t.cycles.sum()) == cycles, "logit_timed_results and logit_round_timing disagree"
     return LogitBlockTime(cycles=cycles, seconds=cycles / clock_hz, results=[o.result for o in outputs],
                           input_cycles=float(t.input_cycles.mean()), draft_job_cycles=float(t.draft_job_cycles.mean()),
