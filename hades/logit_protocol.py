@@ -154,8 +154,9 @@ class LogitLayout:
     def module_name(self, sram_words: int | None = None) -> str:
         """Parameter-encoding Verilog name with no '__' (Verilator 5 escapes it in file names)."""
         c = self.cfg
+        b = "" if self.radix_bits == numerics.FILTER_RADIX_BITS else f"_B{self.radix_bits}"
         return (f"LogitVerifier_L{c.lanes}_V{c.vocab_max}_G{c.gamma_max}_W{c.prob_bits}"
-                f"_U{c.uniform_bits}_B{self.radix_bits}")
+                f"_U{c.uniform_bits}{b}")
 
     def require_simulatable(self) -> None:
         """The PyMTL3 components (FL, CL and RTL) carry a beat in one signal, and PyMTL3 signals
