@@ -205,12 +205,14 @@ def filter_flags(rnd: LogitRound) -> tuple[bool, bool, bool, bool]:
     """(draft top-k, draft top-p, target top-k, target top-p): which select passes the block runs
     for the round's rows (top-k: 0 < top_k < V; top-p: top_p < 2^16). Greedy rounds run none, the
     draft side only for model drafts (the header decode of LogitDpath computes the same)."""
-    out = []
-    for side, used in (("draft_params", model_drafts(rnd)), ("target_params", True)):
-        sp = numerics.SamplingParams(*[int(v) for v in getattr(rnd, side)])
-        live = used and not rnd.greedy
-        out += [live and 0 < sp.top_k < rnd.vocab_size, live and sp.top_p < numerics.FRACTION_ONE]
-    return tuple(out)
+    return (side_filter_flags(rnd.draft_params, rnd.vocab_size, model_drafts(rnd) and not rnd.greedy)
+            + side_filter_flags(rnd.target_params, rnd.vocab_size, not rnd.greedy))
+
+
+def side_filter_flags(params, vocab_size: int, live: bool = True) -> tuple[bool, bool]:
+    """(top-k on, top-p on) of one side's (k, top_k, top_p, min_p) over rows of vocab_size entries."""
+    sp = numerics.SamplingParams(*[int(v) for v in params])
+    return (bool(live) and 0 < sp.top_k < int(vocab_size), bool(live) and sp.top_p < numerics.FRACTION_ONE)
 
 
 def model_drafts(rnd: LogitRound) -> bool:

@@ -15,8 +15,7 @@ from hades.cl.logit_timing import draft_token_cycles, logit_round_timing
 from hades.cl.timing import TimingConfig
 from hades.fl.stream_model import LogitStreamModel
 from hades.fl.verifier import logit_block_output
-from hades import numerics
-from hades.logit_protocol import DraftToken, LogitRoundOutput, check_logit_round, filter_flags
+from hades.logit_protocol import DraftToken, LogitRoundOutput, check_logit_round, filter_flags, side_filter_flags
 
 
 class LogitVerifierCL(LogitStreamModel):
@@ -27,8 +26,7 @@ class LogitVerifierCL(LogitStreamModel):
 
     def draft_timing(s, row, tokens):
         vocab = len(row.logits)
-        sp = numerics.SamplingParams(*row.params)
-        flags = [not row.greedy and 0 < sp.top_k < vocab, not row.greedy and sp.top_p < numerics.FRACTION_ONE, 0, 0]
+        flags = side_filter_flags(row.params, vocab, not row.greedy) + (False, False)
         held, latency = draft_token_cycles(s.timing, [row.gamma], vocab, row.greedy, [tokens], [flags])
         return int(held[0, row.slot]), int(latency[0, row.slot])
 
