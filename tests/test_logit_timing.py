@@ -215,8 +215,9 @@ def test_cycles_bound_covers_every_decision():
     tc = TimingConfig(hw=SMALL, sram_words=50)
     rng = np.random.default_rng(9)
     gamma, V, greedy, onehot, accepted, token, drafts = _random_rounds(rng, 300, 64, 4)
-    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts)
-    assert (logit_cycles_bound(tc, gamma, V, greedy, onehot) >= t.cycles).all()
+    flags = _random_flags(rng, greedy, onehot, gamma)
+    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts, flags)
+    assert (logit_cycles_bound(tc, gamma, V, greedy, onehot, flags) >= t.cycles).all()
 
 
 BW_MIN = limits.OFFCHIP_BW.lo
@@ -225,7 +226,8 @@ BW_MIN = limits.OFFCHIP_BW.lo
 @pytest.mark.parametrize("lanes", [1, 2 ** 12, 2 ** 24])
 @pytest.mark.parametrize("input_bw", [None, BW_MIN])
 @pytest.mark.parametrize("sram_words", [1, 2 ** 48])
-def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_words):
+@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
+def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_words, filtered):
     V, G = limits.VOCAB_MAX.hi, limits.GAMMA_MAX.hi
     hw = VerifierConfig(lanes=lanes, vocab_max=V, gamma_max=G, prob_bits=24, uniform_bits=40)
     tc = TimingConfig(hw=hw, sram_words=sram_words, input_bw=input_bw, offchip_bw=BW_MIN,
@@ -234,11 +236,14 @@ def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_wo
              for onehot in (False, True)] + [(0, 0, V - 1, False, False), (1, 0, 0, False, False)]
     gamma, accepted, token, greedy, onehot = (np.array(c) for c in zip(*cases))
     drafts = np.full((len(cases), G), V - 1)
-    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts)
-    assert t.cycles.max() < 2 ** 43, "the bound the argument in hades/cl/logit_timing.py gives"
+    flags = np.full((len(cases), 4), filtered)
+    flags[:, :2] &= (~onehot & (gamma > 0))[:, None]
+    flags &= ~greedy[:, None]
+    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts, flags)
+    assert t.cycles.max() < 2 ** (46 if filtered else 43), "the bound the argument in hades/cl/logit_timing.py gives"
     for i in range(len(cases)):
         cyc, lat, held, _ = schedule(tc, int(gamma[i]), V, bool(greedy[i]), bool(onehot[i]), int(accepted[i]),
-                                     int(token[i]), drafts[i].tolist())
+                                     int(token[i]), drafts[i].tolist(), flags=tuple(bool(x) for x in flags[i]))
         assert (int(t.cycles[i]), int(t.latency[i])) == (cyc, lat)
         assert t.draft_cycles[i, : len(held)].tolist() == held
 

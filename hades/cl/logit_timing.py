@@ -42,12 +42,14 @@ V <= 2^24 and L <= 2^24, 0 <= gamma <= 64, tokens in 0..V-1 and 0 <= accepted <=
 (checked below), bandwidths >= 2^-8 entries per cycle, off-chip latency <= 2^32. Then per round:
   a row's input <= ceil(2^24 / 2^-8) = 2^32 cycles; rows <= 2 * 64 + 1 = 129
   a_last <= 64 + 129 * 2^32 < 2^40
-  a job's cost <= 2^32 + (V + L - 1) * 2^8 < 2^34 (words L <= V + L - 1 < 2^25); jobs <= 2 * 64 + 65 + 2
-  f_last <= a_last + 195 * (2^34 + 2) < 2^42;  cycles = c + 2 < 2^43
-  traffic <= (129 rows written + 195 jobs reading <= 2 rows each) * (ceil(V/L) + 1) words * 2 L bytes < 2^10 * 2^27 = 2^37
+  a job's cost <= 2^32 + (V + L - 1) * 2^8 + 2^4 + 1 + 25 < 2^34 (words L <= V + L - 1 < 2^25; a select
+  pass adds 2^b + 1 + bits(V_max) cycles at b = 4); jobs <= 2 * 64 + 65 + 2 + 129 rows * 2 * 6 select
+  passes (W <= 24) < 2^11
+  f_last <= a_last + 2^11 * (2^34 + 2) < 2^46;  cycles = c + 2 < 2^46
+  traffic <= (129 rows written + 2^11 jobs reading <= 2 rows each) * (ceil(V/L) + 1) words * 2 L bytes < 2^13 * 2^27 = 2^40
 and every float step (V / rate, words L / bw) is an integer below 2^34 < 2^53 before its ceil. A
-sum of cycles over R <= 2^20 rounds is below 2^63. tests/test_logit_timing.py checks the largest
-accepted inputs against a Python-int event-by-event run of the schedule.
+sum of cycles over R <= 2^17 such worst-case rounds is below 2^63 (2^20 without filters).
+tests/test_logit_timing.py checks the largest accepted inputs against a Python-int event-by-event run of the schedule.
 """
 from __future__ import annotations
 
