@@ -115,9 +115,12 @@ class LogitLayout:
 
     def filter_cycles(self, words: int, top_k_on: bool, top_p_on: bool) -> int:
         """Engine cycles (issue of the first pass .. the cycle before the row's Z job may start)
-        that the passes of one filtered row add: each pass costs words + 2 + select_cycles."""
+        that the passes of one filtered row add: each pass costs words + 2 + select_cycles; with
+        both filters top-p's first level reuses top-k's first-level bins and reads no words
+        (select_cycles + 1)."""
         passes = self.filter_levels * (int(top_k_on) + int(top_p_on))
-        return passes * (words + 2 + self.select_cycles) + (self.divide_cycles if top_p_on else 0)
+        shared = words + 1 if top_k_on and top_p_on else 0
+        return passes * (words + 2 + self.select_cycles) + (self.divide_cycles if top_p_on else 0) - shared
 
     # ---- header fields, LSB first ---------------------------------------------------------
     @property

@@ -32,7 +32,8 @@ def schedule(tc: TimingConfig, gamma, V, greedy, onehot, accepted, token, drafts
     (cycles, latency, held cycles, held latencies). flags: (draft top-k, draft top-p, target
     top-k, target top-p) on: the select passes before DZ_t / TZ_t, ceil(W / b) per filter, each
     the row's words plus 2^b scan cycles and a commit, the last top-p pass plus the divider
-    (one cycle per count bit)."""
+    (one cycle per count bit); after top-k, top-p's first level reads no words (one finish
+    cycle, then its select cycles)."""
     L = tc.hw.lanes
     n = -(-V // L)
     rate = Fraction(L) if tc.input_bw is None else min(Fraction(L), Fraction(tc.input_bw))
@@ -60,7 +61,10 @@ def schedule(tc: TimingConfig, gamma, V, greedy, onehot, accepted, token, drafts
         nonlocal f
         for on, divider in ((top_k_on, 0), (top_p_on, tc.hw.vocab_max.bit_length())):
             for level in range(levels if on else 0):
-                job(row, n, off)
+                if divider and level == 0 and top_k_on:
+                    f += 1          # top-p's first level after top-k: top-k's bins, straight to its finish
+                else:
+                    job(row, n, off)
                 f += (1 << b) + 1 + (divider if level == levels - 1 else 0)
 
     if greedy:

@@ -108,7 +108,8 @@ def test_radix_bins_count_and_sum_the_matching_digits():
 
 def _run_select(unit, lay, w, top_k, top_p):
     """The passes of one row as LogitCtrl sequences them (top-k levels, then top-p levels;
-    each: clear, one add per word, prep, the select cycles); returns (tau, c)."""
+    each: clear, one add per word, prep, the select cycles; top-p's first level after top-k
+    prep and select only); returns (tau, c)."""
     L = len(unit.w)
     V = len(w)
     top_k_on, top_p_on = 0 < top_k < V, top_p < N.FRACTION_ONE
@@ -122,16 +123,17 @@ def _run_select(unit, lay, w, top_k, top_p):
         for level in range(lay.filter_levels if on else 0):
             _put(unit.by_sum, by_sum)
             _put(unit.level, level)
-            _put(unit.clear, 1)
-            unit.sim_tick()
-            _put(unit.clear, 0)
-            _put(unit.add, 1)
-            for k in range(words):
-                for i in range(L):
-                    _put(unit.w[i], padded[k * L + i])
-                    _put(unit.live[i], k * L + i < V)
+            if not (by_sum and level == 0 and top_k_on):   # else: top-k's first-level bins, no pass
+                _put(unit.clear, 1)
                 unit.sim_tick()
-            _put(unit.add, 0)
+                _put(unit.clear, 0)
+                _put(unit.add, 1)
+                for k in range(words):
+                    for i in range(L):
+                        _put(unit.w[i], padded[k * L + i])
+                        _put(unit.live[i], k * L + i < V)
+                    unit.sim_tick()
+                _put(unit.add, 0)
             _put(unit.prep, 1)
             unit.sim_tick()
             _put(unit.prep, 0)

@@ -13,7 +13,9 @@ at f = s + words + 1 (for a job on the same row as its predecessor the max is f_
   filters     before DZ_t (draft side's top-k / top-p on) and before TZ_t (the target's): the
               select passes over that row, ceil(W / b) for top-k, then ceil(W / b) for top-p,
               each ceil(V/L) words plus LogitLayout.select_cycles (the bin scan and commit), the
-              last top-p pass plus divide_cycles (LogitLayout.filter_cycles)
+              last top-p pass plus divide_cycles; after top-k, top-p's first level reads no
+              words (top-k's first-level bins) and costs its select cycles + 1
+              (LogitLayout.filter_cycles)
   greedy      no engine: x_t is held from a_t + 1, the result is loaded at a_last + 1
   draft x_t   held from f(DS_t) (greedy: a_t + 1); latency = held - a_t
   result      loaded at c = max(f_last + 1, a_last + 1); cycles = c + 2, latency = c + 1 - a_last
@@ -166,10 +168,13 @@ def _filter_jobs(st: _Stream, engine: _Engine, active, row, top_k_on, top_p_on) 
     lay = LogitLayout(st.tc.hw)
     a, off = st.last_beat(row), st.off(row)
     busy = np.zeros(st.gamma.size, np.int64)
-    for on, last_extra in ((top_k_on, 0), (top_p_on, lay.divide_cycles)):
+    for on, last_extra, by_sum in ((top_k_on, 0, False), (top_p_on, lay.divide_cycles, True)):
         for level in range(lay.filter_levels):
             extra = lay.select_cycles + (last_extra if level == lay.filter_levels - 1 else 0)
-            busy += engine.job(active & on, a, st.cost(st.words, off) + extra, ((row, st.words),))
+            shared = top_k_on if by_sum and level == 0 else False   # FP_0 after FK: FK_0's bins, no words
+            words = np.where(shared, 0, st.words)
+            cost = np.where(shared, extra - 1, st.cost(st.words, off) + extra)
+            busy += engine.job(active & on, a, cost, ((row, words),))
     return busy
 
 

@@ -8,7 +8,8 @@ Three pieces of sequencing state, each with its own update_ff block:
                 cycle later), E_FIN (the job's finish cycle f: test, next threshold), E_DONE;
                 a row with top-k / top-p on is preceded by its select passes (FK levels, then FP
                 levels, hades/rtl/logit_filter.py), each followed by E_SEL (the bin scan, the
-                commit and, after the last FP level, the divider)
+                commit and, after the last FP level, the divider); FP_0 after FK reads no words
+                (it reuses FK_0's bins) and goes from FK's last select straight to E_FIN
   emission      which draft token leaves next (model drafts return x_0 .. x_g-1 first)
 Probabilities, sums, tokens and addresses live in the datapath (hades/rtl/logit_datapath.py).
 """
@@ -287,6 +288,7 @@ class LogitCtrl(Component):
                         s.eng_level <<= 0
                         if (s.eng_job == J_FK) & s.side_tp_on:
                             s.eng_job <<= J_FP
+                            s.eng_state <<= E_FIN    # FP_0 reuses FK_0's bins: no pass, its select at once
                         elif s.filt_draft:
                             s.eng_job <<= J_DZ
                         else:

@@ -89,13 +89,17 @@ class LaneRadixBins(Component):
 
 class RadixSelect(Component):
     """One select at a time over the passes of a row (the control runs them: clear at a pass's
-    first issue, add on each data word, prep at its finish, then `selecting` for select_cycles
+    first issue, add on each data word, prep at its finish (prefix and above restart at level 0's),
+    then `selecting` for select_cycles
     (+ divide_cycles after the last top-p pass) with sel = 0, 1, ...).
 
     by_sum = 0 (top-k): target n_k = top_k; after the last level tau = the largest v with
     C(>= v) >= n_k, c = n_k - C(> tau), zk = S(> tau) + c tau (Z' for top-p).
     by_sum = 1 (top-p): at level 0's prep the target t = ceil(top_p Z' / 2^16), Z' = zk when
-    top_k_on, else the row's total (the sum of level 0's bins); after the last level tau = the
+    top_k_on, else the row's total (the sum of level 0's bins). Level 0 bins every entry, for
+    counts and sums alike, so when top-k ran first its level-0 sums are kept (bin0_s) and top-p's
+    level 0 runs no pass of its own: the control goes straight to its prep and select cycles,
+    whose scan reads bin0_s. After the last level tau = the
     largest v with S(>= v) >= t and c = ceil((t - S(> tau)) / tau), by restoring division:
     q < C(== tau) <= V < 2^count_bits, so count_bits steps of rem >= tau << i."""
 
@@ -140,6 +144,8 @@ class RadixSelect(Component):
         s.prefix = Wire(PW)
         s.bin_c = [Wire(CB) for _ in range(NB)]
         s.bin_s = [Wire(ZB) for _ in range(NB)]
+        s.bin0_s = [Wire(ZB) for _ in range(NB)]        # top-k's level-0 sums, for top-p's level 0
+        s.use_bin0 = Wire()
         s.bin_total = AddTree(NB, ZB)
         for j in range(NB):
             s.bin_total.in_[j] //= s.bin_s[j]
@@ -187,7 +193,11 @@ class RadixSelect(Component):
         def up_radix_scan():
             s.scan_digit @= DMAX - s.sel[0:B]
             s.next_c @= s.run_c + s.bin_c[s.scan_digit]
-            s.next_s @= s.run_s + s.bin_s[s.scan_digit]
+            s.use_bin0 @= s.by_sum & s.top_k_on & (s.level == 0)
+            if s.use_bin0:
+                s.next_s @= s.run_s + s.bin0_s[s.scan_digit]
+            else:
+                s.next_s @= s.run_s + s.bin_s[s.scan_digit]
             if s.by_sum:
                 s.reach @= s.above_s + s.next_s
             else:
@@ -212,15 +222,15 @@ class RadixSelect(Component):
                 for j in range(NB):
                     s.bin_c[j] <<= 0
                     s.bin_s[j] <<= 0
-                if s.level == 0:
-                    s.prefix <<= 0
-                    s.above_c <<= 0
-                    s.above_s <<= 0
             elif s.add:
                 for j in range(NB):
                     s.bin_c[j] <<= s.bin_c[j] + zext(s.binner.count[j], CB)
                     s.bin_s[j] <<= s.bin_s[j] + zext(s.binner.total[j], ZB)
             if s.prep:
+                if s.level == 0:
+                    s.prefix <<= 0
+                    s.above_c <<= 0
+                    s.above_s <<= 0
                 s.run_c <<= 0
                 s.run_s <<= 0
                 s.found <<= 0
@@ -238,6 +248,9 @@ class RadixSelect(Component):
                         s.sel_c <<= s.above_c + s.run_c
                         s.sel_s <<= s.above_s + s.run_s
                 elif s.sel == SEL_COMMIT:
+                    if ~s.by_sum & (s.level == 0):
+                        for j in range(NB):
+                            s.bin0_s[j] <<= s.bin_s[j]
                     s.prefix <<= s.new_prefix
                     s.above_c <<= s.sel_c
                     s.above_s <<= s.sel_s
