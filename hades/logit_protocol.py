@@ -3,6 +3,7 @@
 
 Input: one stream of beats of `beat_bits` bits. A round is
   1 header beat      greedy [0] | onehot [1] | gamma | V | R_sample | k_d | min_p_d | k_t | min_p_t
+                     | top_k_d (25) | top_p_d (17) | top_k_t (25) | top_p_t (17)
   gamma draft beats  x_t | D_t | R_t   (x_t is read for one-hot drafts only: a model draft's
                      token is sampled by the block, so the host sends 0 there)
   gamma draft rows   model drafts only (none for one-hot drafts), then
@@ -17,6 +18,7 @@ last input beat), as VerifierConfig's v1 block does.
 
 The hardware parameters are VerifierConfig's: lanes, vocab_max, gamma_max, prob_bits (W, the
 width of a weight), uniform_bits; sram_words (None: what the round needs, see buffer_words).
+The layout adds radix_bits (b, the top-k / top-p select's bits per pass, default 4).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ from hades.round import LogitRound, RoundResult, uniform_array
 BF16_BITS = 16
 K_BITS = 24                                   # inverse temperature, 1..2^24 - 1
 MIN_P_BITS = numerics.FRACTION_BITS + 1       # 0..2^16
+TOP_K_BITS = 25                               # 0..2^24 (0 = off)
+TOP_P_BITS = numerics.FRACTION_BITS + 1       # 1..2^16 (2^16 = off)
 KIND_DRAFT, KIND_RESULT = 0, 1
 
 
@@ -39,6 +43,7 @@ KIND_DRAFT, KIND_RESULT = 0, 1
 class LogitLayout:
     """Field positions and datapath widths of the logit block, derived once from a VerifierConfig."""
     cfg: VerifierConfig
+    radix_bits: int = numerics.FILTER_RADIX_BITS
 
     # ---- sizes --------------------------------------------------------------------------
     @property
@@ -87,6 +92,36 @@ class LogitLayout:
         """S = sum r_i < V 2^(W + z_bits)."""
         return self.residual_bits + clog2(self.cfg.vocab_max)
 
+    # ---- the top-k / top-p select (NUMERICS.md section 19, ARCHITECTURE.md "Filters") ----------
+    @property
+    def count_bits(self) -> int:
+        """Counts of entries of a row (n_k, C(> tau), c): 0..vocab_max."""
+        return self.cfg.vocab_bits
+
+    @property
+    def filter_levels(self) -> int:
+        """Passes of one select: ceil(W / b) digits of b bits."""
+        return -(-self.weight_bits // self.radix_bits)
+
+    @property
+    def select_cycles(self) -> int:
+        """Cycles after a pass's finish: the bin scan (2^b) and the commit (1)."""
+        return (1 << self.radix_bits) + 1
+
+    @property
+    def divide_cycles(self) -> int:
+        """The serial divider of c_p after the last top-p pass: one quotient bit per cycle."""
+        return self.count_bits
+
+    def filter_cycles(self, words: int, top_k_on: bool, top_p_on: bool) -> int:
+        """Engine cycles (issue of the first pass .. the cycle before the row's Z job may start)
+        that the passes of one filtered row add: each pass costs words + 2 + select_cycles; with
+        both filters top-p's first level reuses top-k's first-level bins and reads no words
+        (select_cycles + 1)."""
+        passes = self.filter_levels * (int(top_k_on) + int(top_p_on))
+        shared = words + 1 if top_k_on and top_p_on else 0
+        return passes * (words + 2 + self.select_cycles) + (self.divide_cycles if top_p_on else 0) - shared
+
     # ---- header fields, LSB first ---------------------------------------------------------
     @property
     def fields(self) -> dict[str, tuple[int, int]]:
@@ -94,7 +129,8 @@ class LogitLayout:
         c = self.cfg
         widths = (("greedy", 1), ("onehot", 1), ("gamma", c.gamma_bits), ("vocab", c.vocab_bits),
                   ("sample_uniform", c.uniform_bits), ("draft_k", K_BITS), ("draft_min_p", MIN_P_BITS),
-                  ("target_k", K_BITS), ("target_min_p", MIN_P_BITS))
+                  ("target_k", K_BITS), ("target_min_p", MIN_P_BITS), ("draft_top_k", TOP_K_BITS),
+                  ("draft_top_p", TOP_P_BITS), ("target_top_k", TOP_K_BITS), ("target_top_p", TOP_P_BITS))
         out, pos = {}, 0
         for name, w in widths:
             out[name] = (pos, w)
@@ -103,7 +139,7 @@ class LogitLayout:
 
     @property
     def header_bits(self) -> int:
-        lsb, w = self.fields["target_min_p"]
+        lsb, w = self.fields["target_top_p"]
         return lsb + w
 
     @property
@@ -121,8 +157,9 @@ class LogitLayout:
     def module_name(self, sram_words: int | None = None) -> str:
         """Parameter-encoding Verilog name with no '__' (Verilator 5 escapes it in file names)."""
         c = self.cfg
+        b = "" if self.radix_bits == numerics.FILTER_RADIX_BITS else f"_B{self.radix_bits}"
         return (f"LogitVerifier_L{c.lanes}_V{c.vocab_max}_G{c.gamma_max}_W{c.prob_bits}"
-                f"_U{c.uniform_bits}")
+                f"_U{c.uniform_bits}{b}")
 
     def require_simulatable(self) -> None:
         """The PyMTL3 components (FL, CL and RTL) carry a beat in one signal, and PyMTL3 signals
@@ -156,23 +193,29 @@ def beats_per_row(cfg: VerifierConfig, vocab_size: int) -> int:
     return -(-int(vocab_size) // cfg.lanes)
 
 
-NO_HARDWARE_FILTERS = ("the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces "
-                       "at --level fl (without --sim)")
-
-
 def check_logit_round(cfg: VerifierConfig, rnd: LogitRound, where: str = "round") -> None:
-    """What the block can carry: V, gamma within the hardware, parameters in their fields.
-    The header carries k and min_p only: a round on which top-k or top-p would act (the target
-    side of a stochastic round, the draft side of a stochastic round with model drafts) is
-    refused (TraceError), never run without its filter; greedy rounds ignore the filters."""
+    """What the block can carry: V, gamma within the hardware, parameters in their fields
+    (TraceError otherwise)."""
     if rnd.vocab_size > cfg.vocab_max:
         raise TraceError(f"{where}: vocabulary {rnd.vocab_size} exceeds vocab_max={cfg.vocab_max}")
     if rnd.gamma > cfg.gamma_max:
         raise TraceError(f"{where}: gamma {rnd.gamma} exceeds gamma_max={cfg.gamma_max}")
-    for side, used in (("draft_params", model_drafts(rnd)), ("target_params", True)):
-        sp = numerics.check_sampling_params(getattr(rnd, side), f"{where}: {side}")
-        if sp.rank_filters and used and not rnd.greedy:
-            raise TraceError(f"{where}: {side} has top_k = {sp.top_k}, top_p = {sp.top_p}: {NO_HARDWARE_FILTERS}")
+    for side in ("draft_params", "target_params"):
+        numerics.check_sampling_params(getattr(rnd, side), f"{where}: {side}")
+
+
+def filter_flags(rnd: LogitRound) -> tuple[bool, bool, bool, bool]:
+    """(draft top-k, draft top-p, target top-k, target top-p): which select passes the block runs
+    for the round's rows (top-k: 0 < top_k < V; top-p: top_p < 2^16). Greedy rounds run none, the
+    draft side only for model drafts (the header decode of LogitDpath computes the same)."""
+    return (side_filter_flags(rnd.draft_params, rnd.vocab_size, model_drafts(rnd) and not rnd.greedy)
+            + side_filter_flags(rnd.target_params, rnd.vocab_size, not rnd.greedy))
+
+
+def side_filter_flags(params, vocab_size: int, live: bool = True) -> tuple[bool, bool]:
+    """(top-k on, top-p on) of one side's (k, top_k, top_p, min_p) over rows of vocab_size entries."""
+    sp = numerics.SamplingParams(*[int(v) for v in params])
+    return (bool(live) and 0 < sp.top_k < int(vocab_size), bool(live) and sp.top_p < numerics.FRACTION_ONE)
 
 
 def model_drafts(rnd: LogitRound) -> bool:
@@ -186,7 +229,8 @@ def header_beat(cfg: VerifierConfig, rnd: LogitRound) -> int:
     tp = numerics.SamplingParams(*[int(v) for v in rnd.target_params])
     values = {"greedy": int(rnd.greedy), "onehot": int(rnd.onehot_draft), "gamma": rnd.gamma,
               "vocab": rnd.vocab_size, "sample_uniform": int(rnd.sample_uniform) if not rnd.greedy else 0,
-              "draft_k": dp.k, "draft_min_p": dp.min_p, "target_k": tp.k, "target_min_p": tp.min_p}
+              "draft_k": dp.k, "draft_min_p": dp.min_p, "target_k": tp.k, "target_min_p": tp.min_p,
+              "draft_top_k": dp.top_k, "draft_top_p": dp.top_p, "target_top_k": tp.top_k, "target_top_p": tp.top_p}
     beat = 0
     for name, (lsb, width) in lay.fields.items():
         v = int(values[name])
@@ -350,7 +394,8 @@ class LogitBeatDecoder:
 
     def _params(self, side: str) -> tuple[int, int, int, int]:
         h = self._beats[0]
-        return (self._field(h, f"{side}_k"), 0, numerics.FRACTION_ONE, self._field(h, f"{side}_min_p"))
+        return (self._field(h, f"{side}_k"), self._field(h, f"{side}_top_k"), self._field(h, f"{side}_top_p"),
+                self._field(h, f"{side}_min_p"))
 
     def completed_draft_row(self) -> DraftRow | None:
         """The model draft row whose last beat the latest push delivered, else None."""

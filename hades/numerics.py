@@ -569,6 +569,85 @@ def apply_filters(weights: np.ndarray, params) -> np.ndarray:
     return w
 
 
+FILTER_RADIX_BITS = 4     # b: the logit block's radix select takes b weight bits per pass (2^b bins)
+
+
+class RadixCut(NamedTuple):
+    """The kept prefix of one row as the block finds it: every entry with w > tau, and the c
+    lowest token ids among the entries with w == tau (NUMERICS.md section 15)."""
+    tau: int
+    c: int
+
+
+def radix_level_select(weights: np.ndarray, target: int, by_sum: bool, weight_bits: int,
+                       radix_bits: int = FILTER_RADIX_BITS) -> tuple[int, int, int]:
+    """The largest weight value v with C(>= v) >= target (counts) or S(>= v) >= target (sums)
+    over one row, found without sorting, digit by digit as the block's passes do: ceil(W / b)
+    passes, each binning the entries whose top bits equal the prefix found so far by their
+    next b bits ((count, sum) per bin), then scanning the 2^b bins from the top for the first
+    digit d with above + sum_{j >= d} bin_j >= target, the bins above d joining `above`.
+    Requires 1 <= target <= C(>= 0) (S(>= 0)). Returns (v, C(> v), S(> v))."""
+    w = np.asarray(weights, np.int64)
+    b, nb = int(radix_bits), 1 << int(radix_bits)
+    levels = -(-int(weight_bits) // b)
+    prefix = above_c = above_s = 0
+    for level in range(levels):
+        shift = (levels - 1 - level) * b
+        match = (w >> (shift + b)) == (prefix >> (shift + b))
+        digit = (w >> shift) & (nb - 1)
+        cnt = np.bincount(digit[match], minlength=nb)
+        sm = np.array([int(w[match & (digit == j)].sum()) for j in range(nb)], dtype=object)
+        run_c = run_s = 0
+        for d in range(nb - 1, -1, -1):
+            reach = (above_s + run_s + int(sm[d])) if by_sum else (above_c + run_c + int(cnt[d]))
+            if reach >= target:
+                break
+            run_c, run_s = run_c + int(cnt[d]), run_s + int(sm[d])
+        else:
+            raise ValueError(f"radix_level_select: target {target} exceeds the row's total")
+        prefix |= d << shift
+        above_c, above_s = above_c + run_c, above_s + run_s
+    return prefix, above_c, above_s
+
+
+def top_p_target(top_p: int, z: int) -> int:
+    """t = ceil(top_p * Z' / 2^16), exactly (Python ints)."""
+    return (int(top_p) * int(z) + FRACTION_ONE - 1) >> FRACTION_BITS
+
+
+def radix_select(weights: np.ndarray, top_k: int, top_p: int, weight_bits: int,
+                 radix_bits: int = FILTER_RADIX_BITS) -> RadixCut:
+    """Section 15's top-k then top-p on one row of W-bit weights without a sort, as the block
+    computes it (section 19): with n_k = top_k if 0 < top_k < V, the top-k cut is
+    tau_k = the largest v with C(>= v) >= n_k and c_k = n_k - C(> tau_k), and
+    Z' = S(> tau_k) + c_k tau_k (else Z' = the row's total); with top_p < 2^16 and
+    t = ceil(top_p Z' / 2^16), the top-p cut is tau_p = the largest v with S(>= v) >= t over the
+    whole row and c_p = ceil((t - S(> tau_p)) / tau_p) (it lies within the top-k prefix since
+    t <= Z'). A row with neither filter on gives (0, V): every entry kept."""
+    w = np.asarray(weights, np.int64)
+    V = w.shape[-1]
+    cut = RadixCut(0, V)
+    z = int(w.sum())
+    if 0 < int(top_k) < V:
+        tau, above_c, above_s = radix_level_select(w, int(top_k), False, weight_bits, radix_bits)
+        c = int(top_k) - above_c
+        cut, z = RadixCut(tau, c), above_s + c * tau
+    if int(top_p) < FRACTION_ONE:
+        t = top_p_target(top_p, z)
+        tau, _, above_s = radix_level_select(w, t, True, weight_bits, radix_bits)
+        cut = RadixCut(tau, (t - above_s - 1) // tau + 1)
+    return cut
+
+
+def radix_keep(weights: np.ndarray, cut: RadixCut) -> np.ndarray:
+    """The kept entries of one row under a RadixCut: w > tau, or w == tau and fewer than c
+    entries equal to tau at lower ids (bool [V])."""
+    w = np.asarray(weights, np.int64)
+    eq = w == cut.tau
+    before = np.cumsum(eq) - eq
+    return (w > cut.tau) | (eq & (before < cut.c))
+
+
 def logit_weights(bits: np.ndarray, params, weight_bits: int, what: str = "logit row"):
     """bf16 logit rows [..., V] and (k, top_k, top_p, min_p) -> (w int64 [..., V], Z).
 

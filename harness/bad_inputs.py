@@ -465,13 +465,6 @@ def _good_v2_file(tmp: Path) -> str:
     return str(path)
 
 
-def _filtered_v2_file(tmp: Path) -> str:
-    """A good v2 trace whose stochastic rounds have top-k 5 on the target side."""
-    path = tmp / "filtered2.npz"
-    write_trace(path, synthetic_logit_trace(dataclasses.replace(V2_SPEC, top_ks=(5,))))
-    return str(path)
-
-
 def _v2(mutate, expect: str, name: str) -> "BadInput":
     return BadInput(f"v2: {name}", "trace file", _verify(lambda t: _npz2(t, mutate)), expect)
 
@@ -529,12 +522,6 @@ TABLE += [
     BadInput("v2 trace at rtl, buffer smaller than the logit block's rows", "CLI argument",
              _verify(_good_v2_file, "--level", "rtl", *SMALL_HW, "--sram-words", "64"),
              "sram_words=64 cannot hold the logit block's 4 draft and 5 target rows of 16 words; the RTL needs 144"),
-    BadInput("v2 trace with top-k / top-p at cl (the logit block has no such filter yet)", "CLI argument",
-             _verify(_filtered_v2_file, "--level", "cl", *SMALL_HW),
-             "the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces at --level fl"),
-    BadInput("v2 trace with top-k / top-p at rtl", "CLI argument",
-             _verify(_filtered_v2_file, "--level", "rtl", *SMALL_HW),
-             "the logit block's RTL/CL has no top-k/top-p filter yet (issue 14); verify such traces at --level fl"),
     BadInput("top_p = 0", "CLI argument", lambda t: _trace_v2(t, "--top-p", "0"),
              "argument --top-p: top_p must be a finite number in (0, 1], got 0.0"),
     BadInput("top_p below one unit of 2^-16", "CLI argument", lambda t: _trace_v2(t, "--top-p", "1e-6"),

@@ -83,3 +83,44 @@ def test_logit_case_table_covers_the_issue_list():
             seen["tied_max"] += tied
             seen["tied_greedy"] += tied if r.greedy else 0
     assert all(seen.values()), seen
+
+
+def test_logit_case_table_covers_the_filters():
+    """What issue 14 asks the shared v2 cases to hold, counted over the table's stochastic rows
+    (numerics.radix_select on each row's weights before its filters): top-k cutting a tie group
+    (0 < c < the entries at tau), top-p cutting one, top_k = 1, top_k >= V, top_p of one unit,
+    top_p = 1 with top-k on, draft filters that differ from the target's, rounds of one trace
+    with different settings, greedy rounds with filters set, filtered full-vocabulary rows."""
+    import numpy as np
+
+    from hades import numerics
+    seen = dict.fromkeys(("top_k_tie_cut", "top_p_tie_cut", "top_k_1", "top_k_ge_V", "top_p_one_unit",
+                          "top_p_1_top_k_on", "draft_differs", "mixed_settings", "greedy_filtered",
+                          "full_vocab_filtered"), 0)
+    for case in LOGIT_CASES:
+        trace = synthetic_logit_trace(case.spec)
+        settings = set()
+        for r in trace.rounds():
+            tk, tp = int(r.target_params[1]), int(r.target_params[2])
+            settings.add((tk, tp))
+            if r.greedy:
+                seen["greedy_filtered"] += tk != 0 or tp != numerics.FRACTION_ONE
+                continue
+            seen["draft_differs"] += (not r.onehot_draft and r.gamma > 0
+                                      and tuple(r.draft_params[1:3]) != tuple(r.target_params[1:3]))
+            seen["top_k_1"] += tk == 1
+            seen["top_k_ge_V"] += tk >= r.vocab_size
+            seen["top_p_one_unit"] += tp == 1
+            seen["top_p_1_top_k_on"] += tp == numerics.FRACTION_ONE and 0 < tk < r.vocab_size
+            seen["full_vocab_filtered"] += r.vocab_size > 40000 and (0 < tk < r.vocab_size or tp < numerics.FRACTION_ONE)
+            raw = (r.target_params[0], 0, numerics.FRACTION_ONE, 0)
+            for row in r.target_logits:
+                w, _ = numerics.logit_weights(row, raw, trace.weight_bits)
+                if 0 < tk < r.vocab_size:
+                    cut = numerics.radix_select(w, tk, numerics.FRACTION_ONE, trace.weight_bits)
+                    seen["top_k_tie_cut"] += 0 < cut.c < int((w == cut.tau).sum()) and cut.tau > 0
+                if tp < numerics.FRACTION_ONE:
+                    cut = numerics.radix_select(w, 0, tp, trace.weight_bits)
+                    seen["top_p_tie_cut"] += 0 < cut.c < int((w == cut.tau).sum())
+        seen["mixed_settings"] += len(settings) > 3
+    assert all(seen.values()), seen

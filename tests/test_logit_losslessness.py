@@ -7,7 +7,9 @@ min-p emits outside the support, one that takes a float softmax without the temp
 the chi-square test even when it is restricted to the right support. The same with top-k and
 top-p (NUMERICS.md section 15) on both sides, the draft's filters differing from the target's:
 the first token follows the filtered target row, and a sampler that ignores the target's top-k
-and top-p emits outside the kept set and fails the chi-square test."""
+and top-p emits outside the kept set and fails the chi-square test. The block itself (the stream
+at each level: CL, and RTL with its sort-free select) emits the FL sampler's tokens on the
+filtered rounds, so the statistics carry over."""
 from __future__ import annotations
 
 import dataclasses
@@ -185,3 +187,23 @@ def test_a_sampler_that_ignores_top_k_and_top_p_fails():
     counts, outside = run(sampler_ignoring_top_k_and_top_p, rounds, TARGET_FILTERED)
     assert outside and counts[w == 0].sum() > 0
     assert chi_square_p(counts, w / z) < 1e-12
+
+
+@pytest.mark.parametrize("gamma, onehot", [(3, False), (2, True)], ids=["model_gamma3", "onehot_gamma2"])
+def test_the_block_emits_the_fl_samplers_tokens_with_top_k_and_top_p(level, sim_options, gamma, onehot):
+    """The first rounds of the filtered chi-square test through the block at `level`: every
+    emitted token (and every sampled draft) is the FL sampler's, none outside the kept set, and at
+    CL and RTL the counters are the CL schedule's (check_logit_rounds)."""
+    from hades.config import VerifierConfig
+    from harness.checks import check_logit_rounds
+    rounds = make_rounds(gamma, onehot, 300 + gamma, TARGET_FILTERED, DRAFT_FILTERED)[:40]
+    if not onehot:   # the trace's drafts: what the draft sampler draws (the block returns them)
+        rounds = [dataclasses.replace(r, draft_tokens=np.asarray(logit_block_round(r, W, U)[0], np.int64))
+                  for r in rounds]
+    outputs = check_logit_rounds(level, VerifierConfig(lanes=4, vocab_max=64, gamma_max=4), rounds, sim_options)
+    supports = [target_weights(t, TARGET_FILTERED)[0] > 0 for t in range(len(TARGET_ROWS))]
+    for rnd, out in zip(rounds, outputs):
+        drafts = [d.token for d in out.drafts] if not onehot else [int(x) for x in rnd.draft_tokens]
+        emitted = drafts[: out.result.accepted] + [out.result.token]
+        assert emitted == block_sampler(rnd)
+        assert supports[out.result.accepted][out.result.token]

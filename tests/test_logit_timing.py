@@ -26,9 +26,14 @@ def _ceil(x: Fraction) -> int:
     return -((-x.numerator) // x.denominator)
 
 
-def schedule(tc: TimingConfig, gamma, V, greedy, onehot, accepted, token, drafts, buffer_words=None):
+def schedule(tc: TimingConfig, gamma, V, greedy, onehot, accepted, token, drafts, buffer_words=None,
+             flags=(False,) * 4):
     """The normative schedule, one job at a time in Python integers and fractions:
-    (cycles, latency, held cycles, held latencies)."""
+    (cycles, latency, held cycles, held latencies). flags: (draft top-k, draft top-p, target
+    top-k, target top-p) on: the select passes before DZ_t / TZ_t, ceil(W / b) per filter, each
+    the row's words plus 2^b scan cycles and a commit, the last top-p pass plus the divider
+    (one cycle per count bit); after top-k, top-p's first level reads no words (one finish
+    cycle, then its select cycles)."""
     L = tc.hw.lanes
     n = -(-V // L)
     rate = Fraction(L) if tc.input_bw is None else min(Fraction(L), Fraction(tc.input_bw))
@@ -49,17 +54,32 @@ def schedule(tc: TimingConfig, gamma, V, greedy, onehot, accepted, token, drafts
         s = f + 1 if same_row else (a[row] + 1 if f is None else max(f + 1, a[row] + 1))
         f = s + cost + 1
 
+    b = 4
+    levels = -(-tc.hw.prob_bits // b)
+
+    def passes(row, off, top_k_on, top_p_on):
+        nonlocal f
+        for on, divider in ((top_k_on, 0), (top_p_on, tc.hw.vocab_max.bit_length())):
+            for level in range(levels if on else 0):
+                if divider and level == 0 and top_k_on:
+                    f += 1          # top-p's first level after top-k: top-k's bins, straight to its finish
+                else:
+                    job(row, n, off)
+                f += (1 << b) + 1 + (divider if level == levels - 1 else 0)
+
     if greedy:
         held = [a[t] + 1 for t in range(nd)]
         load = a[-1] + 1
     else:
         held = []
         for t in range(nd):
-            job(t, n, t >= fit)                                   # DZ_t
+            passes(t, t >= fit, flags[0], flags[1])
+            job(t, n, t >= fit, same_row=flags[0] or flags[1])   # DZ_t
             job(t, drafts[t] // L + 1, t >= fit, same_row=True)   # DS_t
             held.append(f)
         for t in range(accepted + 1):
-            job(nd + t, n, nd + t >= fit)                         # TZ_t
+            passes(nd + t, nd + t >= fit, flags[2], flags[3])
+            job(nd + t, n, nd + t >= fit, same_row=flags[2] or flags[3])   # TZ_t
         words = token // L + 1
         if accepted < gamma:
             j = accepted
@@ -83,6 +103,14 @@ def _random_rounds(rng, R, vocab_max, gamma_max):
     return gamma, V, greedy, onehot, accepted, token, drafts
 
 
+def _random_flags(rng, greedy, onehot, gamma):
+    """filter_flags as the block sees them: none on greedy rounds, none on the draft side of
+    rounds without model drafts."""
+    f = rng.random((len(greedy), 4)) < 0.4
+    f[:, :2] &= (~onehot & (gamma > 0))[:, None]
+    return f & ~greedy[:, None]
+
+
 TIMINGS = {
     "full_buffer": TimingConfig(hw=SMALL),
     "three_rows": TimingConfig(hw=SMALL, sram_words=3 * 16),
@@ -98,10 +126,12 @@ def test_vectorised_timing_is_the_schedule(name):
     tc = TIMINGS[name]
     rng = np.random.default_rng(sorted(TIMINGS).index(name))
     gamma, V, greedy, onehot, accepted, token, drafts = _random_rounds(rng, 300, tc.hw.vocab_max, tc.hw.gamma_max)
-    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts)
+    flags = _random_flags(rng, greedy, onehot, gamma)
+    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts, flags)
     for i in range(len(gamma)):
         cyc, lat, held, held_lat = schedule(tc, int(gamma[i]), int(V[i]), bool(greedy[i]), bool(onehot[i]),
-                                            int(accepted[i]), int(token[i]), drafts[i].tolist())
+                                            int(accepted[i]), int(token[i]), drafts[i].tolist(),
+                                            flags=tuple(bool(x) for x in flags[i]))
         assert (int(t.cycles[i]), int(t.latency[i])) == (cyc, lat), i
         row = t.draft_cycles[i]
         assert row[: len(held)].tolist() == held and (row[len(held):] == NO_MESSAGE).all(), i
@@ -189,8 +219,9 @@ def test_cycles_bound_covers_every_decision():
     tc = TimingConfig(hw=SMALL, sram_words=50)
     rng = np.random.default_rng(9)
     gamma, V, greedy, onehot, accepted, token, drafts = _random_rounds(rng, 300, 64, 4)
-    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts)
-    assert (logit_cycles_bound(tc, gamma, V, greedy, onehot) >= t.cycles).all()
+    flags = _random_flags(rng, greedy, onehot, gamma)
+    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts, flags)
+    assert (logit_cycles_bound(tc, gamma, V, greedy, onehot, flags) >= t.cycles).all()
 
 
 BW_MIN = limits.OFFCHIP_BW.lo
@@ -199,7 +230,8 @@ BW_MIN = limits.OFFCHIP_BW.lo
 @pytest.mark.parametrize("lanes", [1, 2 ** 12, 2 ** 24])
 @pytest.mark.parametrize("input_bw", [None, BW_MIN])
 @pytest.mark.parametrize("sram_words", [1, 2 ** 48])
-def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_words):
+@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
+def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_words, filtered):
     V, G = limits.VOCAB_MAX.hi, limits.GAMMA_MAX.hi
     hw = VerifierConfig(lanes=lanes, vocab_max=V, gamma_max=G, prob_bits=24, uniform_bits=40)
     tc = TimingConfig(hw=hw, sram_words=sram_words, input_bw=input_bw, offchip_bw=BW_MIN,
@@ -208,11 +240,14 @@ def test_timing_at_the_largest_accepted_inputs_is_exact(lanes, input_bw, sram_wo
              for onehot in (False, True)] + [(0, 0, V - 1, False, False), (1, 0, 0, False, False)]
     gamma, accepted, token, greedy, onehot = (np.array(c) for c in zip(*cases))
     drafts = np.full((len(cases), G), V - 1)
-    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts)
-    assert t.cycles.max() < 2 ** 43, "the bound the argument in hades/cl/logit_timing.py gives"
+    flags = np.full((len(cases), 4), filtered)
+    flags[:, :2] &= (~onehot & (gamma > 0))[:, None]
+    flags &= ~greedy[:, None]
+    t = logit_round_timing(tc, gamma, V, greedy, onehot, accepted, token, drafts, flags)
+    assert t.cycles.max() < 2 ** (46 if filtered else 43), "the bound the argument in hades/cl/logit_timing.py gives"
     for i in range(len(cases)):
         cyc, lat, held, _ = schedule(tc, int(gamma[i]), V, bool(greedy[i]), bool(onehot[i]), int(accepted[i]),
-                                     int(token[i]), drafts[i].tolist())
+                                     int(token[i]), drafts[i].tolist(), flags=tuple(bool(x) for x in flags[i]))
         assert (int(t.cycles[i]), int(t.latency[i])) == (cyc, lat)
         assert t.draft_cycles[i, : len(held)].tolist() == held
 

@@ -240,35 +240,37 @@ def test_a_model_draft_drawn_under_the_targets_filters_is_refused(filtered):
         trace_from_arrays(d)
 
 
-def test_the_hardware_levels_refuse_the_filters_they_lack_and_only_where_they_act(tmp_path, filtered):
-    """check_logit_round refuses a stochastic round whose target has top-k or top-p, or whose
-    model drafts have; greedy rounds (which ignore filters) and the draft side of one-hot rounds
-    pass. `hades verify` at FL verifies the whole trace."""
+def test_the_hardware_levels_run_the_filters_exactly_where_they_act(filtered):
+    """The logit block runs its top-k / top-p select passes (filter_flags) on a stochastic round's
+    target rows and on its model draft rows, where top-k (0 < top_k < V) or top-p (< 2^16) acts,
+    and nowhere else: greedy rounds and the draft side of one-hot rounds take none. The CL's
+    filter_cycles are LogitLayout.filter_cycles per filtered row, and 0 without flags."""
     from hades.cl.logit_model import logit_timed_results
+    from hades.cl.logit_timing import logit_round_timing
     from hades.cl.timing import TimingConfig
     from hades.config import VerifierConfig
-    from hades.logit_protocol import check_logit_round
+    from hades.logit_protocol import LogitLayout, filter_flags
     cfg = VerifierConfig(lanes=4, vocab_max=128, gamma_max=4)
-    refused = 0
-    for i, rnd in enumerate(filtered.rounds()):
-        acts = not rnd.greedy and (numerics.SamplingParams(*rnd.target_params).rank_filters
-                                   or (not rnd.onehot_draft and rnd.gamma > 0
-                                       and numerics.SamplingParams(*rnd.draft_params).rank_filters))
-        if acts:
-            with pytest.raises(TraceError, match=f"round {i}: .*the logit block's RTL/CL has no top-k/top-p filter"):
-                check_logit_round(cfg, rnd, f"round {i}")
-            refused += 1
-        else:
-            check_logit_round(cfg, rnd, f"round {i}")
-    assert 0 < refused < filtered.num_rounds
-    greedy = [r for r in filtered.rounds() if r.greedy and numerics.SamplingParams(*r.target_params).rank_filters]
-    assert greedy and len(logit_timed_results(TimingConfig(hw=cfg), greedy)) == len(greedy)
-    path = write_trace(tmp_path / "f.npz", filtered)
-    rc, text, err = _run(["verify", str(path), "--json", *SMALL_HW])
-    assert rc == 0 and json.loads(text)["summary"]["mismatches"] == 0, err
-    for level in ("cl", "rtl"):
-        rc, _, err = _run(["verify", str(path), "--level", level, *SMALL_HW])
-        assert rc == 2 and len(err.strip().splitlines()) == 1 and "verify such traces at --level fl" in err
+    tc, lay = TimingConfig(hw=cfg), LogitLayout(cfg)
+    rounds = list(filtered.rounds())
+    outs = logit_timed_results(tc, rounds)
+    flags = [filter_flags(r) for r in rounds]
+    t = logit_round_timing(tc, [r.gamma for r in rounds], filtered.vocab_size, [r.greedy for r in rounds],
+                           [r.onehot_draft for r in rounds], [o.result.accepted for o in outs],
+                           [o.result.token for o in outs], filtered.draft_tokens, flags)
+    words = -(-filtered.vocab_size // cfg.lanes)
+    seen = [0, 0, 0, 0]
+    for i, (r, f, o) in enumerate(zip(rounds, flags, outs)):
+        tp, dp = numerics.SamplingParams(*r.target_params), numerics.SamplingParams(*r.draft_params)
+        model = not r.onehot_draft and r.gamma > 0 and not r.greedy
+        assert f == (model and 0 < dp.top_k < r.vocab_size, model and dp.top_p < numerics.FRACTION_ONE,
+                     not r.greedy and 0 < tp.top_k < r.vocab_size, not r.greedy and tp.top_p < numerics.FRACTION_ONE)
+        seen = [a + b for a, b in zip(seen, f)]
+        target_rows = o.result.accepted + 1 if not r.greedy else 0
+        want = (r.gamma * lay.filter_cycles(words, f[0], f[1]) if model else 0) + \
+            target_rows * lay.filter_cycles(words, f[2], f[3])
+        assert t.filter_cycles[i] == want, i
+    assert all(seen)
 
 
 def test_synthetic_model_drafts_are_draft_samples_of_their_uniforms(mixed):
@@ -334,12 +336,14 @@ def test_verify_marks_a_wrong_expected_decision(tmp_path, mixed):
 SMALL_HW = ["--lanes", "4", "--vocab-max", "128", "--gamma-max", "4"]
 
 
+@pytest.mark.parametrize("which", ["mixed", "filtered"])
 @pytest.mark.parametrize("sim", [False, True], ids=["model", "sim"])
-def test_verify_v2_at_every_level(tmp_path, mixed, level, sim_options, sim):
+def test_verify_v2_at_every_level(tmp_path, request, level, sim_options, sim, which):
     """`hades verify` on a v2 trace at each level (rtl: through the logit RTL, always simulated;
     fl and cl: the model functions, or with --sim the stream components): every decision and
     every sampled draft token as the trace's, and at cl and rtl the counters of
-    logit_timed_results."""
+    logit_timed_results. `filtered` has top-k and top-p on most rounds, differing per side."""
+    mixed = request.getfixturevalue(which)
     if level == "rtl" and not sim:
         pytest.skip("rtl always simulates: the sim variant covers it")
     from hades.cl.logit_model import logit_timed_results

@@ -15,7 +15,7 @@ from hades.cl.logit_timing import draft_token_cycles, logit_round_timing
 from hades.cl.timing import TimingConfig
 from hades.fl.stream_model import LogitStreamModel
 from hades.fl.verifier import logit_block_output
-from hades.logit_protocol import DraftToken, LogitRoundOutput, check_logit_round
+from hades.logit_protocol import DraftToken, LogitRoundOutput, check_logit_round, filter_flags, side_filter_flags
 
 
 class LogitVerifierCL(LogitStreamModel):
@@ -26,7 +26,8 @@ class LogitVerifierCL(LogitStreamModel):
 
     def draft_timing(s, row, tokens):
         vocab = len(row.logits)
-        held, latency = draft_token_cycles(s.timing, [row.gamma], vocab, row.greedy, [tokens])
+        flags = side_filter_flags(row.params, vocab, not row.greedy) + (False, False)
+        held, latency = draft_token_cycles(s.timing, [row.gamma], vocab, row.greedy, [tokens], [flags])
         return int(held[0, row.slot]), int(latency[0, row.slot])
 
     def evaluate(s, rnd):
@@ -41,10 +42,11 @@ def logit_timed_results(tc: TimingConfig, rounds, outputs: list[LogitRoundOutput
     it is verified. Rounds the block cannot carry (V, gamma, parameters, top-k / top-p:
     check_logit_round) raise TraceError."""
     W, U = tc.hw.prob_bits, tc.hw.uniform_bits
-    shapes, fl = [], []
+    shapes, fl, flags = [], [], []
     for i, rnd in enumerate(rounds):
         check_logit_round(tc.hw, rnd, f"round {i}")
         shapes.append((rnd.gamma, rnd.vocab_size, rnd.greedy, rnd.onehot_draft))
+        flags.append(filter_flags(rnd))
         fl.append(outputs[i] if outputs is not None else logit_block_output(rnd, W, U, where=f"round {i}"))
     R = len(shapes)
     if outputs is not None and len(outputs) != R:
@@ -56,7 +58,7 @@ def logit_timed_results(tc: TimingConfig, rounds, outputs: list[LogitRoundOutput
             tokens[i, d.slot] = d.token
     gamma, vocab, greedy, onehot = (np.array(c) for c in zip(*shapes)) if R else ([],) * 4
     t = logit_round_timing(tc, gamma, vocab, greedy, onehot, [o.result.accepted for o in fl],
-                           [o.result.token for o in fl], tokens)
+                           [o.result.token for o in fl], tokens, flags)
     timed = []
     for i, out in enumerate(fl):
         drafts = tuple(DraftToken(d.slot, d.token, int(t.draft_cycles[i, d.slot]), int(t.draft_latency[i, d.slot]))

@@ -10,6 +10,12 @@ at f = s + words + 1 (for a job on the same row as its predecessor the max is f_
   stochastic  model drafts: DZ_t (ceil(V/L) words), DS_t (word of x_t + 1) for t < gamma; then
               TZ_0 .. TZ_j (ceil(V/L) each), then RS (ceil(V/L)) and RX (word of the token + 1)
               at a rejection j, or BX (word of the token + 1) when all gamma pass
+  filters     before DZ_t (draft side's top-k / top-p on) and before TZ_t (the target's): the
+              select passes over that row, ceil(W / b) for top-k, then ceil(W / b) for top-p,
+              each ceil(V/L) words plus LogitLayout.select_cycles (the bin scan and commit), the
+              last top-p pass plus divide_cycles; after top-k, top-p's first level reads no
+              words (top-k's first-level bins) and costs its select cycles + 1
+              (LogitLayout.filter_cycles)
   greedy      no engine: x_t is held from a_t + 1, the result is loaded at a_last + 1
   draft x_t   held from f(DS_t) (greedy: a_t + 1); latency = held - a_t
   result      loaded at c = max(f_last + 1, a_last + 1); cycles = c + 2, latency = c + 1 - a_last
@@ -38,12 +44,14 @@ V <= 2^24 and L <= 2^24, 0 <= gamma <= 64, tokens in 0..V-1 and 0 <= accepted <=
 (checked below), bandwidths >= 2^-8 entries per cycle, off-chip latency <= 2^32. Then per round:
   a row's input <= ceil(2^24 / 2^-8) = 2^32 cycles; rows <= 2 * 64 + 1 = 129
   a_last <= 64 + 129 * 2^32 < 2^40
-  a job's cost <= 2^32 + (V + L - 1) * 2^8 < 2^34 (words L <= V + L - 1 < 2^25); jobs <= 2 * 64 + 65 + 2
-  f_last <= a_last + 195 * (2^34 + 2) < 2^42;  cycles = c + 2 < 2^43
-  traffic <= (129 rows written + 195 jobs reading <= 2 rows each) * (ceil(V/L) + 1) words * 2 L bytes < 2^10 * 2^27 = 2^37
+  a job's cost <= 2^32 + (V + L - 1) * 2^8 + 2^4 + 1 + 25 < 2^34 (words L <= V + L - 1 < 2^25; a select
+  pass adds 2^b + 1 + bits(V_max) cycles at b = 4); jobs <= 2 * 64 + 65 + 2 + 129 rows * 2 * 6 select
+  passes (W <= 24) < 2^11
+  f_last <= a_last + 2^11 * (2^34 + 2) < 2^46;  cycles = c + 2 < 2^46
+  traffic <= (129 rows written + 2^11 jobs reading <= 2 rows each) * (ceil(V/L) + 1) words * 2 L bytes < 2^13 * 2^27 = 2^40
 and every float step (V / rate, words L / bw) is an integer below 2^34 < 2^53 before its ceil. A
-sum of cycles over R <= 2^20 rounds is below 2^63. tests/test_logit_timing.py checks the largest
-accepted inputs against a Python-int event-by-event run of the schedule.
+sum of cycles over R <= 2^17 such worst-case rounds is below 2^63 (2^20 without filters).
+tests/test_logit_timing.py checks the largest accepted inputs against a Python-int event-by-event run of the schedule.
 """
 from __future__ import annotations
 
@@ -73,6 +81,8 @@ class LogitRoundTiming:
     draft_job_cycles          the engine's cycles in DZ and DS jobs (issue .. finish inclusive,
     target_job_cycles           words + 2 per job), in TZ jobs, and in the tail jobs RS + RX or
     tail_cycles                 BX. They overlap the input; 0 for greedy rounds
+    filter_cycles             the engine's cycles in the top-k / top-p select passes (draft and
+                              target rows; words + 2 + select cycles per pass)
     sram_bytes                the round's rows in the buffer: (model draft rows + gamma + 1)
                               ceil(V/L) words of L bf16 entries
     offchip_rows              of those rows, the ones written off chip
@@ -87,6 +97,7 @@ class LogitRoundTiming:
     draft_job_cycles: np.ndarray
     target_job_cycles: np.ndarray
     tail_cycles: np.ndarray
+    filter_cycles: np.ndarray
     sram_bytes: np.ndarray
     offchip_rows: np.ndarray
     sram_traffic_bytes: np.ndarray
@@ -151,24 +162,52 @@ class _Engine:
         return np.where(active, cost + 2, 0)
 
 
-def _draft_jobs(st: _Stream, engine: _Engine, greedy, draft_tokens):
-    """DZ_t, DS_t for every slot of draft_tokens [R, T]; returns (held [R, T], latency [R, T],
-    busy cycles [R])."""
+def _filter_jobs(st: _Stream, engine: _Engine, active, row, top_k_on, top_p_on) -> np.ndarray:
+    """The select passes over `row` before its Z job: top-k levels, then top-p levels; returns
+    their busy cycles [R]."""
+    lay = LogitLayout(st.tc.hw)
+    a, off = st.last_beat(row), st.off(row)
+    busy = np.zeros(st.gamma.size, np.int64)
+    for on, last_extra, by_sum in ((top_k_on, 0, False), (top_p_on, lay.divide_cycles, True)):
+        for level in range(lay.filter_levels):
+            extra = lay.select_cycles + (last_extra if level == lay.filter_levels - 1 else 0)
+            shared = top_k_on if by_sum and level == 0 else False   # FP_0 after FK: FK_0's bins, no words
+            words = np.where(shared, 0, st.words)
+            cost = np.where(shared, extra - 1, st.cost(st.words, off) + extra)
+            busy += engine.job(active & on, a, cost, ((row, words),))
+    return busy
+
+
+def _filter_array(filters, R: int, what: str) -> np.ndarray:
+    """filters [R, 4] (draft top-k, draft top-p, target top-k, target top-p on; None: none) -> bool."""
+    if filters is None:
+        return np.zeros((R, 4), bool)
+    f = np.asarray(filters, bool).reshape(-1, 4) if np.size(filters) else np.zeros((0, 4), bool)
+    if f.shape[0] != R:
+        raise TraceError(f"{what}: filters needs one (draft top-k, draft top-p, target top-k, target top-p) per round")
+    return f
+
+
+def _draft_jobs(st: _Stream, engine: _Engine, greedy, draft_tokens, filters):
+    """FK/FP passes (draft filters), DZ_t, DS_t for every slot of draft_tokens [R, T]; returns
+    (held [R, T], latency [R, T], busy cycles [R], filter busy cycles [R])."""
     R, T = draft_tokens.shape
     L = st.tc.hw.lanes
     held = np.full((R, T), NO_MESSAGE, np.int64)
     latency = np.full((R, T), NO_MESSAGE, np.int64)
     busy = np.zeros(R, np.int64)
+    filter_busy = np.zeros(R, np.int64)
     for t in range(T):
         live = st.model_drafts & (t < st.gamma)
         a, off = st.last_beat(t), st.off(t)
         sampled = live & ~greedy
         sample_words = draft_tokens[:, t] // L + 1
+        filter_busy += _filter_jobs(st, engine, sampled, t, filters[:, 0], filters[:, 1])
         busy += engine.job(sampled, a, st.cost(st.words, off), ((t, st.words),))            # DZ_t
         busy += engine.job(sampled, a, st.cost(sample_words, off), ((t, sample_words),))    # DS_t
         held[:, t] = np.where(sampled, engine.finish, np.where(live, a + 1, NO_MESSAGE))
         latency[:, t] = np.where(live, held[:, t] - a, NO_MESSAGE)
-    return held, latency, busy
+    return held, latency, busy, filter_busy
 
 
 def _as_rounds(gamma, vocab_size, greedy, onehot, *per_round, what: str):
@@ -214,11 +253,14 @@ def _check_draft_tokens(draft_tokens, gamma, vocab_size, live_rounds, what: str,
 
 
 def logit_round_timing(tc: TimingConfig, gamma, vocab_size, greedy, onehot, accepted, token,
-                       draft_tokens) -> LogitRoundTiming:
+                       draft_tokens, filters=None) -> LogitRoundTiming:
     """The schedule of R rounds. gamma, accepted (the result's accepted drafts) and token (its
     token) are arrays of length R; vocab_size, greedy and onehot arrays of length R or one value
     for all; draft_tokens [R, >= max gamma] holds the drafts x_t the block samples (read for
-    model-drafted stochastic rounds: DS_t reads up to x_t's word; ignored elsewhere)."""
+    model-drafted stochastic rounds: DS_t reads up to x_t's word; ignored elsewhere); filters
+    [R, 4] says which select passes each round's rows get (logit_protocol.filter_flags; None:
+    none; the draft pair is read for model-drafted stochastic rounds, the target pair for
+    stochastic rounds)."""
     what = "logit_round_timing"
     gamma, V, greedy, onehot, accepted, token = _as_rounds(gamma, vocab_size, greedy, onehot, accepted, token,
                                                            what=what)
@@ -231,11 +273,13 @@ def logit_round_timing(tc: TimingConfig, gamma, vocab_size, greedy, onehot, acce
     given = _check_draft_tokens(draft_tokens, gamma, V, st.model_drafts & ~greedy, what)
     x[:, : min(G, given.shape[1])] = given[:, :G]
     engine = _Engine(st)
-    held, held_latency, draft_busy = _draft_jobs(st, engine, greedy, x)
+    flt = _filter_array(filters, R, what)
+    held, held_latency, draft_busy, filter_busy = _draft_jobs(st, engine, greedy, x, flt)
     stochastic = ~greedy
     target_busy = np.zeros(R, np.int64)
     for t in range(G + 1):                                           # TZ_0 .. TZ_j (j = accepted)
         r = st.draft_rows + t
+        filter_busy += _filter_jobs(st, engine, stochastic & (t <= accepted), r, flt[:, 2], flt[:, 3])
         target_busy += engine.job(stochastic & (t <= accepted), st.last_beat(r), st.cost(st.words, st.off(r)),
                                   ((r, st.words),))
     rejected = stochastic & (accepted < gamma)
@@ -257,17 +301,19 @@ def logit_round_timing(tc: TimingConfig, gamma, vocab_size, greedy, onehot, acce
     return LogitRoundTiming(
         cycles=load + 2, latency=load + 1 - a_last, draft_cycles=held, draft_latency=held_latency,
         input_cycles=a_last + 1, draft_job_cycles=draft_busy, target_job_cycles=target_busy,
-        tail_cycles=tail_busy, sram_bytes=st.rows * st.words * word_bytes, offchip_rows=rows_off,
+        tail_cycles=tail_busy, filter_cycles=filter_busy, sram_bytes=st.rows * st.words * word_bytes, offchip_rows=rows_off,
         # traffic: every row written once (on chip or off chip), then what the jobs read
         sram_traffic_bytes=((st.rows - rows_off) * st.words + engine.read_on) * word_bytes,
         offchip_traffic_bytes=(rows_off * st.words + engine.read_off) * word_bytes)
 
 
-def draft_token_cycles(tc: TimingConfig, gamma, vocab_size, greedy, draft_tokens) -> tuple[np.ndarray, np.ndarray]:
+def draft_token_cycles(tc: TimingConfig, gamma, vocab_size, greedy, draft_tokens,
+                       filters=None) -> tuple[np.ndarray, np.ndarray]:
     """(held cycle, latency) [R, T] of the first T model drafts of model-drafted rounds, from
-    x_0 .. x_T-1 alone (T <= gamma): slot t's cycle depends on nothing later in the round, so
-    a stream component can present x_t before the round's last row has arrived. The same
-    values as logit_round_timing's draft_cycles and draft_latency."""
+    x_0 .. x_T-1 alone (T <= gamma) and the draft side's filters (filters [R, 4] as for
+    logit_round_timing; only the draft pair is read): slot t's cycle depends on nothing later in
+    the round, so a stream component can present x_t before the round's last row has arrived.
+    The same values as logit_round_timing's draft_cycles and draft_latency."""
     what = "draft_token_cycles"
     gamma, V, greedy, onehot = _as_rounds(gamma, vocab_size, greedy, False, what=what)
     d = np.asarray(draft_tokens, np.int64)
@@ -275,16 +321,16 @@ def draft_token_cycles(tc: TimingConfig, gamma, vocab_size, greedy, draft_tokens
         raise TraceError(f"{what}: draft_tokens must be [rounds, T] with T <= gamma, got shape {d.shape}")
     st = _Stream(tc, gamma, V, onehot)
     x = _check_draft_tokens(d, gamma, V, st.model_drafts, what, prefix=True)
-    held, latency, _ = _draft_jobs(st, _Engine(st), greedy, x)
+    held, latency, _, _ = _draft_jobs(st, _Engine(st), greedy, x, _filter_array(filters, gamma.size, what))
     return held, latency
 
 
-def logit_cycles_bound(tc: TimingConfig, gamma, vocab_size, greedy, onehot) -> np.ndarray:
+def logit_cycles_bound(tc: TimingConfig, gamma, vocab_size, greedy, onehot, filters=None) -> np.ndarray:
     """An upper bound on each round's cycles whatever its tokens and decision: every sampler
     reads its whole row, and the decision is the longer of a rejection at the last draft and
     all accepted (a later rejection never finishes earlier). For simulation time-outs."""
     gamma, V, greedy, onehot = _as_rounds(gamma, vocab_size, greedy, onehot, what="logit_cycles_bound")
     last = np.full((gamma.size, int(gamma.max()) if gamma.size else 0), 0) + (V - 1)[:, None]
-    worst = [logit_round_timing(tc, gamma, V, greedy, onehot, acc, V - 1, last).cycles
+    worst = [logit_round_timing(tc, gamma, V, greedy, onehot, acc, V - 1, last, filters).cycles
              for acc in (np.maximum(gamma - 1, 0), gamma)]
     return np.maximum(*worst)

@@ -9,16 +9,20 @@
   engine lanes     the buffered words re-decoded (P side, Q side), weights with the row's
                    maximum and min-p (LaneWeights), P one-hot for one-hot drafts, the residual
                    max(0, Q ZP - P ZQ) (LaneWeightedResidual), one inverse-CDF crossing unit
+  filter           top-k / top-p: the radix select over a row's weights (RadixSelect), the
+                   cut (tau, c) per draft slot and of the target row, and per side the keep mask
+                   (LaneRankKeep) between the weights and every job    hades/rtl/logit_filter.py
   engine registers the job's sum, the crossing's running base and threshold, Q_t[x_t], ZQ   up_engine
   accept test      R_t P_t[x_t] ZQ_t < Q_t[x_t] ZP_t 2^U, combinational at the job's finish
   result           token, cycle counters, the output message                        up_result
 """
 from pymtl3 import *
 
-from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS, LogitLayout
+from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS, TOP_K_BITS, TOP_P_BITS, LogitLayout
 from hades.rtl.counters import RoundCounters
 from hades.rtl.lanes import LaneCrossing, LaneSplit
-from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, J_DS, J_DZ, J_RS, J_RX, J_TZ, port_width)
+from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, J_DS, J_DZ, J_FP, J_RS, J_RX, J_TZ, port_width)
+from hades.rtl.logit_filter import LaneRankKeep, RadixSelect
 from hades.rtl.logit_lanes import X_BITS, Y_BITS, LaneBf16Scale, LaneMax, LaneWeights, LaneWeightedResidual
 from hades.rtl.sram import SramR1W1
 from hades.rtl.widths import RtlWidths
@@ -32,7 +36,9 @@ class LogitDpath(Component):
         s.build_header_decode(w, lay)
         s.build_input_pass(w, lay)
         s.build_buffers(w, lay)
+        s.build_filter_units(w, lay)
         s.build_engine_lanes(w, lay)
+        s.build_filter(w, lay)
         s.build_slot_regs(w, lay)
         s.build_engine(w, lay)
         s.build_accept_test(w, lay)
@@ -42,9 +48,9 @@ class LogitDpath(Component):
         s.msg = InPort(lay.beat_bits)
         s.result = OutPort(lay.result_bits)
         for name, kind in CTRL_TO_DPATH.items():
-            setattr(s, name, InPort(port_width(kind, w)))
+            setattr(s, name, InPort(port_width(kind, w, lay)))
         for name, kind in DPATH_TO_CTRL.items():
-            setattr(s, name, OutPort(port_width(kind, w)))
+            setattr(s, name, OutPort(port_width(kind, w, lay)))
 
     def build_header_decode(s, w, lay):
         f = lay.fields
@@ -195,7 +201,7 @@ class LogitDpath(Component):
             s.e_qscale.bits[i] //= s.e_tlanes.lane[i]
             s.e_pw.y[i] //= s.e_pscale.y[i]
             s.e_qw.y[i] //= s.e_qscale.y[i]
-            s.resid.q[i] //= s.e_qw.kept[i]
+            s.resid.q[i] //= s.qfilt.kept[i]
             s.resid.p[i] //= s.p_lane[i]
 
         @update
@@ -211,13 +217,130 @@ class LogitDpath(Component):
                 if s.onehot:
                     s.p_lane[i] @= zext(s.x_word_here & (s.cur_x_lane == LaneT(i)), W)
                 else:
-                    s.p_lane[i] @= s.e_pw.kept[i]
+                    s.p_lane[i] @= s.pfilt.kept[i]
                 if s.eng_job == J_DS:
-                    s.crossing.lane[i] @= zext(s.e_pw.kept[i], RB)
+                    s.crossing.lane[i] @= zext(s.pfilt.kept[i], RB)
                 elif s.eng_job == J_RX:
                     s.crossing.lane[i] @= s.resid.r[i]
                 else:
-                    s.crossing.lane[i] @= zext(s.e_qw.kept[i], RB)
+                    s.crossing.lane[i] @= zext(s.qfilt.kept[i], RB)
+
+    # ---- top-k / top-p: the select, the cuts, the keep masks (hades/rtl/logit_filter.py) --------
+    def build_filter_units(s, w, lay):
+        L, W, CB, ZB = w.lanes, w.prob_bits, lay.count_bits, lay.z_bits
+        s.select = RadixSelect(L, lay)
+        s.pfilt = LaneRankKeep(L, W, CB, ZB)       # draft rows: DZ, DS, RS, RX
+        s.qfilt = LaneRankKeep(L, W, CB, ZB)       # target rows: TZ, RS, RX, BX
+
+    def build_filter(s, w, lay):
+        L, W, CB = w.lanes, w.prob_bits, lay.count_bits
+        f = lay.fields
+        (V_LO, V_W) = f["vocab"]
+        V_HI = V_LO + V_W
+        KEEP_ALL = mk_bits(CB)((1 << CB) - 1)
+        ONE = mk_bits(TOP_P_BITS)(1 << (TOP_P_BITS - 1))
+        (DKL, DKW), (DPL, DPW) = f["draft_top_k"], f["draft_top_p"]
+        (TKL, TKW), (TPL, TPW) = f["target_top_k"], f["target_top_p"]
+        DKH, DPH, TKH, TPH = DKL + DKW, DPL + DPW, TKL + TKW, TPL + TPW
+        DKC, TKC = DKL + CB, TKL + CB
+        s.hdr_vocab_k = Wire(TOP_K_BITS)
+        s.top_k_draft = Wire(CB)
+        s.top_k_target = Wire(CB)
+        s.top_p_draft = Wire(TOP_P_BITS)
+        s.top_p_target = Wire(TOP_P_BITS)
+        s.draft_filtered = Wire()
+        s.target_filtered = Wire()
+        s.dk_on = Wire()
+        s.dp_on = Wire()
+        s.tk_on = Wire()
+        s.tp_on = Wire()
+        slots = w.gamma_max + 1
+        s.tau_p = [Wire(W) for _ in range(slots)]    # draft row t's cut (RS / RX re-read it)
+        s.c_p = [Wire(CB) for _ in range(slots)]
+        s.tau_q = Wire(W)                            # the target row's cut (TZ_t, then RS RX / BX)
+        s.c_q = Wire(CB)
+        s.e_live = [Wire() for _ in range(L)]
+
+        # top-k acts when 0 < top_k < V, top-p when top_p < 2^16 (logit_protocol.filter_flags)
+        @update
+        def up_filter_header():
+            s.hdr_vocab_k @= zext(s.msg[V_LO:V_HI], TOP_K_BITS)
+            s.hdr_dk_on @= (s.msg[DKL:DKH] != 0) & (s.msg[DKL:DKH] < s.hdr_vocab_k)
+            s.hdr_dp_on @= s.msg[DPL:DPH] < ONE
+            s.hdr_tk_on @= (s.msg[TKL:TKH] != 0) & (s.msg[TKL:TKH] < s.hdr_vocab_k)
+            s.hdr_tp_on @= s.msg[TPL:TPH] < ONE
+
+        @update_ff
+        def up_filter_header_regs():
+            if s.round_start:
+                s.top_k_draft <<= s.msg[DKL:DKC]
+                s.top_p_draft <<= s.msg[DPL:DPH]
+                s.top_k_target <<= s.msg[TKL:TKC]
+                s.top_p_target <<= s.msg[TPL:TPH]
+                s.dk_on <<= s.hdr_dk_on
+                s.dp_on <<= s.hdr_dp_on
+                s.tk_on <<= s.hdr_tk_on
+                s.tp_on <<= s.hdr_tp_on
+
+        for i in range(L):
+            s.select.live[i] //= s.e_live[i]
+            s.pfilt.w[i] //= s.e_pw.w[i]
+            s.pfilt.live[i] //= s.e_live[i]
+            s.pfilt.minp_keep[i] //= s.e_pw.keep[i]
+            s.qfilt.w[i] //= s.e_qw.w[i]
+            s.qfilt.live[i] //= s.e_live[i]
+            s.qfilt.minp_keep[i] //= s.e_qw.keep[i]
+        s.select.clear //= lambda: s.eng_go & s.filter_job
+        s.select.add //= lambda: s.eng_data & s.filter_job
+        s.select.prep //= lambda: s.eng_fin & s.filter_job
+        s.select.selecting //= s.eng_selecting
+        s.select.sel //= s.eng_sel
+        s.select.level //= s.eng_level
+        s.select.by_sum //= lambda: s.eng_job == J_FP
+        s.pfilt.tau //= lambda: s.tau_p[s.eng_slot]
+        s.pfilt.c //= lambda: s.c_p[s.eng_slot]
+        s.qfilt.tau //= s.tau_q
+        s.qfilt.c //= s.c_q
+        for u in (s.pfilt, s.qfilt):
+            u.clear //= s.eng_go
+            u.advance //= s.eng_data
+
+        @update
+        def up_filter_inputs():
+            for i in range(L):
+                s.e_live[i] @= ~s.e_past[i]
+                if s.filt_draft:
+                    s.select.w[i] @= s.e_pw.w[i]
+                else:
+                    s.select.w[i] @= s.e_qw.w[i]
+            if s.filt_draft:
+                s.select.top_k @= s.top_k_draft
+                s.select.top_k_on @= s.dk_on
+                s.select.top_p @= s.top_p_draft
+            else:
+                s.select.top_k @= s.top_k_target
+                s.select.top_k_on @= s.tk_on
+                s.select.top_p @= s.top_p_target
+            s.draft_filtered @= s.dk_on | s.dp_on
+            s.target_filtered @= s.tk_on | s.tp_on
+
+        # a row's cut is taken from the select as its Z job starts (unfiltered: keep all)
+        @update_ff
+        def up_filter_cuts():
+            if s.eng_go & (s.eng_job == J_DZ):
+                if s.draft_filtered:
+                    s.tau_p[s.eng_slot] <<= s.select.tau
+                    s.c_p[s.eng_slot] <<= s.select.c
+                else:
+                    s.tau_p[s.eng_slot] <<= 0
+                    s.c_p[s.eng_slot] <<= KEEP_ALL
+            if s.eng_go & (s.eng_job == J_TZ):
+                if s.target_filtered:
+                    s.tau_q <<= s.select.tau
+                    s.c_q <<= s.select.c
+                else:
+                    s.tau_q <<= 0
+                    s.c_q <<= KEEP_ALL
 
     # ---- per-slot registers -----------------------------------------------------------------
     def build_slot_regs(s, w, lay):
@@ -268,7 +391,7 @@ class LogitDpath(Component):
                     s.m_target[s.in_slot] <<= s.next_max
             if s.eng_data & (s.eng_job == J_DS) & s.crossing.found:
                 s.x[s.eng_slot] <<= concat(s.eng_data_idx, s.crossing.index)
-                s.px[s.eng_slot] <<= s.e_pw.kept[s.crossing.index]
+                s.px[s.eng_slot] <<= s.pfilt.kept[s.crossing.index]
                 s.x_held[s.eng_slot] <<= 1
                 s.x_cycle[s.eng_slot] <<= s.cycle + 1
             if s.eng_fin & (s.eng_job == J_DZ):
@@ -306,11 +429,11 @@ class LogitDpath(Component):
                 s.cum <<= 0
             elif s.eng_data:
                 if s.eng_job == J_DZ:
-                    s.acc <<= s.acc + zext(s.e_pw.total, SB)
+                    s.acc <<= s.acc + zext(s.pfilt.total, SB)
                 elif s.eng_job == J_TZ:
-                    s.acc <<= s.acc + zext(s.e_qw.total, SB)
+                    s.acc <<= s.acc + zext(s.qfilt.total, SB)
                     if s.x_word_here:
-                        s.q_x <<= s.e_qw.kept[s.cur_x_lane]
+                        s.q_x <<= s.qfilt.kept[s.cur_x_lane]
                 elif s.eng_job == J_RS:
                     s.acc <<= s.acc + s.resid.total
                 else:

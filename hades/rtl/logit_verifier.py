@@ -24,7 +24,7 @@ class LogitVerifierRTL(Component):
 
         s.recv = RecvIfcRTL(mk_bits(lay.beat_bits))
         s.send = SendIfcRTL(mk_bits(lay.result_bits))
-        s.ctrl = LogitCtrl(w)
+        s.ctrl = LogitCtrl(w, lay)
         s.dpath = LogitDpath(w, lay)
 
         wire_ctrl_dpath(s, CTRL_TO_DPATH, DPATH_TO_CTRL)

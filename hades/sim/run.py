@@ -17,7 +17,8 @@ from pymtl3 import *
 from hades.config import VerifierConfig
 from hades.errors import ConfigError
 from hades.paths import BUILD_DIR, in_dir
-from hades.logit_protocol import KIND_RESULT, LogitLayout, LogitRoundOutput, group_messages, unpack_message
+from hades.logit_protocol import (KIND_RESULT, LogitLayout, LogitRoundOutput, filter_flags, group_messages,
+                                  unpack_message)
 from hades.logit_protocol import round_beats as logit_round_beats
 from hades.protocol import round_beats, unpack_result
 from hades.round import LogitRound, Round, RoundResult
@@ -178,7 +179,7 @@ def _logit_cycle_limit(cfg: VerifierConfig, rounds: list[LogitRound], opts: SimO
     from hades.cl.timing import TimingConfig
     bound = logit_cycles_bound(opts.timing or TimingConfig(hw=cfg), [r.gamma for r in rounds],
                                [r.vocab_size for r in rounds], [r.greedy for r in rounds],
-                               [r.onehot_draft for r in rounds])
+                               [r.onehot_draft for r in rounds], [filter_flags(r) for r in rounds])
     messages = sum(r.gamma + 1 for r in rounds)
     return (int(bound.sum()) + 4 * messages) * (4 if opts.src_stall or opts.sink_stall else 2) + 100
 
@@ -200,16 +201,6 @@ def run_logit_rounds(level: str, cfg: VerifierConfig, rounds: list[LogitRound], 
     for i, rnd in enumerate(rounds):
         beats += logit_round_beats(cfg, rnd, f"round {i}")
     th = build_harness(level, cfg, beats, opts, logits=True)
-    if opts.max_cycles:
-        limit = opts.max_cycles
-    else:   # every round at its longest, twice (four times under stalls), and the output of every message
-        from hades.cl.logit_timing import logit_cycles_bound
-        from hades.cl.timing import TimingConfig
-        bound = logit_cycles_bound(opts.timing or TimingConfig(hw=cfg), [r.gamma for r in rounds],
-                                   [r.vocab_size for r in rounds], [r.greedy for r in rounds],
-                                   [r.onehot_draft for r in rounds])
-        messages = sum(r.gamma + 1 for r in rounds)
-        limit = (int(bound.sum()) + 4 * messages) * (4 if opts.src_stall or opts.sink_stall else 2) + 100
     msgs = _drive(level, th, opts, len(rounds), limit, lambda msg: msg & 1 == KIND_RESULT, progress)
     timed = level != "fl"
     return group_messages(unpack_message(cfg, msg, timed) for msg in msgs)

@@ -53,7 +53,7 @@ from hades.cl.timing import TimingConfig, round_timing
 from hades.config import VerifierConfig
 from hades.errors import ConfigError, TraceError
 from hades.fl.verifier import verify_logit_round, verify_round
-from hades.logit_protocol import check_logit_round
+from hades.logit_protocol import check_logit_round, filter_flags
 from hades.round import LogitRound, Round
 from hades.fileio import atomic_write
 from hades.traces.format import Trace
@@ -428,7 +428,7 @@ def run_bench(batches: list[RoundBatch], bc: BenchConfig, progress=None) -> Benc
         if isinstance(b, LogitBatch) and (b.weight_bits, b.uniform_bits) != (bc.hw.prob_bits, bc.hw.uniform_bits):
             raise ConfigError(f"the trace's weight_bits={b.weight_bits} / uniform_bits={b.uniform_bits} differ from "
                               f"the hardware's prob_bits={bc.hw.prob_bits} / uniform_bits={bc.hw.uniform_bits}")
-        if isinstance(b, LogitBatch):   # up front: (c) is the logit block, which refuses top-k / top-p yet
+        if isinstance(b, LogitBatch):   # up front: what the block carries
             for i, r in enumerate(b.rounds):
                 check_logit_round(bc.hw, r, f"gamma {b.gamma}, round {i} of the batch")
     result = BenchResult(rows=[], torch_threads=torch.get_num_threads())
@@ -691,7 +691,7 @@ def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float) 
             drafts[i, d.slot] = d.token
     t = logit_round_timing(tc, [r.gamma for r in rounds], [r.vocab_size for r in rounds], [r.greedy for r in rounds],
                            [r.onehot_draft for r in rounds], [o.result.accepted for o in outputs],
-                           [o.result.token for o in outputs], drafts)
+                           [o.result.token for o in outputs], drafts, [filter_flags(r) for r in rounds])
     assert int(t.cycles.sum()) == cycles, "logit_timed_results and logit_round_timing disagree"
     return LogitBlockTime(cycles=cycles, seconds=cycles / clock_hz, results=[o.result for o in outputs],
                           input_cycles=float(t.input_cycles.mean()), draft_job_cycles=float(t.draft_job_cycles.mean()),
@@ -745,12 +745,13 @@ def bench_logit_batch(batch: LogitBatch, bc: BenchConfig) -> tuple[list[BenchRow
     c_tps = tokens / block_c.seconds
 
     ghz = f"{bc.clock_hz / 1e9:g} GHz"
+    ranked = "top-k/top-p by sort, " if any(any(filter_flags(r)) for r in batch.rounds) else ""
     threads = f"{bc.torch_dtype}, {torch.get_num_threads()} threads, median of {t_a.runs}"
     spec = [(LOGIT_TORCH_CPU, "measured", t_a.median_s,
-             f"{threads}; target and draft softmax, draft sampling, accept/residual/bonus"),
+             f"{threads}; {ranked}target and draft softmax, draft sampling, accept/residual/bonus"),
             (LOGIT_TORCH_GPU, "measured" if gpu_s is not None else "not measured", gpu_s, gpu_note),
             (TODAY_HOST, "measured", t_host.median_s,
-             f"float softmax (T, min-p) of every row + quantize_rows to M={M}, median of {t_host.runs}"),
+             f"float softmax (T, {ranked}min-p) of every row + quantize_rows to M={M}, median of {t_host.runs}"),
             (TODAY_BLOCK, "modeled", secs_b, f"L={bc.hw.lanes}, {cycles_b} CL cycles at {ghz}"),
             (TODAY_TOTAL, "measured+modeled", t_host.median_s + secs_b, "host median + modeled block")]
     spec.append((LOGIT_BLOCK, "modeled", block_c.seconds, f"L={bc.hw.lanes}, {block_c.cycles} CL cycles at {ghz}"))

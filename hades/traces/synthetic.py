@@ -298,14 +298,22 @@ def logit_spec_to_args(spec: LogitSyntheticSpec) -> str:
 def random_logit_rounds(rng: np.random.Generator, cfg, n: int) -> list:   # cfg: a VerifierConfig
     """n logit rounds for cfg: a LogitSyntheticSpec with its knobs drawn from rng (V anywhere in
     2..vocab_max, every gamma, the shares of greedy / one-hot / masked rounds, temperatures
-    0.3..3, min-p up to 0.5, quantised logits for ties in half the batches)."""
+    0.3..3, min-p up to 0.5, quantised logits for ties in half the batches, top-k and top-p per
+    round from choices drawn per batch (off, 1, any k up to V + 1; off, one unit, any p), the
+    draft side its own choices in half the batches)."""
     V = int(rng.integers(2, cfg.vocab_max + 1))
     lo = float(rng.uniform(0.3, 1.5))
+    top_ks = (0, 1, int(rng.integers(1, V + 2)))
+    top_ps = (1.0, 1 / 65536, float(rng.uniform(0.05, 1.0)))
+    own = rng.random() < 0.5
+    draft_top_ks = (0, int(rng.integers(1, V + 2))) if own else None
+    draft_top_ps = (1.0, float(rng.uniform(0.05, 1.0))) if own else None
     spec = LogitSyntheticSpec(
         vocab_size=V, rounds=n, gammas=tuple(int(g) for g in rng.integers(0, cfg.gamma_max + 1, size=4)),
         gamma_max=cfg.gamma_max, seed=int(rng.integers(1 << 31)), weight_bits=cfg.prob_bits,
         uniform_bits=cfg.uniform_bits, greedy_share=float(rng.uniform(0, 0.5)), onehot_share=float(rng.uniform(0, 0.5)),
         mask_share=float(rng.uniform(0, 0.5)), temperature_range=(lo, float(rng.uniform(lo, 3.0))),
-        min_ps=(0.0, float(rng.uniform(0, 0.5))), logit_step=float(rng.choice([0.0, 0.5])))
+        min_ps=(0.0, float(rng.uniform(0, 0.5))), logit_step=float(rng.choice([0.0, 0.5])), top_ks=top_ks,
+        top_ps=top_ps, draft_top_ks=draft_top_ks, draft_top_ps=draft_top_ps)
     trace = synthetic_logit_trace(spec)
     return [trace.round(i) for i in range(trace.num_rounds)]
