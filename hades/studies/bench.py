@@ -671,6 +671,7 @@ class LogitBlockTime:
     draft_job_cycles: float       # engine busy in DZ/DS (overlaps the input)
     target_job_cycles: float      # ... in TZ
     tail_cycles: float            # ... in RS + RX or BX
+    filter_cycles: float          # ... in the top-k / top-p select passes (FK, FP)
     latency: float                # result after the last input beat
     sram_bytes: int               # the largest round's buffered rows
 
@@ -696,6 +697,7 @@ def logit_block_seconds(batch: LogitBatch, hw: VerifierConfig, clock_hz: float) 
     return LogitBlockTime(cycles=cycles, seconds=cycles / clock_hz, results=[o.result for o in outputs],
                           input_cycles=float(t.input_cycles.mean()), draft_job_cycles=float(t.draft_job_cycles.mean()),
                           target_job_cycles=float(t.target_job_cycles.mean()), tail_cycles=float(t.tail_cycles.mean()),
+                          filter_cycles=float(t.filter_cycles.mean()),
                           latency=float(t.latency.mean()), sram_bytes=int(t.sram_bytes.max()))
 
 
@@ -830,12 +832,12 @@ def logit_rtl_cycle_check(batch: LogitBatch, lanes: int = 16, n_rounds: int = 2,
 def format_logit_phases(blocks: dict, lanes: int, clock_hz: float) -> str:
     """(c)'s cycles per round by phase and the SRAM the rounds need, one line per gamma."""
     lines = [f"Logit block (c) per round, L={lanes} at {clock_hz / 1e9:g} GHz (means; engine phases overlap the input):",
-             f"{'gamma':>5} {'cycles':>9} {'input':>9} {'DZ+DS':>9} {'TZ':>9} {'RS+RX|BX':>9} {'latency':>8} "
-             f"{'SRAM need':>10}"]
+             f"{'gamma':>5} {'cycles':>9} {'input':>9} {'FK+FP':>9} {'DZ+DS':>9} {'TZ':>9} {'RS+RX|BX':>9} "
+             f"{'latency':>8} {'SRAM need':>10}"]
     for g, b in sorted(blocks.items()):
         per = b.cycles / max(1, len(b.results))
-        lines.append(f"{g:>5} {per:>9.0f} {b.input_cycles:>9.0f} {b.draft_job_cycles:>9.0f} {b.target_job_cycles:>9.0f} "
-                     f"{b.tail_cycles:>9.0f} {b.latency:>8.0f} {b.sram_bytes / 1024:>8.0f}KiB")
+        lines.append(f"{g:>5} {per:>9.0f} {b.input_cycles:>9.0f} {b.filter_cycles:>9.0f} {b.draft_job_cycles:>9.0f} "
+                     f"{b.target_job_cycles:>9.0f} {b.tail_cycles:>9.0f} {b.latency:>8.0f} {b.sram_bytes / 1024:>8.0f}KiB")
     return "\n".join(lines) + "\n"
 
 
