@@ -31,13 +31,15 @@ from hades.cli.common import parse_int_list
 from hades.errors import ConfigError
 from hades.llm.adaptive import AutoGamma, is_auto, parse_auto   # pure Python, no torch
 from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy only, no torch
+from hades.llm.prompts import GROUNDED   # pure Python
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
+GROUNDED_NAMES = tuple(name for name, _ in GROUNDED)
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
 FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
-              "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
+              "prompt_name", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
 DRAFT_METHODS = ("layer-skip", "model", "lookup")
 DRAFT_METHOD_HELP = (
     "layer-skip (default): the target running a subset of its layers (--draft-layers); model: a separate "
@@ -88,6 +90,9 @@ def add_parser(subparsers):
     add_draft_arguments(m)
     m.add_argument("--prompt", default=None, help=f"prompt text (default: {DEFAULT_PROMPT!r})")
     m.add_argument("--prompt-file", default=None, metavar="PATH", help="read the prompt from a file")
+    m.add_argument("--prompt-name", default=None, choices=GROUNDED_NAMES,
+                   help="a grounded prompt shipped in the package (hades/llm/prompts.py; summarise is the "
+                        "prompt of the cached real traces)")
     m.add_argument("--raw-prompt", action="store_true", help="do not wrap the prompt in the chat template")
     m.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=None,
                    help="stop once this many tokens were emitted")
@@ -276,8 +281,12 @@ def _synthetic_v2(args):
 
 
 def read_prompt(args) -> str:
-    if args.prompt is not None and args.prompt_file is not None:
-        raise ConfigError("give --prompt or --prompt-file, not both")
+    given = [flag for flag, v in (("--prompt", args.prompt), ("--prompt-file", args.prompt_file),
+                                  ("--prompt-name", getattr(args, "prompt_name", None))) if v is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give one of --prompt, --prompt-file and --prompt-name, not {' and '.join(given)}")
+    if getattr(args, "prompt_name", None) is not None:
+        return dict(GROUNDED)[args.prompt_name]
     if args.prompt_file is not None:
         try:
             return Path(args.prompt_file).read_text(encoding="utf-8")

