@@ -39,10 +39,12 @@ GROUNDED_NAMES = tuple(name for name, _ in GROUNDED)
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
 FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
-              "prompt_name", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
-DRAFT_METHODS = ("layer-skip", "model", "lookup")
+              "prompt_name", "draft_vocab", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
+DRAFT_METHODS = ("layer-skip", "fast-skip", "model", "lookup")
 DRAFT_METHOD_HELP = (
-    "layer-skip (default): the target running a subset of its layers (--draft-layers); model: a separate "
+    "layer-skip (default): the target running a subset of its layers (--draft-layers); fast-skip: the cheaper "
+    "self-speculative draft, fewer layers chosen by measured tokens/s and an FR-Spec head over the most frequent "
+    "tokens (--draft-vocab; defaults in docs/MODELS.md); model: a separate "
     "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
     "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
     "gamma is then the most drafts per round, and a round without a match has none")
@@ -109,6 +111,10 @@ def add_parser(subparsers):
 def add_draft_arguments(group) -> None:
     """--draft-method and --lookup-ngram (`hades trace` and `hades decode`)."""
     group.add_argument("--draft-method", choices=DRAFT_METHODS, default=None, help=DRAFT_METHOD_HELP)
+    group.add_argument("--draft-vocab", type=limits.VOCAB_MAX.arg("draft_vocab"), default=None, metavar="N",
+                       help="draft models: an FR-Spec LM head that scores only the N most frequent tokens (the draft "
+                            "samples from its own truncated row, so verification stays exact; default: every "
+                            "token, fast-skip 8192)")
     group.add_argument("--lookup-ngram", default=None, metavar="MIN..MAX",
                        help=f"--draft-method lookup: suffix n-gram lengths matched, longest first "
                             f"(default {format_ngram(DEFAULT_NGRAM)}; '2' is 2..2)")
@@ -146,8 +152,10 @@ def draft_method(args) -> str:
         raise ConfigError("--draft-method model needs --draft NAME_OR_PATH")
     if method != "model" and args.draft is not None:
         raise ConfigError(f"--draft applies to --draft-method model, not {method}")
-    if method != "layer-skip" and args.draft_layers is not None:
-        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip, not {method}")
+    if method not in ("layer-skip", "fast-skip") and args.draft_layers is not None:
+        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip or fast-skip, not {method}")
+    if method == "lookup" and getattr(args, "draft_vocab", None) is not None:
+        raise ConfigError("--draft-vocab applies to draft models, not --draft-method lookup")
     if method != "lookup" and args.lookup_ngram is not None:
         raise ConfigError("--lookup-ngram applies to --draft-method lookup only")
     return method
@@ -303,8 +311,16 @@ def pair_spec_from_args(args):
         # the layer count is only known after loading; check the syntax now, the range later
         from hades.llm.models import parse_layer_list
         layers = parse_layer_list(args.draft_layers, 1 << 16)
+    vocab = args.draft_vocab
+    if method == "fast-skip":
+        from hades.llm.models import FAST_DRAFT_LAYERS, FAST_DRAFT_VOCAB
+        if args.target is not None and layers is None:
+            raise ConfigError("--draft-method fast-skip with a --target of your own needs --draft-layers "
+                              "(its default layers are the embedded SmolLM2's)")
+        layers = layers if layers is not None else FAST_DRAFT_LAYERS
+        vocab = vocab if vocab is not None else FAST_DRAFT_VOCAB
     spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
-                    allow_download=not args.no_download, no_draft=method == "lookup")
+                    allow_download=not args.no_download, no_draft=method == "lookup", draft_vocab=vocab)
     spec.check()
     return spec
 
@@ -339,16 +355,20 @@ def _from_models(args, out: Path):
     with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
         def on_round(res):
             bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
-        regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"))
+        regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"),
+                                        pair.description.get("draft_vocab"))
         return record_trace(pair, config, prompt, threads=args.threads, raw_prompt=args.raw_prompt,
                             on_round=on_round, regenerate=regenerate, gamma_max=args.gamma_max)
 
 
-def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None) -> str:
+def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None,
+                       draft_vocab: int | None = None) -> str:
     """A canonical command line that rebuilds this trace bit for bit (on the same library versions).
-    The layer-skip draft's layers are spelled out, so a later change of the default cannot alter it."""
+    The layer-skip draft's layers and head size are spelled out (a fast-skip draft is written as the
+    layer-skip draft it is), so a later change of the defaults cannot alter it."""
     parts = ["hades", "trace", "-o", str(out)]
-    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers)):
+    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers),
+                        ("--draft-vocab", None if draft_vocab is None else str(draft_vocab))):
         if value is not None:
             parts += [flag, value]
     if config.lookup:

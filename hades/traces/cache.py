@@ -67,6 +67,7 @@ class TraceUnavailable(HadesError):
 # Fields added after the cache format was fixed: left unset they stay out of the key, so the
 # keys (and trace ids in sweep CSVs) of every earlier request are unchanged.
 _KEY_IF_SET = ("prompt", "trace_format", "draft", "temperature")
+_JSON_IF_SET = ("draft", "temperature")
 
 # Drafts of real traces. "lookup" (prompt lookup, hades.llm.lookup, n-gram 1..3, one-hot rows) is
 # the default: on the grounded REAL_TRACE_PROMPT it is accepted (0.5-0.8 per token), where the
@@ -251,7 +252,9 @@ class TraceSummary:
         return len(self.gamma)
 
     def to_json(self) -> dict:
-        d = {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": asdict(self.request),
+        # fields added with real drafts stay out when unset (synthetic): the JSON of earlier summaries
+        request = {k: v for k, v in asdict(self.request).items() if not (k in _JSON_IF_SET and v is None)}
+        d = {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": request,
              "mode": self.mode, "vocab_size": self.vocab_size, "row_sum": self.row_sum,
              "prob_bits": self.prob_bits, "uniform_bits": self.uniform_bits,
              "gamma_max": self.gamma_max, "gamma": self.gamma.tolist(),
