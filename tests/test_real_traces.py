@@ -125,6 +125,20 @@ def test_real_greedy_trace_reverifies(real_greedy_trace_path):
     assert tr.expected_accepted.sum() > 0
 
 
+def test_the_demo_and_the_sweep_default_to_accepted_lookup_traces(embedded_pair_loader):
+    """The demo's real trace and `hades sweep --source real`'s requests are prompt lookup at T = 0.7,
+    and the demo's trace accepts drafts (the layer-skip one it replaced: 0.19 per gamma-4 round)."""
+    from hades.cli.demo import demo_real_trace
+    from hades.studies.sweep import SweepSpec
+    from hades.traces.cache import get_summary
+    req = demo_real_trace()
+    assert (req.draft, req.temperature, req.trace_format, req.prompt) == ("lookup", 0.7, 2, None)
+    assert all((r.draft, r.temperature) == ("lookup", 0.7) for r in SweepSpec(nested=True).trace_requests())
+    s = get_summary(req, pair_loader=embedded_pair_loader)
+    assert s.onehot.all() and (s.gamma <= req.gamma).all()
+    assert s.accepted.mean() >= 1.0, s.accepted.tolist()
+
+
 def test_layer_skip_real_trace_reverifies(real_layer_skip_trace_path):
     """The draft-model path of the cache: full gamma every round, drafts drawn from their rows."""
     tr = read_trace(real_layer_skip_trace_path)

@@ -15,6 +15,13 @@ import shlex
 from pathlib import Path
 
 
+def demo_real_trace():
+    """The demo's real trace: a v2 request with the real-trace defaults (prompt lookup on the grounded
+    summarise prompt, T = 0.7), gamma 4, 16 rounds, seed 0."""
+    from hades.traces.cache import TraceRequest
+    return TraceRequest(source="real", gamma=4, rounds=16, seed=0, trace_format=2)
+
+
 def add_parser(sub):
     p = sub.add_parser("demo", help="run the main job end to end (synthetic + real traces, FL/CL/RTL, sweep, plots)")
     p.add_argument("--out", default="out/demo", help="output directory (default out/demo)")
@@ -46,8 +53,8 @@ def run(args) -> int:
           ["verify", syn, "--level", "rtl", *hw])
     if args.quick:
         return 0
-    from hades.traces.cache import TraceRequest, get_trace, trace_path
-    req = TraceRequest(source="real", gamma=4, rounds=16, seed=0, trace_format=2)   # prompt lookup, T = 0.7
+    from hades.traces.cache import get_trace, trace_path
+    req = demo_real_trace()
     print("\n=== real v2 trace: SmolLM2-135M target, prompt-lookup drafts on a grounded prompt, T = 0.7 "
           "(embedded, offline; cached after the first run)\n"
           "$ hades trace --draft-method lookup --temperature 0.7 --gamma 4 --rounds 16 --seed 0 "
@@ -66,7 +73,7 @@ def run(args) -> int:
           ["sweep", "--source", "real", "--nested", "--gammas", "1,2,3,4,6,8,12,16", "--rounds", "32",
            "--out", csv, "--resume"])
     plot_args = ["plot", csv, "--out-dir", str(out / "plots")]
-    measured_table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "decode_smollm2.csv"
+    measured_table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "table1_lookup_greedy.csv"
     if measured_table1.is_file():   # `hades decode` measured on this pair (docs/PERFORMANCE.md)
         plot_args += ["--decode-csv", str(measured_table1)]
     _step("plots (open the PNGs)", plot_args)

@@ -9,6 +9,9 @@ Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
 Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-hot rows, no draft model):
     hades trace --draft-method lookup --lookup-ngram 1..3 --mode greedy --prompt-file passage.txt -o lk.npz
+    hades trace --draft-method lookup --temperature 0.7 --prompt-name summarise -o lk.npz   # a shipped grounded prompt
+The cheaper self-speculative draft (fewer layers, an FR-Spec head over the most frequent tokens):
+    hades trace --draft-method fast-skip -o fs.npz;  hades trace --draft-layers 0-4,27-29 --draft-vocab 8192 ...
 Adaptive gamma (a run-time controller: +2 after full acceptance, -1 after a rejection, in [1, MAX]):
     hades trace --gamma auto -o a.npz --new-tokens 32;  hades trace --gamma auto:2..8 --draft-method lookup ...
 Trace file v1 (probability rows, verified by the probability-row block):
