@@ -44,7 +44,7 @@ DEFAULT_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13,
 # The cheaper self-speculative draft (`--draft-method fast-skip`, issue 16): fewer layers, chosen
 # by measured decode tokens/s on the grounded prompts rather than by acceptance alone, and an
 # FR-Spec head over the FAST_DRAFT_VOCAB most frequent tokens (docs/MODELS.md "The fast-skip draft").
-FAST_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 24, 25, 26, 27, 28, 29)
+FAST_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 10, 11, 12, 13, 15, 19, 20, 21, 22, 23, 24, 27, 28, 29)
 FAST_DRAFT_VOCAB = 8192
 
 # The draft of a pair loaded with PairSpec(no_draft=True), as trace metadata names it.
