@@ -13,7 +13,8 @@ import pytest
 from hades.sim.run import LEVELS, SimOptions
 
 # the real-trace fixtures (they load the embedded LLM on first use only)
-from harness.real_traces import embedded_pair_loader, real_greedy_trace_path, real_trace_path  # noqa: F401
+from harness.real_traces import (embedded_pair_loader, real_greedy_trace_path, real_layer_skip_trace_path,  # noqa: F401
+                                 real_logit_trace_path, real_trace_path)
 # tiny local GPT-2 pairs (built on first use)
 from harness.tiny_models import tiny_models  # noqa: F401
 

@@ -11,7 +11,7 @@ import pytest
 from hades.config import VerifierConfig
 from hades.traces.synthetic import synthetic_logit_trace, synthetic_trace
 from hades.traces.format import read_trace
-from harness.cases import CASES, LOGIT_CASES
+from harness.cases import CASES, LOGIT_CASES, LOGIT_FULL_VOCAB
 from harness.checks import check_logit_rounds, check_rounds
 
 
@@ -36,17 +36,35 @@ def test_logit_case_table(level, sim_options, case):
 REAL_CFG = VerifierConfig(lanes=32, vocab_max=65536, gamma_max=4)
 
 
+REAL_FIXTURES = {"stochastic": "real_trace_path", "greedy": "real_greedy_trace_path",
+                 "layer_skip": "real_layer_skip_trace_path"}
+
+
 @pytest.mark.model
-@pytest.mark.parametrize("which", ["stochastic", "greedy"])
+@pytest.mark.parametrize("which", list(REAL_FIXTURES))
 def test_real_llm_trace(level, sim_options, which, request):
-    """Rounds recorded from the embedded SmolLM2 pair (V = 49152): every round bit-exact with
-    FL and with the recorder's own decisions; CL == RTL cycles."""
-    path = request.getfixturevalue("real_trace_path" if which == "stochastic" else "real_greedy_trace_path")
+    """Rounds recorded from the embedded SmolLM2 target (V = 49152), prompt-lookup drafts (one-hot
+    rows, 0..4 drafts per round) or the layer-skip draft: every round bit-exact with FL and with
+    the recorder's own decisions; CL == RTL cycles."""
+    path = request.getfixturevalue(REAL_FIXTURES[which])
     trace = read_trace(path)
     REAL_CFG.check_trace(trace)
     results = check_rounds(level, REAL_CFG, list(trace.rounds()), sim_options)
     assert [r.decision() for r in results] == list(zip(trace.expected_accepted.tolist(),
                                                        trace.expected_token.tolist()))
+
+
+@pytest.mark.model
+def test_real_llm_logit_trace(level, sim_options, real_logit_trace_path):
+    """The logit block on the real v2 lookup trace (bf16 rows of SmolLM2, one-hot drafts, T = 0.7):
+    results as FL and as recorded on every round; CL == RTL counters."""
+    trace = read_trace(real_logit_trace_path)
+    assert trace.onehot_draft.all() and trace.expected_accepted.sum() > 0
+    cfg = LOGIT_FULL_VOCAB
+    cfg.check_logit_trace(trace)
+    outputs = check_logit_rounds(level, cfg, list(trace.rounds()), sim_options)
+    assert [o.result.decision() for o in outputs] == list(zip(trace.expected_accepted.tolist(),
+                                                              trace.expected_token.tolist()))
 
 
 def test_logit_case_table_covers_the_issue_list():

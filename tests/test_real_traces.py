@@ -15,7 +15,7 @@ import pytest
 # the fixtures embedded_pair_loader, real_trace_path and real_greedy_trace_path come from
 # harness.real_traces, tiny_models from harness.tiny_models, through the project's pytest plugin
 # (harness/pytest_plugin.py)
-from harness.real_traces import STOCHASTIC_TRACE
+from harness.real_traces import LAYER_SKIP_TRACE, STOCHASTIC_TRACE
 from harness.tiny_models import TINY_WORDS
 from hades import cli
 from hades.errors import ConfigError, ModelError
@@ -23,7 +23,7 @@ from hades.fl.verifier import verify_round
 from hades.llm.models import (PairSpec, check_same_tokenizer, encode_prompt, embedded_gguf_path, format_layer_list,
                           layer_skip_draft, load_pair, load_tokenizer, parse_layer_list)
 from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, torch_threads, trace_from_decode
-from hades.traces.cache import produce_trace
+from hades.traces.cache import REAL_TRACE_PROMPT, produce_trace
 from hades.traces.format import ARRAY_KEYS, read_trace
 from hades.traces.format_v2 import V2_ARRAY_KEYS
 
@@ -91,20 +91,29 @@ def test_layer_skip_draft_cache_matches_no_cache(embedded):
 
 
 def test_real_trace_is_valid_and_reverifies(real_trace_path):
+    """The tests' (and the demo's) real trace: prompt lookup on the grounded prompt, T = 0.7,
+    drafts accepted, one-hot rows, every decision re-derived by FL."""
     tr = read_trace(real_trace_path)
     assert tr.mode == "stochastic"
     assert tr.vocab_size == 49152            # the logits width of SmolLM2
-    assert tr.num_rounds == STOCHASTIC_TRACE.rounds
-    assert (tr.gamma == STOCHASTIC_TRACE.gamma).all()
+    assert tr.num_rounds == STOCHASTIC_TRACE.rounds and tr.gamma_max == STOCHASTIC_TRACE.gamma
+    assert (tr.gamma <= STOCHASTIC_TRACE.gamma).all() and tr.gamma.max() == STOCHASTIC_TRACE.gamma
     for i in range(tr.num_rounds):
         res = verify_round(tr.round(i), tr.row_sum, tr.uniform_bits)
         assert res.decision() == (int(tr.expected_accepted[i]), int(tr.expected_token[i])), f"round {i}"
+        rnd = tr.round(i)   # one-hot draft rows: all of M on the proposed token
+        assert [int(rnd.draft_probs[t, x]) for t, x in enumerate(rnd.draft_tokens)] == [tr.row_sum] * rnd.gamma
+        assert (rnd.draft_probs.sum(axis=1) == tr.row_sum).all()
     meta = tr.meta
     for key in ("models", "prompt", "seed", "temperature", "versions", "decode"):
         assert key in meta
-    assert meta["prompt"] == STOCHASTIC_TRACE.prompt and meta["seed"] == STOCHASTIC_TRACE.seed
+    assert meta["prompt"] == REAL_TRACE_PROMPT and meta["seed"] == STOCHASTIC_TRACE.seed
+    assert meta["temperature"] == 0.7 and meta["decode"]["lookup_ngram"] == [1, 3]
+    assert meta["models"]["draft"].startswith("prompt lookup") and "draft_layers" not in meta["models"]
     emitted = sum(int(a) + 1 for a in tr.expected_accepted)
     assert len(meta["emitted_tokens"]) == emitted
+    # a draft that is accepted: the layer-skip draft's gamma-4 trace accepted 0.19 per round
+    assert tr.expected_accepted.mean() >= 1.0
 
 
 def test_real_greedy_trace_reverifies(real_greedy_trace_path):
@@ -113,6 +122,33 @@ def test_real_greedy_trace_reverifies(real_greedy_trace_path):
     for i in range(tr.num_rounds):
         assert verify_round(tr.round(i), tr.row_sum, tr.uniform_bits).decision() == \
             (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+    assert tr.expected_accepted.sum() > 0
+
+
+def test_the_demo_and_the_sweep_default_to_accepted_lookup_traces(embedded_pair_loader):
+    """The demo's real trace and `hades sweep --source real`'s requests are prompt lookup at T = 0.7,
+    and the demo's trace accepts drafts (the layer-skip one it replaced: 0.19 per gamma-4 round)."""
+    from hades.cli.demo import demo_real_trace
+    from hades.studies.sweep import SweepSpec
+    from hades.traces.cache import get_summary
+    req = demo_real_trace()
+    assert (req.draft, req.temperature, req.trace_format, req.prompt) == ("lookup", 0.7, 2, None)
+    assert all((r.draft, r.temperature) == ("lookup", 0.7) for r in SweepSpec(nested=True).trace_requests())
+    s = get_summary(req, pair_loader=embedded_pair_loader)
+    assert s.onehot.all() and (s.gamma <= req.gamma).all()
+    assert s.accepted.mean() >= 1.0, s.accepted.tolist()
+
+
+def test_layer_skip_real_trace_reverifies(real_layer_skip_trace_path):
+    """The draft-model path of the cache: full gamma every round, drafts drawn from their rows."""
+    tr = read_trace(real_layer_skip_trace_path)
+    assert (tr.gamma == LAYER_SKIP_TRACE.gamma).all() and tr.meta["temperature"] == 1.0
+    assert "layer-skip" in tr.meta["models"]["draft"] and "lookup_ngram" not in tr.meta["decode"]
+    for i in range(tr.num_rounds):
+        rnd = tr.round(i)
+        assert verify_round(rnd, tr.row_sum, tr.uniform_bits).decision() == \
+            (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+        assert all(rnd.draft_probs[t, x] > 0 for t, x in enumerate(rnd.draft_tokens))
 
 
 def test_regenerating_with_same_seed_is_identical(real_trace_path, embedded_pair_loader):
@@ -123,12 +159,10 @@ def test_regenerating_with_same_seed_is_identical(real_trace_path, embedded_pair
     assert again.meta["emitted_tokens"] == cached.meta["emitted_tokens"]
 
 
-def test_stochastic_rounds_draw_drafts_from_quantised_rows(real_trace_path):
+def test_stochastic_rounds_quantise_the_target_rows(real_trace_path):
     tr = read_trace(real_trace_path)
     for i in range(tr.num_rounds):
-        rnd = tr.round(i)
-        assert all(rnd.draft_probs[t, x] > 0 for t, x in enumerate(rnd.draft_tokens))
-        assert (rnd.target_probs.sum(axis=1) == tr.row_sum).all()
+        assert (tr.round(i).target_probs.sum(axis=1) == tr.row_sum).all()
 
 
 # ------------------------------------------------------------------------------------------

@@ -459,18 +459,21 @@ def test_sweep_into_a_fifo_writes_one_csv_at_the_end(cache_dir, tmp_path):
 # ---- real traces (loads the embedded LLM: ~20-40 s) ---------------------------------------------------
 
 @pytest.mark.model
-@pytest.mark.parametrize("block, fits_kib", [("probability", 256), ("logit", 480)])   # 2 draft rows; 2 gamma + 1 rows
-def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib):
+@pytest.mark.parametrize("block, fits_kib, draft, named", [("probability", 256, "layer-skip", "layer-skip"),
+                                                           ("logit", 480, None, "prompt lookup")])   # 2 draft rows; 2 gamma + 1 rows
+def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib, draft, named):
+    """The default draft of real sweeps is prompt lookup; --draft-method layer-skip records the draft model."""
     from hades.traces.cache import real_unavailable_reason
     reason = real_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    spec = SweepSpec(gammas=(2,), sram_kib=(96, fits_kib), lanes=(16,), rounds=2, source="real", block=block)
+    spec = SweepSpec(gammas=(2,), sram_kib=(96, fits_kib), lanes=(16,), rounds=2, source="real", block=block,
+                     draft=draft)
     report = run_sweep(spec, tmp_path / "real.csv", jobs=1, cache_dir=tmp_path)
     assert len(report.rows) == 2
     row = report.rows[0]
     assert row["source"] == "real" and row["vocab_size"] == 49152 and row["block"] == block
-    assert "SmolLM2" in row["target_model"] and "layer-skip" in row["draft_model"]
+    assert "SmolLM2" in row["target_model"] and named in row["draft_model"]
     assert row["tokens_per_s"] > 0
     assert report.rows[0]["offchip_rows_per_round"] > 0 == report.rows[1]["offchip_rows_per_round"]
 

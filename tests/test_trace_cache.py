@@ -108,7 +108,7 @@ def test_v2_synthetic_requests_and_unchanged_v1_keys(tmp_path):
     from hades.traces.format_v2 import LogitTrace
     from hades.traces.synthetic import TOOL_VERSION
     # a v1 request's key is the hash of the fields it had before trace_format existed
-    old_fields = {k: v for k, v in asdict(REQ).items() if k not in ("prompt", "trace_format")}
+    old_fields = {k: v for k, v in asdict(REQ).items() if k not in ("prompt", "trace_format", "draft", "temperature")}
     payload = {"cache": CACHE_FORMAT, "producer": TOOL_VERSION, **old_fields}
     assert REQ.key() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     assert replace(REQ, trace_format=1) == REQ and replace(REQ, trace_format=np.int64(1)).key() == REQ.key()
@@ -237,3 +237,68 @@ def test_nested_v2_rounds_are_the_base_rounds_cut_and_re_decided(tmp_path):
                 assert want == (base.expected_accepted[i], base.expected_token[i])
     full = get_summary(replace(V2_REQ, nested_from=4), tmp_path)
     assert np.array_equal(full.accepted, base.expected_accepted) and np.array_equal(full.token, base.expected_token)
+
+
+# ---- real requests: the draft and the temperature are part of the key -------------------------------
+
+def test_real_requests_key_their_draft_and_temperature():
+    """A real request names its draft (prompt lookup by default) and temperature (0.7 by default),
+    both in the key, so traces recorded under other settings (or before these fields existed)
+    are never served for it."""
+    import hashlib
+    from dataclasses import asdict, replace
+
+    from hades.errors import ConfigError
+    from hades.traces.cache import CACHE_FORMAT, DEFAULT_REAL_DRAFT, DEFAULT_REAL_TEMPERATURE
+    real = TraceRequest(source="real", gamma=4, rounds=8)
+    assert (real.draft, real.temperature) == (DEFAULT_REAL_DRAFT, DEFAULT_REAL_TEMPERATURE) == ("lookup", 0.7)
+    assert replace(real, draft="lookup", temperature=0.7).key() == real.key()
+    assert TraceRequest(source="real", gamma=4, rounds=8, temperature=1).key() == \
+        TraceRequest(source="real", gamma=4, rounds=8, temperature=1.0).key()
+    keys = {real.key(), replace(real, draft="layer-skip").key(), replace(real, temperature=1.0).key(),
+            replace(real, mode="greedy").key()}
+    assert len(keys) == 4
+    assert replace(real, mode="greedy").temperature == 1.0   # greedy rows are plain softmax rows
+    # the key a request of the same fields had before draft and temperature existed is not reused
+    old = {k: v for k, v in asdict(real).items() if k not in ("prompt", "trace_format", "draft", "temperature")}
+    payload = {"cache": CACHE_FORMAT, "producer": real.producer_version(), **old}
+    assert real.key() != hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert "-lookup-" in real.file_stem() and "-layer-skip-" in replace(real, draft="layer-skip").file_stem()
+    assert REQ.draft is None and REQ.temperature is None    # synthetic keys are unchanged
+    for bad, match in ((replace(REQ, draft="lookup"), "no draft method"),
+                       (replace(REQ, temperature=0.7), "no temperature"),
+                       (replace(real, draft="beam"), "unknown draft 'beam'"),
+                       (replace(real, temperature=0.0), "temperature 0 is greedy"),
+                       (replace(real, temperature=-1.0), "temperature")):
+        with pytest.raises(ConfigError, match=match):
+            bad.check()
+
+
+def test_nested_lookup_rounds_are_cut_to_what_they_proposed():
+    """Prompt-lookup rounds propose 0..gamma drafts: a nested request keeps min(g, proposed) of
+    each (what the lookup capped at g proposes in that context), re-decided by FL; rounds the cut
+    leaves whole keep their recorded decisions."""
+    from dataclasses import replace
+
+    from hades.fl.verifier import logit_block_output
+    from hades.traces.cache import cut_trace, summarize
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    base = synthetic_logit_trace(LogitSyntheticSpec(vocab_size=200, rounds=10, gammas=(4, 0, 2, 4, 1), seed=5,
+                                                    greedy_share=0.0, onehot_share=1.0))
+    assert base.onehot_draft.all() and sorted(set(base.gamma.tolist())) == [0, 1, 2, 4]
+    lookup = TraceRequest(source="real", gamma=4, rounds=10, trace_format=2)
+    for g in (0, 1, 2, 3):
+        req = replace(lookup, gamma=g, nested_from=4)
+        cut = cut_trace(base, req)
+        assert np.array_equal(cut.gamma, np.minimum(base.gamma, g)) and cut.gamma_max == g
+        for i in range(cut.num_rounds):
+            want = logit_block_output(cut.round(i), cut.weight_bits, cut.uniform_bits).result.decision()
+            assert (int(cut.expected_accepted[i]), int(cut.expected_token[i])) == want
+            if base.gamma[i] <= g:   # the cut left the round whole
+                assert want == (base.expected_accepted[i], base.expected_token[i])
+        s = summarize(cut, req, decided_by_fl=True)
+        assert s.request.variable_gamma and np.array_equal(s.gamma, cut.gamma)
+    # a model-draft request still refuses bases whose rounds have fewer drafts than it asks
+    from hades.errors import TraceError
+    with pytest.raises(TraceError, match="cannot cut gamma-2"):
+        cut_trace(base, replace(lookup, draft="layer-skip", gamma=2, nested_from=4))

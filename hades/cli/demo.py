@@ -1,16 +1,25 @@
 """`hades demo`: the main job end to end, printing each equivalent command as it runs.
 
 1. a synthetic trace, verified at FL (result table);
-2. a real trace from the embedded LLM pair (SmolLM2-135M target, layer-skip draft),
-   verified at FL, CL and RTL (Verilator, C++ batch driver), results and cycles compared;
-3. a CL design-space sweep over gamma and SRAM size on real traces, and its plots.
-Both traces are v1 (`--trace-format 1`, probability rows): CL and RTL do not read v2 logit
-traces yet. Outputs go to --out (default out/demo). Cached traces and builds make a second run quick.
+2. a real v2 trace from the embedded SmolLM2-135M target with prompt-lookup drafts (one-hot
+   rows, no draft model) on the grounded summarise prompt at T = 0.7, verified at FL, CL and
+   RTL (Verilator, C++ batch driver), results and cycles compared;
+3. a CL design-space sweep over gamma and SRAM size on real traces of the same kind, and its plots.
+Prompt lookup is the default draft of real traces because it is accepted (the layer-skip
+draft's gamma-4 trace accepted 0.19 drafts per round). Outputs go to --out (default out/demo).
+Cached traces and builds make a second run quick.
 """
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
+
+
+def demo_real_trace():
+    """The demo's real trace: a v2 request with the real-trace defaults (prompt lookup on the grounded
+    summarise prompt, T = 0.7), gamma 4, 16 rounds, seed 0."""
+    from hades.traces.cache import TraceRequest
+    return TraceRequest(source="real", gamma=4, rounds=16, seed=0, trace_format=2)
 
 
 def add_parser(sub):
@@ -44,13 +53,17 @@ def run(args) -> int:
           ["verify", syn, "--level", "rtl", *hw])
     if args.quick:
         return 0
-    from hades.traces.cache import TraceRequest, get_trace, trace_path
-    req = TraceRequest(source="real", gamma=4, rounds=16, seed=0, trace_format=2)
-    print("\n=== real v2 trace: SmolLM2-135M target, layer-skip draft (embedded, offline; cached after the first run)\n"
-          "$ hades trace --gamma 4 --rounds 16 --seed 0 -o ...   (via the trace cache)", flush=True)
-    get_trace(req)
+    from hades.traces.cache import get_trace, trace_path
+    req = demo_real_trace()
+    print("\n=== real v2 trace: SmolLM2-135M target, prompt-lookup drafts on a grounded prompt, T = 0.7 "
+          "(embedded, offline; cached after the first run)\n"
+          "$ hades trace --draft-method lookup --temperature 0.7 --gamma 4 --rounds 16 --seed 0 "
+          "--prompt-name summarise -o ...   (via the trace cache)", flush=True)
+    trace = get_trace(req)
     real = str(trace_path(req))
-    print(f"trace: {real}")
+    accepted = trace.expected_accepted
+    print(f"trace: {real}\n{int(accepted.sum())} of {int(trace.gamma.sum())} drafts accepted "
+          f"({accepted.mean():.2f} per round)")
     _step("verify the real trace at FL", ["verify", real, "--level", "fl"])
     _step("... at CL", ["verify", real, "--level", "cl", "--lanes", "16", "--gamma-max", "4"])
     _step("... at RTL: the same Verilog in Verilator with the C++ batch driver (full 49152-entry vocabulary)",
@@ -60,7 +73,7 @@ def run(args) -> int:
           ["sweep", "--source", "real", "--nested", "--gammas", "1,2,3,4,6,8,12,16", "--rounds", "32",
            "--out", csv, "--resume"])
     plot_args = ["plot", csv, "--out-dir", str(out / "plots")]
-    measured_table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "decode_smollm2.csv"
+    measured_table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "table1_lookup_greedy.csv"
     if measured_table1.is_file():   # `hades decode` measured on this pair (docs/PERFORMANCE.md)
         plot_args += ["--decode-csv", str(measured_table1)]
     _step("plots (open the PNGs)", plot_args)

@@ -16,7 +16,8 @@ from hades.errors import ConfigError
 from hades.studies.sweep import (BLOCK_MODELS, BLOCKS, DEFAULT_BLOCK, DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS,
                                  DEFAULT_ROUNDS, DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep,
                                  summarize_rows)
-from hades.traces.cache import DEFAULT_CACHE_DIR, SOURCES, real_unavailable_reason
+from hades.traces.cache import (DEFAULT_CACHE_DIR, DEFAULT_REAL_DRAFT, DEFAULT_REAL_TEMPERATURE, REAL_DRAFTS, SOURCES,
+                                real_unavailable_reason)
 
 
 def _csv_text(values) -> str:
@@ -57,6 +58,11 @@ def add_parser(subparsers):
                    help=f"synthetic vocabulary size (default {DEFAULT_SYNTHETIC_VOCAB}, SmolLM2's)")
     t.add_argument("--seed", type=limits.SEED.arg(), default=0, help="trace seed (default 0)")
     t.add_argument("--mode", choices=limits.MODES, default="stochastic")
+    t.add_argument("--draft-method", choices=REAL_DRAFTS, default=None,
+                   help=f"real traces: lookup (prompt lookup, one-hot drafts, no draft model) or layer-skip (the "
+                        f"embedded target on a subset of its layers) (default {DEFAULT_REAL_DRAFT})")
+    t.add_argument("--temperature", type=limits.TEMPERATURE.arg(), default=None,
+                   help=f"real stochastic traces: sampling temperature, > 0 (default {DEFAULT_REAL_TEMPERATURE})")
     t.add_argument("--nested", action="store_true",
                    help="cut every gamma's rounds from one trace at the largest gamma (the first gamma drafts "
                         "of each round): one trace to build instead of one per gamma, and the same contexts "
@@ -85,11 +91,14 @@ def add_parser(subparsers):
 def spec_from_args(args) -> SweepSpec:
     if args.source == "real" and args.vocab is not None:
         raise ConfigError("--vocab applies to --source synthetic only (the real pair has its own vocabulary)")
+    for flag, value in (("--draft-method", args.draft_method), ("--temperature", args.temperature)):
+        if args.source == "synthetic" and value is not None:
+            raise ConfigError(f"{flag} applies to --source real only")
     return SweepSpec(gammas=tuple(args.gammas), sram_kib=None if args.sram_kib is None else tuple(args.sram_kib),
                      block=args.block, lanes=tuple(args.lanes),
                      prob_bits=tuple(args.prob_bits), rounds=args.rounds, source=args.source,
                      vocab_size=args.vocab if args.source == "synthetic" else None, seed=args.seed,
-                     mode=args.mode, nested=args.nested,
+                     mode=args.mode, nested=args.nested, draft=args.draft_method, temperature=args.temperature,
                      timing=TimingSettings(clock_hz=args.clock_hz, offchip_bw=args.offchip_bw,
                                            offchip_latency=args.offchip_latency))
 

@@ -9,6 +9,9 @@ Synthetic (no model, LLM-like peaked rows):
     hades trace --synthetic -o l.npz --vocab 512 --rounds 16 --gamma 2,4
 Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-hot rows, no draft model):
     hades trace --draft-method lookup --lookup-ngram 1..3 --mode greedy --prompt-file passage.txt -o lk.npz
+    hades trace --draft-method lookup --temperature 0.7 --prompt-name summarise -o lk.npz   # a shipped grounded prompt
+The cheaper self-speculative draft (fewer layers, an FR-Spec head over the most frequent tokens):
+    hades trace --draft-method fast-skip -o fs.npz;  hades trace --draft-layers 0-4,27-29 --draft-vocab 8192 ...
 Adaptive gamma (a run-time controller: +2 after full acceptance, -1 after a rejection, in [1, MAX]):
     hades trace --gamma auto -o a.npz --new-tokens 32;  hades trace --gamma auto:2..8 --draft-method lookup ...
 Trace file v1 (probability rows, verified by the probability-row block):
@@ -31,16 +34,20 @@ from hades.cli.common import parse_int_list
 from hades.errors import ConfigError
 from hades.llm.adaptive import AutoGamma, is_auto, parse_auto   # pure Python, no torch
 from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy only, no torch
+from hades.llm.prompts import GROUNDED   # pure Python
 
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
+GROUNDED_NAMES = tuple(name for name, _ in GROUNDED)
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
 FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
-              "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
-DRAFT_METHODS = ("layer-skip", "model", "lookup")
+              "prompt_name", "draft_vocab", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
+DRAFT_METHODS = ("layer-skip", "fast-skip", "model", "lookup")
 DRAFT_METHOD_HELP = (
-    "layer-skip (default): the target running a subset of its layers (--draft-layers); model: a separate "
+    "layer-skip (default): the target running a subset of its layers (--draft-layers); fast-skip: the cheaper "
+    "self-speculative draft, fewer layers chosen by measured tokens/s and an FR-Spec head over the most frequent "
+    "tokens (--draft-vocab; defaults in docs/MODELS.md); model: a separate "
     "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
     "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
     "gamma is then the most drafts per round, and a round without a match has none")
@@ -90,6 +97,9 @@ def add_parser(subparsers):
     add_draft_arguments(m)
     m.add_argument("--prompt", default=None, help=f"prompt text (default: {DEFAULT_PROMPT!r})")
     m.add_argument("--prompt-file", default=None, metavar="PATH", help="read the prompt from a file")
+    m.add_argument("--prompt-name", default=None, choices=GROUNDED_NAMES,
+                   help="a grounded prompt shipped in the package (hades/llm/prompts.py; summarise is the "
+                        "prompt of the cached real traces)")
     m.add_argument("--raw-prompt", action="store_true", help="do not wrap the prompt in the chat template")
     m.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=None,
                    help="stop once this many tokens were emitted")
@@ -106,6 +116,10 @@ def add_parser(subparsers):
 def add_draft_arguments(group) -> None:
     """--draft-method and --lookup-ngram (`hades trace` and `hades decode`)."""
     group.add_argument("--draft-method", choices=DRAFT_METHODS, default=None, help=DRAFT_METHOD_HELP)
+    group.add_argument("--draft-vocab", type=limits.VOCAB_MAX.arg("draft_vocab"), default=None, metavar="N",
+                       help="draft models: an FR-Spec LM head that scores only the N most frequent tokens (the draft "
+                            "samples from its own truncated row, so verification stays exact; default: every "
+                            "token, fast-skip 8192)")
     group.add_argument("--lookup-ngram", default=None, metavar="MIN..MAX",
                        help=f"--draft-method lookup: suffix n-gram lengths matched, longest first "
                             f"(default {format_ngram(DEFAULT_NGRAM)}; '2' is 2..2)")
@@ -143,8 +157,10 @@ def draft_method(args) -> str:
         raise ConfigError("--draft-method model needs --draft NAME_OR_PATH")
     if method != "model" and args.draft is not None:
         raise ConfigError(f"--draft applies to --draft-method model, not {method}")
-    if method != "layer-skip" and args.draft_layers is not None:
-        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip, not {method}")
+    if method not in ("layer-skip", "fast-skip") and args.draft_layers is not None:
+        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip or fast-skip, not {method}")
+    if method == "lookup" and getattr(args, "draft_vocab", None) is not None:
+        raise ConfigError("--draft-vocab applies to draft models, not --draft-method lookup")
     if method != "lookup" and args.lookup_ngram is not None:
         raise ConfigError("--lookup-ngram applies to --draft-method lookup only")
     return method
@@ -294,8 +310,12 @@ def _synthetic_v2(args):
 
 
 def read_prompt(args) -> str:
-    if args.prompt is not None and args.prompt_file is not None:
-        raise ConfigError("give --prompt or --prompt-file, not both")
+    given = [flag for flag, v in (("--prompt", args.prompt), ("--prompt-file", args.prompt_file),
+                                  ("--prompt-name", getattr(args, "prompt_name", None))) if v is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give one of --prompt, --prompt-file and --prompt-name, not {' and '.join(given)}")
+    if getattr(args, "prompt_name", None) is not None:
+        return dict(GROUNDED)[args.prompt_name]
     if args.prompt_file is not None:
         try:
             return Path(args.prompt_file).read_text(encoding="utf-8")
@@ -312,8 +332,16 @@ def pair_spec_from_args(args):
         # the layer count is only known after loading; check the syntax now, the range later
         from hades.llm.models import parse_layer_list
         layers = parse_layer_list(args.draft_layers, 1 << 16)
+    vocab = args.draft_vocab
+    if method == "fast-skip":
+        from hades.llm.models import FAST_DRAFT_LAYERS, FAST_DRAFT_VOCAB
+        if args.target is not None and layers is None:
+            raise ConfigError("--draft-method fast-skip with a --target of your own needs --draft-layers "
+                              "(its default layers are the embedded SmolLM2's)")
+        layers = layers if layers is not None else FAST_DRAFT_LAYERS
+        vocab = vocab if vocab is not None else FAST_DRAFT_VOCAB
     spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
-                    allow_download=not args.no_download, no_draft=method == "lookup")
+                    allow_download=not args.no_download, no_draft=method == "lookup", draft_vocab=vocab)
     spec.check()
     return spec
 
@@ -348,16 +376,20 @@ def _from_models(args, out: Path):
     with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
         def on_round(res):
             bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
-        regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"))
+        regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"),
+                                        pair.description.get("draft_vocab"))
         return record_trace(pair, config, prompt, threads=args.threads, raw_prompt=args.raw_prompt,
                             on_round=on_round, regenerate=regenerate, gamma_max=args.gamma_max)
 
 
-def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None) -> str:
+def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None,
+                       draft_vocab: int | None = None) -> str:
     """A canonical command line that rebuilds this trace bit for bit (on the same library versions).
-    The layer-skip draft's layers are spelled out, so a later change of the default cannot alter it."""
+    The layer-skip draft's layers and head size are spelled out (a fast-skip draft is written as the
+    layer-skip draft it is), so a later change of the defaults cannot alter it."""
     parts = ["hades", "trace", "-o", str(out)]
-    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers)):
+    for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers),
+                        ("--draft-vocab", None if draft_vocab is None else str(draft_vocab))):
         if value is not None:
             parts += [flag, value]
     if config.lookup:

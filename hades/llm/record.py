@@ -2,7 +2,7 @@
 cache and the test fixtures use, and the metadata that makes a recording reproducible."""
 from __future__ import annotations
 
-from hades.llm.models import encode_prompt
+from hades.llm.models import LOOKUP_DRAFT_LABEL, encode_prompt
 from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, config_meta, torch_threads, trace_from_decode
 from hades.traces.format import Trace
 
@@ -32,9 +32,13 @@ def trace_meta(pair, config, prompt: str, prompt_ids: list[int], result, raw_pro
             return md.version(pkg)
         except md.PackageNotFoundError:
             return "unknown"
+    models = dict(pair.description)
+    if config.lookup:   # a pair loaded with a draft model (shared with other traces) that this run left unused
+        models["draft"] = LOOKUP_DRAFT_LABEL
+        models.pop("draft_layers", None)
     meta = {
         "source": "model",
-        "models": dict(pair.description),
+        "models": models,
         "prompt": prompt,
         "chat_template": not raw_prompt and bool(getattr(pair.tokenizer, "chat_template", None)),
         "prompt_tokens": list(prompt_ids),

@@ -71,11 +71,13 @@ def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[
 
 
 def _set_records(pair, configs, name: str, prompts_ids, progress) -> list[dict]:
-    rows = []
-    for config in configs:
-        row = GammaRow(gamma=config.gamma_label if config.gamma_policy is not None else config.gammas[0],
-                       prompt_set=name, timings=Timings())
-        for ids in prompts_ids:
+    # prompt-major, every configuration of a prompt back to back: on a shared machine the load
+    # drifts over minutes, and decoding all prompts of one gamma before the next would hand that
+    # drift to the speedup column (measured: a 2x "speedup" at 1.3 tokens per target step)
+    rows = [GammaRow(gamma=config.gamma_label if config.gamma_policy is not None else config.gammas[0],
+                     prompt_set=name, timings=Timings()) for config in configs]
+    for ids in prompts_ids:
+        for config, row in zip(configs, rows):
             counted = [0]
 
             def on_round(res, counted=counted, budget=config.max_new_tokens):
@@ -91,7 +93,6 @@ def _set_records(pair, configs, name: str, prompts_ids, progress) -> list[dict]:
             row.tested += res.tested
             row.accepted += res.accepted
             row.timings.add(res.timings)
-        rows.append(row)
     base = next((r for r in rows if r.gamma == 0), None)
     return [_record(r, base) for r in rows]
 

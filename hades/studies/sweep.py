@@ -201,6 +201,8 @@ class SweepSpec:
     mode: str = "stochastic"
     uniform_bits: int = 32
     nested: bool = False               # cut every gamma's rounds from one trace at max(gammas)
+    draft: str | None = None           # real only: TraceRequest.draft (None: prompt lookup)
+    temperature: float | None = None   # real only: TraceRequest.temperature (None: 0.7)
     timing: TimingSettings = field(default_factory=TimingSettings)
     block: str = DEFAULT_BLOCK         # "logit" (v2 traces) or "probability" (v1 traces)
 
@@ -258,7 +260,8 @@ class SweepSpec:
         nested_from = max(self.gammas) if self.nested else None
         return [TraceRequest(source=self.source, gamma=g, rounds=self.rounds, seed=self.seed, mode=self.mode,
                              prob_bits=w, uniform_bits=self.uniform_bits, vocab_size=self.vocab,
-                             nested_from=nested_from, trace_format=self.block_model.trace_format)
+                             nested_from=nested_from, trace_format=self.block_model.trace_format,
+                             draft=self.draft, temperature=self.temperature)
                 for w in self.prob_bits for g in self.gammas]
 
     def hw_points(self) -> list[HwPoint]:

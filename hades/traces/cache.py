@@ -14,8 +14,9 @@ two processes that build the same trace at once both end with the same complete 
 Sources:
   "synthetic"  hades.traces.synthetic.synthetic_trace (Zipf-shaped rows, reproducible from the seed);
                with trace_format=2, hades.traces.synthetic.synthetic_logit_trace (bf16 logit rows)
-  "real"       speculative decoding of a fixed prompt with the embedded LLM pair (SmolLM2-135M
-               target, layer-skip draft) recorded by hades.llm.specdec (trace_format=2: bf16
+  "real"       speculative decoding of a fixed prompt with the embedded SmolLM2-135M target and
+               prompt-lookup drafts (draft="layer-skip": the pair's layer-skip draft), T = 0.7,
+               recorded by hades.llm.specdec (trace_format=2: bf16
                logit rows and the logit numerics); the model is loaded on the first cache miss
                only (pass a hades.llm.models.PairLoader to share one load).
 A nested request (TraceRequest.nested_from) is cut from the trace at a larger gamma.
@@ -42,6 +43,8 @@ import numpy as np
 from hades import limits
 from hades.errors import ConfigError, HadesError, TraceError
 from hades.fl.verifier import logit_block_output, verify_round
+from hades.llm.lookup import DEFAULT_NGRAM
+from hades.llm.prompts import GROUNDED
 from hades.paths import TRACE_CACHE_DIR
 
 if TYPE_CHECKING:   # the LLM tooling is imported only when a real trace is recorded
@@ -63,7 +66,20 @@ class TraceUnavailable(HadesError):
 
 # Fields added after the cache format was fixed: left unset they stay out of the key, so the
 # keys (and trace ids in sweep CSVs) of every earlier request are unchanged.
-_KEY_IF_SET = ("prompt", "trace_format")
+_KEY_IF_SET = ("prompt", "trace_format", "draft", "temperature")
+_JSON_IF_SET = ("draft", "temperature")
+
+# Drafts of real traces. "lookup" (prompt lookup, hades.llm.lookup, n-gram 1..3, one-hot rows) is
+# the default: on the grounded REAL_TRACE_PROMPT it is accepted (0.5-0.8 per token), where the
+# 22-layer layer-skip draft was accepted ~0.05-0.2 per draft slot and made every study degenerate.
+# "layer-skip" is the embedded pair's layer-skip draft (hades.llm.models.DEFAULT_DRAFT_LAYERS).
+REAL_DRAFTS = ("lookup", "layer-skip")
+DEFAULT_REAL_DRAFT = "lookup"
+# Temperature of real stochastic traces. At T = 1 the 135M target wanders off the passage and the
+# lookup's acceptance collapses (0-0.8 accepted drafts per gamma-4 round on the grounded
+# prompts); at T = 0.7 it stays on it (1.5 on REAL_TRACE_PROMPT). No top-k / top-p: the logit
+# block's CL and RTL do not implement the filters yet, and every level must verify these traces.
+DEFAULT_REAL_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,15 @@ class TraceRequest:
     trace is built instead of one per gamma.
 
     prompt: real traces only, the text decoded (None: REAL_TRACE_PROMPT).
+
+    draft: real traces only, one of REAL_DRAFTS (None: DEFAULT_REAL_DRAFT, filled in, so it is
+    always part of a real request's key). A prompt-lookup round proposes at most gamma drafts,
+    fewer (possibly none) where the lookup finds fewer: its rounds' gammas are 0..gamma, and a
+    nested request cuts each round to min(gamma, its gamma), which is exactly what the lookup
+    capped at gamma proposes in that context (it proposes a prefix of the same continuation).
+
+    temperature: real traces only (None: DEFAULT_REAL_TEMPERATURE, filled in); greedy requests
+    record plain softmax rows (temperature 1) whatever it says, as `hades trace` does.
 
     trace_format: None (or 1, stored as None) for v1 probability rows; 2 for a v2 trace of
     bf16 logit rows, with prob_bits as the weight bits W. The synthetic v2 rounds are those of
@@ -104,8 +129,19 @@ class TraceRequest:
     nested_from: int | None = None
     prompt: str | None = None
     trace_format: int | None = None
+    draft: str | None = None
+    temperature: float | None = None
 
     def __post_init__(self):
+        if self.source == "real" and self.draft is None:
+            object.__setattr__(self, "draft", DEFAULT_REAL_DRAFT)
+        if self.source == "real" and self.temperature is None:
+            object.__setattr__(self, "temperature", DEFAULT_REAL_TEMPERATURE)
+        if self.source == "real" and self.mode == "greedy":   # one key for one trace
+            object.__setattr__(self, "temperature", 1.0)
+        t = self.temperature
+        if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)):
+            object.__setattr__(self, "temperature", float(t))   # 1 and 1.0: one key
         fmt = self.trace_format
         if isinstance(fmt, (int, np.integer)) and not isinstance(fmt, (bool, np.bool_)) and int(fmt) in (1, 2):
             # v1 is the unset default, so that a v1 request has one key whichever way it is written
@@ -127,10 +163,25 @@ class TraceRequest:
             raise ConfigError("real traces take their vocabulary from the model pair; do not set vocab_size")
         if self.source == "synthetic" and self.prompt is not None:
             raise ConfigError("synthetic traces have no prompt")
+        if self.source == "synthetic" and self.draft is not None:
+            raise ConfigError("synthetic traces have no draft method")
+        if self.source == "synthetic" and self.temperature is not None:
+            raise ConfigError("synthetic traces have no temperature (their rows are drawn directly)")
+        if self.source == "real":
+            limits.check_fields(self, {"temperature": limits.TEMPERATURE})
+            if self.temperature == 0:
+                raise ConfigError("temperature 0 is greedy: set mode='greedy' instead")
+        if self.source == "real" and self.draft not in REAL_DRAFTS:
+            raise ConfigError(f"unknown draft {self.draft!r} for real traces; expected one of {', '.join(REAL_DRAFTS)}")
         if self.nested_from is not None and self.nested_from < self.gamma:
             raise ConfigError(f"a gamma-{self.gamma} trace cannot be cut from rounds of gamma {self.nested_from}")
         if self.trace_format is not None and (self.trace_format != 2 or type(self.trace_format) is not int):
             raise ConfigError(f"trace_format must be 1 or 2, got {self.trace_format!r}")
+
+    @property
+    def variable_gamma(self) -> bool:
+        """Rounds may propose fewer than gamma drafts (prompt lookup): their gammas are 0..gamma."""
+        return self.draft == "lookup"
 
     @property
     def base(self) -> "TraceRequest":
@@ -155,7 +206,8 @@ class TraceRequest:
         # readable prefix for people browsing the folder; the hash alone is the identity
         nested = "" if self.nested_from is None else f"-from{self.nested_from}"
         v2 = "" if self.trace_format is None else f"-v{self.trace_format}"
-        return (f"{self.source}{v2}-{self.mode}-g{self.gamma}{nested}-r{self.rounds}-s{self.seed}-w{self.prob_bits}"
+        draft = "" if self.draft is None else f"-{self.draft}"
+        return (f"{self.source}{v2}{draft}-{self.mode}-g{self.gamma}{nested}-r{self.rounds}-s{self.seed}-w{self.prob_bits}"
                 f"-{self.key()}")
 
 
@@ -200,7 +252,9 @@ class TraceSummary:
         return len(self.gamma)
 
     def to_json(self) -> dict:
-        d = {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": asdict(self.request),
+        # fields added with real drafts stay out when unset (synthetic): the JSON of earlier summaries
+        request = {k: v for k, v in asdict(self.request).items() if not (k in _JSON_IF_SET and v is None)}
+        d = {"format": SUMMARY_FORMAT, "trace_id": self.trace_id, "request": request,
              "mode": self.mode, "vocab_size": self.vocab_size, "row_sum": self.row_sum,
              "prob_bits": self.prob_bits, "uniform_bits": self.uniform_bits,
              "gamma_max": self.gamma_max, "gamma": self.gamma.tolist(),
@@ -224,7 +278,8 @@ _SUMMARY_KEYS_V2 = (_SUMMARY_KEYS - {"row_sum"}) | {"greedy", "onehot", "draft_t
 # TraceRequest fields and their JSON types (None allowed for the optional ones)
 _REQUEST_TYPES = {"source": str, "gamma": int, "rounds": int, "seed": int, "mode": str, "prob_bits": int,
                   "uniform_bits": int, "vocab_size": (int, None), "nested_from": (int, None), "prompt": (str, None),
-                  "trace_format": (int, None)}
+                  "trace_format": (int, None), "draft": (str, None),
+                  "temperature": (float, None)}
 _REQUIRED_REQUEST = ("source", "gamma", "rounds")
 _INT64_MAX = (1 << 63) - 1
 
@@ -319,7 +374,8 @@ def _summary_from_json(d) -> TraceSummary:
     vocab_size = _summary_int(d, "vocab_size", V or 1, V or _INT64_MAX)
     gamma_max = _summary_int(d, "gamma_max", req.gamma, _INT64_MAX)
     R = req.rounds   # every source yields exactly the rounds asked for
-    gamma = _summary_ints(d, "gamma", R, req.gamma, req.gamma)   # every round has the request's gamma
+    # every round has the request's gamma (prompt lookup: at most that many)
+    gamma = _summary_ints(d, "gamma", R, 0 if req.variable_gamma else req.gamma, req.gamma)
     accepted = _summary_ints(d, "accepted", R, 0, gamma)
     token = _summary_ints(d, "token", R, 0, vocab_size - 1)
     if type(d["meta"]) is not dict:
@@ -433,13 +489,15 @@ def cut_trace(base: Trace | LogitTrace, req: TraceRequest) -> Trace | LogitTrace
     the bonus sample from q_{gamma+1} instead of going on. v1 and v2 alike: the first gamma
     drafts (tokens, rows, uniforms) and the first gamma + 1 target rows of every round."""
     g = req.gamma
-    if base.gamma.min() < g:
+    if not req.variable_gamma and base.gamma.min() < g:
         raise TraceError(f"cannot cut gamma-{g} rounds from a trace with gamma {int(base.gamma.min())} rounds")
     decided = np.zeros(base.num_rounds, base.expected_accepted.dtype)
-    common = dict(uniform_bits=base.uniform_bits, gamma=np.full(base.num_rounds, g, base.gamma.dtype),
+    # a lookup round that proposed fewer than g keeps all of them (slots past a round's gamma are zero padding)
+    gammas = np.minimum(base.gamma, g).astype(base.gamma.dtype)
+    common = dict(uniform_bits=base.uniform_bits, gamma=gammas,
                   draft_tokens=base.draft_tokens[:, :g], accept_uniforms=base.accept_uniforms[:, :g],
                   sample_uniform=base.sample_uniform, expected_accepted=decided, expected_token=decided.copy(),
-                  meta={**base.meta, "nested": {"cut_to_gamma": g, "from_gamma": int(base.gamma.max())}})
+                  meta={**base.meta, "nested": {"cut_to_gamma": g, "from_gamma": int(base.gamma_max)}})
     if isinstance(base, LogitTrace):
         cut = LogitTrace(vocab_size=base.vocab_size, weight_bits=base.weight_bits, greedy=base.greedy,
                          onehot_draft=base.onehot_draft, draft_logits=base.draft_logits[:, :g],
@@ -451,10 +509,11 @@ def cut_trace(base: Trace | LogitTrace, req: TraceRequest) -> Trace | LogitTrace
     for i in range(cut.num_rounds):
         decision = fl_decision(cut, i)[0]
         cut.expected_accepted[i], cut.expected_token[i] = decision
-        # a round the base rejected before draft g is unchanged by the cut: a free cross-check
+        # a round the base rejected before draft g (or one the cut left whole) is unchanged: a free cross-check
         # of the producer's recorded decision
         base_decision = (int(base.expected_accepted[i]), int(base.expected_token[i]))
-        if base_decision[0] < g and decision != base_decision:
+        untouched = base_decision[0] < gammas[i] or gammas[i] == base.gamma[i]
+        if untouched and decision != base_decision:
             raise TraceError(f"base trace of {req.file_stem()}, round {i}: recorded decision {base_decision} but "
                              f"the FL verifier gives {decision}")
     return cut
@@ -529,13 +588,17 @@ def produce_trace(req: TraceRequest, pair_loader: PairLoader | None = None) -> T
 
 # ---- real traces (hades.llm.specdec with the embedded pair of hades.llm.models) ---------------------
 
-# Open-ended, so that 64 rounds at gamma 16 stay inside a coherent answer (the same text as
-# the first prompt of `hades decode`, whose Table I the sweep's speedup figure combines with).
-REAL_TRACE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+# An input-grounded task (summarise a passage, keeping its dates: the first grounded prompt of
+# `hades decode --prompt-set grounded`, whose Table I the sweep's speedup figure combines with):
+# its answer reuses the passage, which is what prompt-lookup drafts feed on. Real traces run on
+# past the end of the answer (stop_at_eos is off), so long traces also hold unaccepted stretches.
+REAL_TRACE_PROMPT = dict(GROUNDED)["summarise"]
 # torch threads while decoding: part of the key (float reductions may depend on the count).
 # One, as `hades trace` / `hades decode` default to: batch-1 decoding of a small model is
 # memory-bound, and two threads on a shared 2-core machine were measured far slower.
 REAL_TRACE_THREADS = 1
+# n-gram lengths the prompt lookup of real traces matches, longest first (part of the key)
+REAL_TRACE_NGRAM = DEFAULT_NGRAM
 
 
 def real_unavailable_reason() -> str | None:
@@ -559,7 +622,7 @@ def real_unavailable_reason() -> str | None:
 def _real_recorder_version() -> str:
     """Everything besides the request that changes a real trace's bits: the recorder and
     library versions, torch's thread count (float reductions), the model file, the draft's
-    layers and the default prompt."""
+    layers, the lookup's n-gram range and the default prompt."""
     reason = real_unavailable_reason()
     if reason is not None:
         return "unavailable"
@@ -574,7 +637,8 @@ def _real_recorder_version() -> str:
     return json.dumps({"specdec": TOOL_VERSION, "versions": [torch.__version__, transformers.__version__,
                                                              md.version("numpy")],
                        "threads": REAL_TRACE_THREADS, "model_file": [gguf.name, gguf.stat().st_size],
-                       "draft_layers": list(DEFAULT_DRAFT_LAYERS), "prompt": REAL_TRACE_PROMPT},
+                       "draft_layers": list(DEFAULT_DRAFT_LAYERS), "lookup_ngram": list(REAL_TRACE_NGRAM),
+                       "prompt": REAL_TRACE_PROMPT},
                       sort_keys=True)
 
 
@@ -589,14 +653,17 @@ def _build_real(req: TraceRequest, pair_loader: PairLoader | None = None) -> Tra
     from hades.llm.specdec import DecodeConfig
     pair = (pair_loader or PairLoader()).get()
     # the request's format: 1 (probability rows, the default of a request) or 2 (bf16 logit rows)
-    config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=1.0, prob_bits=req.prob_bits,
+    config = DecodeConfig(gammas=(req.gamma,), mode=req.mode, temperature=req.temperature, prob_bits=req.prob_bits,
                           uniform_bits=req.uniform_bits, seed=req.seed, max_new_tokens=None,
                           max_rounds=req.rounds, stop_at_eos=False, record=True,
-                          trace_format=req.trace_format or 1)
+                          trace_format=req.trace_format or 1,
+                          lookup_ngram=REAL_TRACE_NGRAM if req.draft == "lookup" else None)
     # an LLM decode of many rounds takes minutes: show it (on a terminal only, like `hades trace`)
     with tqdm(total=req.rounds, unit="round", desc=f"recording real trace, gamma {req.gamma}", file=sys.stderr,
               disable=None, leave=False) as bar:
+        # gamma_max = the request's gamma, also when no lookup round proposed that many (a nested
+        # request cuts every gamma up to it from this file)
         trace = record_trace(pair, config, req.prompt or REAL_TRACE_PROMPT, threads=REAL_TRACE_THREADS,
-                             on_round=lambda _res: bar.update(1))
+                             on_round=lambda _res: bar.update(1), gamma_max=req.gamma)
     trace.meta["trace_cache"] = {"request": asdict(req), "key": req.key()}
     return trace
