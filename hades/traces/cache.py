@@ -77,8 +77,9 @@ REAL_DRAFTS = ("lookup", "layer-skip")
 DEFAULT_REAL_DRAFT = "lookup"
 # Temperature of real stochastic traces. At T = 1 the 135M target wanders off the passage and the
 # lookup's acceptance collapses (0-0.8 accepted drafts per gamma-4 round on the grounded
-# prompts); at T = 0.7 it stays on it (1.5 on REAL_TRACE_PROMPT). No top-k / top-p: the logit
-# block's CL and RTL do not implement the filters yet, and every level must verify these traces.
+# prompts); at T = 0.7 it stays on it (1.5 on REAL_TRACE_PROMPT). No top-k / top-p: a request
+# has no filter fields, so the summaries (and the sweeps' CL timing, which reads no filter flags)
+# hold unfiltered rounds only; `hades trace --top-k/--top-p` records filtered traces when asked.
 DEFAULT_REAL_TEMPERATURE = 0.7
 
 
