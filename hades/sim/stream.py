@@ -89,14 +89,14 @@ class GroupMessage(Component):
 
     def construct(s, nbits, values):
         BitsT = mk_bits(nbits)
-        table = [BitsT(v) for v in values] + [BitsT(0)]
+        table = list(values) + [0]      # plain ints (a Bits per beat would double a long trace's memory)
         last = len(values)
         s.index = InPort(32)
         s.out = OutPort(nbits)
 
         @update
         def up_group_message():
-            s.out @= table[min(int(s.index), last)]
+            s.out @= BitsT(table[min(int(s.index), last)])
 
 
 class ResultSink(Component):
