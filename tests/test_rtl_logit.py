@@ -126,3 +126,20 @@ def test_wide_full_vocab_batch_equals_the_model(cfg):
     outputs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend="batch"))
     bad = compare_logit_levels("rtl", cfg, rounds, outputs)
     assert len(outputs) == len(rounds) and not bad, "\n".join(map(str, bad[:5]))
+
+
+@pytest.mark.slow
+def test_widest_logit_rtl_equals_the_model_in_python_simulation():
+    """256 lanes (8 lane groups, 8 banks per buffer), in the pure-Python RTL simulation (no
+    Verilator build): every result, draft and cycle count as FL + the CL schedule, on rounds
+    whose last beat ends inside group 0 (V = 520 over 3 beats: 8 lanes in the last)."""
+    from hades.sim.compare import compare_logit_levels
+    from hades.sim.run import SimOptions, run_logit_rounds
+    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
+    cfg = VerifierConfig(lanes=256, vocab_max=768, gamma_max=3)
+    trace = synthetic_logit_trace(LogitSyntheticSpec(vocab_size=520, rounds=3, gammas=(3, 1, 2), seed=41,
+                                                     greedy_share=0.3, onehot_share=0.3))
+    rounds = list(trace.rounds())
+    outputs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend="python"))
+    bad = compare_logit_levels("rtl", cfg, rounds, outputs)
+    assert len(outputs) == len(rounds) and not bad, "\n".join(map(str, bad[:5]))
