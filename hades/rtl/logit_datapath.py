@@ -216,10 +216,20 @@ class LogitDpath(Component):
                 s.e_past[i] @= s.e_last_word & (LaneT(i) > s.last_lane)
                 s.e_pw.masked[i] @= s.e_pscale.masked[i] | s.e_past[i]
                 s.e_qw.masked[i] @= s.e_qscale.masked[i] | s.e_past[i]
+
+        # three blocks, not one: the masks feed LaneWeights, whose outputs feed the other two;
+        # in one always block Verilator sees a combinational loop from L = 256 on (UNOPTFLAT)
+        @update
+        def up_engine_p_lanes():
+            for i in range(L):
                 if s.onehot:
                     s.p_lane[i] @= zext(s.x_word_here & (s.cur_x_lane == LaneT(i)), W)
                 else:
                     s.p_lane[i] @= s.e_pw.kept[i]
+
+        @update
+        def up_engine_crossing_lanes():
+            for i in range(L):
                 if s.eng_job == J_DS:
                     s.crossing.lane[i] @= zext(s.e_pw.kept[i], RB)
                 elif s.eng_job == J_RX:
