@@ -10,12 +10,15 @@ import statistics
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 
-from hades.config import VerifierConfig
-from hades.logit_protocol import LogitLayout, model_drafts, round_beats
-from hades.rtl import batch
-from hades.traces.format import read_trace
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's hades, not an installed one
+from hades.config import VerifierConfig  # noqa: E402 (after the path insert)
+from hades.logit_protocol import LogitLayout, model_drafts, round_beats  # noqa: E402
+from hades.rtl import batch  # noqa: E402
+from hades.traces.format import read_trace  # noqa: E402
 
 
 def main(path: str, lanes: list[int]) -> None:
