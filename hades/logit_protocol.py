@@ -37,6 +37,8 @@ MIN_P_BITS = numerics.FRACTION_BITS + 1       # 0..2^16
 TOP_K_BITS = 25                               # 0..2^24 (0 = off)
 TOP_P_BITS = numerics.FRACTION_BITS + 1       # 1..2^16 (2^16 = off)
 KIND_DRAFT, KIND_RESULT = 0, 1
+GROUP_LANES = 32                              # lanes per beat signal and per SRAM bank: 512 bits
+MAX_SIM_LANES = 256                           # the widest RTL built and checked (8 lane groups)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,44 @@ class LogitLayout:
     def beat_bits(self) -> int:
         return max(self.word_bits, self.header_bits, self.draft_beat_bits)
 
+    # ---- lane groups: how a beat (and an SRAM word) is split into signals of <= 512 bits ----
+    @property
+    def group_lanes(self) -> int:
+        """Lanes per group: all of them up to GROUP_LANES, else GROUP_LANES (L is a power of two)."""
+        return min(self.cfg.lanes, GROUP_LANES)
+
+    @property
+    def lane_groups(self) -> int:
+        return self.cfg.lanes // self.group_lanes
+
+    @property
+    def group_word_bits(self) -> int:
+        """Bits of one lane group's share of an SRAM word (one bank of the row buffers)."""
+        return self.group_lanes * BF16_BITS
+
+    @property
+    def beat_groups(self) -> tuple[int, ...]:
+        """Widths of the beat's signals, group 0 first. Group g carries lanes [g G, g G + G) (G =
+        group_lanes) in its low bits; group 0 also carries the header and draft beats' fields,
+        so it is widened to them when a beat has a single group (L <= 32)."""
+        if self.lane_groups == 1:
+            return (self.beat_bits,)
+        assert max(self.header_bits, self.draft_beat_bits) <= self.group_word_bits
+        return (self.group_word_bits,) * self.lane_groups
+
+    @property
+    def group_bits(self) -> int:
+        """Every group of a beat is as wide (beat_groups)."""
+        return self.beat_groups[0]
+
+    def split_beat(self, beat: int) -> list[int]:
+        """A beat as the values of its group signals (group 0 first)."""
+        out, pos = [], 0
+        for bits in self.beat_groups:
+            out.append((int(beat) >> pos) & ((1 << bits) - 1))
+            pos += bits
+        return out
+
     @property
     def result_bits(self) -> int:
         return 1 + self.cfg.gamma_bits + self.cfg.token_bits + 64
@@ -162,11 +202,15 @@ class LogitLayout:
                 f"_U{c.uniform_bits}{b}")
 
     def require_simulatable(self) -> None:
-        """The PyMTL3 components (FL, CL and RTL) carry a beat in one signal, and PyMTL3 signals
-        stop at 1023 bits; the analytic CL timing has no such limit."""
-        if self.beat_bits >= 1024:
-            raise ConfigError(f"{self.beat_bits} bits per beat: PyMTL3 signals stop at 1023 bits "
-                              "(use lanes <= 32 for simulation)")
+        """The PyMTL3 components (FL, CL and RTL) carry a beat as lane groups of at most
+        GROUP_LANES lanes (beat_groups), and PyMTL3 signals stop at 1023 bits; the analytic CL
+        timing has no such limit."""
+        if max(self.beat_groups) >= 1024:
+            raise ConfigError(f"{max(self.beat_groups)} bits in a beat's lane group: PyMTL3 signals stop at "
+                              "1023 bits")
+        if self.cfg.lanes > MAX_SIM_LANES:
+            raise ConfigError(f"lanes={self.cfg.lanes}: the logit block's RTL is built and checked up to "
+                              f"{MAX_SIM_LANES} lanes (use the CL timing model beyond)")
 
     def require_rtl(self) -> None:
         """What the RTL of the logit block needs beyond VerifierConfig's own checks."""

@@ -64,6 +64,10 @@ class LogitCase:
 
 
 LOGIT_FULL_VOCAB = VerifierConfig(lanes=16, vocab_max=65536, gamma_max=4)
+# wide datapaths (issue 15): 2 and 4 lane groups of 32 lanes (hades/rtl/beats.py), built for a
+# real vocabulary so that the same build runs small and full-vocabulary rows
+LOGIT_WIDE_64 = VerifierConfig(lanes=64, vocab_max=65536, gamma_max=4)
+LOGIT_WIDE_128 = VerifierConfig(lanes=128, vocab_max=65536, gamma_max=4)
 WIDE_TEMPERATURES = (0.5, 1.5)
 
 LOGIT_CASES = [
@@ -116,4 +120,18 @@ LOGIT_CASES = [
     LogitCase("logit_full_vocab_filters", LOGIT_FULL_VOCAB,
               LogitSyntheticSpec(vocab_size=49152, rounds=2, gammas=(1, 2), seed=25, greedy_share=0.0,
                                  onehot_share=1.0, top_ks=(50,), top_ps=(0.9,), min_ps=(0.0,))),
+    # wide datapaths: V well past the lanes (tens of beats per row, a last beat that ends
+    # inside a lane group other than the last), one full-vocabulary case per width
+    LogitCase("logit_wide64_mixed", LOGIT_WIDE_64,
+              LogitSyntheticSpec(vocab_size=3001, rounds=12, gammas=(4, 1, 0, 2, 3), seed=21, mask_share=0.4,
+                                 min_ps=(0.0, 0.05))),
+    LogitCase("logit_wide64_stalls", LOGIT_WIDE_64,
+              LogitSyntheticSpec(vocab_size=1100, rounds=6, gammas=(3, 0, 4), seed=22, logit_step=2.0),
+              src_stall=0.2, sink_stall=0.3),
+    LogitCase("logit_wide128_model_drafts", LOGIT_WIDE_128,
+              LogitSyntheticSpec(vocab_size=5000, rounds=8, gammas=(4, 2, 3, 1), seed=23, greedy_share=0.0,
+                                 onehot_share=0.0, mask_share=0.5, min_ps=(0.0, 0.05, 0.2))),
+    LogitCase("logit_wide128_full_vocab", LOGIT_WIDE_128,
+              LogitSyntheticSpec(vocab_size=49152, rounds=3, gammas=(4, 2, 3), seed=24, greedy_share=0.34,
+                                 onehot_share=0.34)),
 ]

@@ -102,6 +102,24 @@ def test_synth_end_to_end_tiny(tmp_path, capsys):
     assert float(energy["total_nj"]) > 0 and "ESTIMATE" in energy["note"]
 
 
+@pytest.mark.skipif(shutil.which("yosys") is None,
+                    reason="yosys is not installed (apt-get install -y yosys; set-up: HADES_WITH_YOSYS=1)")
+def test_synth_lane_trees_deepen_by_levels_not_by_lanes(tmp_path, capsys):
+    """`hades synth --lane-trees`: each of the logit block's lane trees is synthesised alone;
+    from 2 to 8 lanes the cells grow with L while the depth of the max tree grows by a fixed
+    number of levels per doubling (a tree, not a chain: a chain would add levels per lane)."""
+    out_csv = tmp_path / "trees.csv"
+    rc = main(["synth", "--lane-trees", "--lanes", "2,4,8", "--vocab-max", "64", "--csv", str(out_csv)])
+    assert rc == 0, capsys.readouterr().err
+    rows = _read_csv(out_csv)
+    assert len(rows) == 3 * 4 and {r["lanes"] for r in rows} == {"2", "4", "8"}
+    maxes = [r for r in rows if r["unit"].startswith("row maximum")]
+    cells = [int(r["cells"]) for r in maxes]
+    levels = [int(r["longest_path_levels"]) for r in maxes]
+    assert cells[0] < cells[1] < cells[2]
+    assert levels[0] < levels[1] < levels[2] and levels[2] - levels[1] <= 2 * (levels[1] - levels[0]) + 2
+
+
 # ---- from logits (v2 rounds): torch (a), today's path (b), the logit block's plug-in (c) ----------
 
 def _logit_trace(vocab_size=512, rounds=60, gammas=(2, 4, 8), seed=3):

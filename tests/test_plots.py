@@ -111,3 +111,18 @@ def test_each_block_is_its_own_family_and_says_so(sweep_csv, tmp_path, monkeypat
     fams = {f.value("block"): f for f in plots.families(rows)}
     assert "Gaussian-logit" in fams["logit"].models_text() and "Zipf" in fams["probability"].models_text()
     assert plots._row_kib(fams["logit"], 8) == 2 == 2 * plots._row_kib(fams["probability"], 8)   # bf16 rows
+
+
+def test_logit_sweep_over_lanes_plots_tokens_vs_lanes_with_the_bandwidth_limit(tmp_path):
+    """Three or more lane counts (up to 256) add the lanes figure: tokens/s vs L and the input
+    bandwidth the block needs against HBM's; the CL model's tokens/s never fall as L grows."""
+    from hades.studies.plots import HBM_BYTES_PER_S, plot_tokens_vs_lanes  # noqa: F401 (the figure's names)
+    out = tmp_path / "lanes.csv"
+    run_sweep(replace(SPEC, gammas=(2,), sram_kib=(64,), lanes=(16, 64, 256)), out, jobs=1, cache_dir=tmp_path / "c")
+    rows = read_csv(out)
+    tps = [r["tokens_per_s"] for r in sorted(rows, key=lambda r: r["lanes"])]
+    assert tps == sorted(tps) and tps[0] < tps[-1]
+    paths = plot_sweep(rows, tmp_path / "figs")
+    assert sorted(p.stem for p in paths) == sorted(FIGURES + ("tokens_per_s_vs_lanes",))
+    for p in paths:
+        _assert_png(p)

@@ -28,6 +28,9 @@ def add_parser(sub):
     p.add_argument("--logits", action="store_true",
                    help="synthesise the logit block (bf16 logit rows in) instead of the probability-row block; "
                         "the energy estimate below covers the probability-row block only and is skipped")
+    p.add_argument("--lane-trees", action="store_true",
+                   help="synthesise the logit block's lane trees alone (row maximum, weight and residual sums, "
+                        "the crossing) at each lane count: how the logic depth grows with L")
     g = p.add_argument_group("energy estimate (rounds of a synthetic trace through the CL timing model)")
     g.add_argument("--energy-vocab", type=limits.VOCAB_MAX.arg("energy_vocab"), default=49152,
                    help="vocabulary (default 49152)")
@@ -58,6 +61,17 @@ def run(args) -> int:
         raise synth.SynthError("yosys is not installed (apt-get install -y yosys)")
     print(f"# hades synth, {datetime.date.today().isoformat()}; Yosys generic gates "
           "(synth -flatten to 'fine' = memory -nomap, techmap, abc -fast); ltp -noff")
+    if args.lane_trees:
+        print(f"{'L':>4} {'tree':<62} {'cells':>8} {'levels':>6} {'s':>6}")
+        trees = []
+        for cfg in cfgs:
+            for t in synth.synthesize_lane_trees(cfg.lanes, args.work_dir, args.timeout, cfg.vocab_max):
+                trees.append(t)
+                print(f"{t.lanes:>4} {t.unit:<62} {t.cells:>8} {t.longest_path_levels:>6} {t.seconds:>6.1f}",
+                      flush=True)
+        if args.csv:
+            print(f"wrote {bench.rows_to_csv(trees, args.csv)}")
+        return 0
     print(f"{'module':<40} {'cells':>7} {'FFs':>6} {'logic':>7} {'mems':>4} {'mem bits':>9} {'SRAM bits':>9} "
           f"{'levels':>6} {'s':>6}")
     results = []

@@ -23,7 +23,7 @@ def add_parser(sub):
     p.add_argument("trace", help="trace file (.npz, hades-trace/1, /2 or /3 (trees))")
     p.add_argument("--level", default="fl", help="fl, cl or rtl (default fl)")
     add_hw_args(p)
-    p.add_argument("--rtl-backend", default="verilator", help="rtl: verilator (pymtl3 import, default), batch (same Verilog, C++ driver: fast; v1 traces only) or python")
+    p.add_argument("--rtl-backend", default="verilator", help="rtl: verilator (pymtl3 import, default), batch (same Verilog, C++ driver: fast) or python")
     p.add_argument("--sim", action="store_true",
                    help="fl/cl: stream the rounds through the PyMTL3 component instead of calling the model directly")
     p.add_argument("--vcd", default=None, help="rtl with --rtl-backend python: write a VCD waveform")

@@ -17,6 +17,7 @@ from hades.fl.verifier import draft_tokens_from_logits
 from hades.logit_protocol import (DraftRow, DraftToken, LogitBeatDecoder, LogitLayout, LogitRoundOutput, pack_draft,
                                   pack_result)
 from hades.protocol import BeatDecoder
+from hades.rtl.beats import BeatRecvIfc, beat_value
 from hades.protocol import pack_result as pack_v1_result
 from hades.round import LogitRound, Round, RoundResult
 
@@ -32,9 +33,12 @@ class StreamModel(Component):
     def on_beat(s, beat: int) -> list[tuple[int, int, bool]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def construct(s, cfg: VerifierConfig, decoder, beat_bits: int, result_bits: int):
+    def construct(s, cfg: VerifierConfig, decoder, beat_bits: int, result_bits: int, beat_groups=None):
+        """beat_groups: the widths of a beat's lane groups (the logit block: a BeatRecvIfc, as
+        its RTL's), or None for one message of beat_bits."""
         s.cfg = cfg
-        s.recv = RecvIfcRTL(mk_bits(beat_bits))
+        s.recv = RecvIfcRTL(mk_bits(beat_bits)) if beat_groups is None else BeatRecvIfc(len(beat_groups), beat_groups[0])
+        read_beat = (lambda: int(s.recv.msg)) if beat_groups is None else (lambda: beat_value(s.recv))
         s.send = SendIfcRTL(mk_bits(result_bits))
         s.decoder = decoder
         s.queue = deque()        # (due cycle, packed message, ends a round)
@@ -57,7 +61,7 @@ class StreamModel(Component):
             if s.recv.val & s.recv.rdy:
                 if s.decoder.empty():
                     s.header_cycle = s.now
-                for offset, msg, ends in s.on_beat(int(s.recv.msg)):
+                for offset, msg, ends in s.on_beat(read_beat()):
                     s.queue.append((s.header_cycle + offset, msg, ends))
                     s.pending += ends
             s.now += 1
@@ -106,7 +110,7 @@ class LogitStreamModel(StreamModel):
     def construct(s, cfg: VerifierConfig):
         lay = LogitLayout(cfg)
         s.drafts: list[DraftToken] = []
-        StreamModel.construct(s, cfg, LogitBeatDecoder(cfg), lay.beat_bits, lay.result_bits)
+        StreamModel.construct(s, cfg, LogitBeatDecoder(cfg), lay.beat_bits, lay.result_bits, lay.beat_groups)
 
     def on_beat(s, beat):
         cfg = s.cfg

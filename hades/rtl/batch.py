@@ -68,6 +68,8 @@ def _compile(cfg: VerifierConfig, logits: bool, name: str, result_bits: int, wor
              stamp: Path, key: str) -> None:
     from hades.rtl.emit import emit_verilog
     vfile = emit_verilog(cfg, work, logits=logits)
+    if logits:      # the C++ driver sees one flat beat port; the block takes lane groups
+        vfile, name = _flat_beat_wrapper(cfg, name, vfile, work)
     result_words = -(-result_bits // 32)
     # Verilator escapes the '__' of pymtl3's port names (recv__msg -> recv___05Fmsg)
     ports = "".join(f"#define {ifc.upper()}_{sig.upper()} {ifc}___05F{sig}\n"
@@ -84,6 +86,30 @@ def _compile(cfg: VerifierConfig, logits: bool, name: str, result_bits: int, wor
         raise HadesError(f"verilator build of the batch simulator failed:\n{proc.stderr[-3000:]}")
     os.replace(obj / "sim", binary)      # atomic: a running simulation keeps its old inode
     stamp.write_text(key)
+
+
+def _flat_beat_wrapper(cfg: VerifierConfig, name: str, vfile: Path, work: Path) -> tuple[Path, str]:
+    """A Verilog top around the logit block whose input message is the whole beat in one port
+    (recv__msg), sliced into the block's lane groups (LogitLayout.beat_groups, an unpacked array
+    port), so that the C++ driver is the same for both blocks. Returns (file, top module name)."""
+    from hades.logit_protocol import LogitLayout
+    lay = LogitLayout(cfg)
+    groups, top = lay.beat_groups, f"{name}_batch"
+    slices, pos = [], 0
+    for g, bits in enumerate(groups):
+        slices.append(f"  assign groups[{g}] = recv__msg[{pos + bits - 1}:{pos}];\n")
+        pos += bits
+    text = (f"module {top} (\n  input logic clk, input logic reset,\n"
+            f"  input logic [{pos - 1}:0] recv__msg, input logic recv__val, output logic recv__rdy,\n"
+            f"  output logic [{lay.result_bits - 1}:0] send__msg, output logic send__val, input logic send__rdy\n);\n"
+            f"  logic [{groups[0] - 1}:0] groups [0:{len(groups) - 1}];\n" + "".join(slices)
+            + f"  {name} block (.clk(clk), .reset(reset), .recv__msg(groups), .recv__val(recv__val),\n"
+            f"    .recv__rdy(recv__rdy), .send__msg(send__msg), .send__val(send__val), .send__rdy(send__rdy));\n"
+            "endmodule\n")
+    assert len(set(groups)) == 1 or len(groups) == 1
+    wrapper = work / f"{top}.v"
+    wrapper.write_text(vfile.read_text() + "\n" + text)
+    return wrapper, top
 
 
 def _run_messages(binary: Path, beats: np.ndarray, beat_bits: int, result_bits: int, n_messages: int,

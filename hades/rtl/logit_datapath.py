@@ -19,12 +19,13 @@
 from pymtl3 import *
 
 from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS, TOP_K_BITS, TOP_P_BITS, LogitLayout
+from hades.rtl.beats import LaneGroupSplit
 from hades.rtl.counters import RoundCounters
-from hades.rtl.lanes import LaneCrossing, LaneSplit
+from hades.rtl.lanes import LaneCrossing
 from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, J_DS, J_DZ, J_FP, J_RS, J_RX, J_TZ, port_width)
 from hades.rtl.logit_filter import LaneRankKeep, RadixSelect
 from hades.rtl.logit_lanes import X_BITS, Y_BITS, LaneBf16Scale, LaneMax, LaneWeights, LaneWeightedResidual
-from hades.rtl.sram import SramR1W1
+from hades.rtl.sram import SramBanks
 from hades.rtl.widths import RtlWidths
 
 
@@ -45,7 +46,10 @@ class LogitDpath(Component):
         s.build_result(w, lay)
 
     def build_ports(s, w, lay):
-        s.msg = InPort(lay.beat_bits)
+        # the beat's lane groups (hades/rtl/beats.py): group 0, which also carries the header
+        # and draft fields, and groups 1 .. G-1 (L >= 64 only)
+        s.msg = InPort(lay.beat_groups[0])
+        s.msg_upper = [InPort(b) for b in lay.beat_groups[1:]]
         s.result = OutPort(lay.result_bits)
         for name, kind in CTRL_TO_DPATH.items():
             setattr(s, name, InPort(port_width(kind, w, lay)))
@@ -93,10 +97,11 @@ class LogitDpath(Component):
         SIGN = mk_bits(Y_BITS)(1 << (Y_BITS - 1))
         X_MSB = X_BITS - 1
         SIGN_FILL = mk_bits(Y_BITS - X_BITS)(-1)
-        s.in_lanes = LaneSplit(L, BF16_BITS)
+        s.in_lanes = LaneGroupSplit(lay.lane_groups, lay.beat_groups[0], lay.group_lanes, BF16_BITS)
         s.in_scale = LaneBf16Scale(L)
         s.in_max = LaneMax(L, Y_BITS)
-        s.in_lanes.word //= s.msg[0:lay.word_bits]
+        for g, word in enumerate([s.msg] + s.msg_upper):
+            s.in_lanes.word[g] //= word
         s.in_past = [Wire() for _ in range(L)]       # lanes past V in a row's last beat
         s.run_live = Wire()
         s.run_max = Wire(Y_BITS)
@@ -148,9 +153,12 @@ class LogitDpath(Component):
 
     # ---- the two row buffers ---------------------------------------------------------------
     def build_buffers(s, w, lay):
-        STRIDE, WORD_BITS = lay.row_words, lay.word_bits
-        s.draft_mem = SramR1W1(lay.draft_buffer_words, WORD_BITS)
-        s.target_mem = SramR1W1(lay.target_buffer_words, WORD_BITS)
+        STRIDE, GROUPS, BANK_BITS = lay.row_words, lay.lane_groups, lay.group_word_bits
+        s.draft_mem = SramBanks(lay.draft_buffer_words, GROUPS, BANK_BITS)
+        s.target_mem = SramBanks(lay.target_buffer_words, GROUPS, BANK_BITS)
+        for g, word in enumerate([s.msg] + s.msg_upper):     # bank g stores lane group g of the beat
+            s.draft_mem.wdata[g] //= word[0:BANK_BITS]
+            s.target_mem.wdata[g] //= word[0:BANK_BITS]
         DA, TA = s.draft_mem.raddr.get_type().nbits, s.target_mem.raddr.get_type().nbits
         DStride, TStride = mk_bits(DA)(STRIDE), mk_bits(TA)(STRIDE)
         s.eng_word = Wire(w.beat_index_bits)
@@ -161,8 +169,6 @@ class LogitDpath(Component):
             s.target_mem.wen @= s.row_beat & ~s.in_draft_row
             s.draft_mem.waddr @= zext(s.in_slot, DA) * DStride + zext(s.in_beat, DA)
             s.target_mem.waddr @= zext(s.in_slot, TA) * TStride + zext(s.in_beat, TA)
-            s.draft_mem.wdata @= s.msg[0:WORD_BITS]
-            s.target_mem.wdata @= s.msg[0:WORD_BITS]
             if s.eng_go:
                 s.eng_word @= 0
             else:
@@ -175,16 +181,18 @@ class LogitDpath(Component):
         L, W, ZB, RB = w.lanes, w.prob_bits, lay.z_bits, lay.residual_bits
         LB, TB = w.lane_bits, w.token_bits
         LaneT = mk_bits(LB)
-        s.e_dlanes = LaneSplit(L, BF16_BITS)
-        s.e_tlanes = LaneSplit(L, BF16_BITS)
+        BANKS, BANK_BITS = lay.lane_groups, lay.group_word_bits
+        s.e_dlanes = LaneGroupSplit(BANKS, BANK_BITS, lay.group_lanes, BF16_BITS)
+        s.e_tlanes = LaneGroupSplit(BANKS, BANK_BITS, lay.group_lanes, BF16_BITS)
         s.e_pscale = LaneBf16Scale(L)
         s.e_qscale = LaneBf16Scale(L)
         s.e_pw = LaneWeights(L, W, ZB)
         s.e_qw = LaneWeights(L, W, ZB)
         s.resid = LaneWeightedResidual(L, W, ZB, lay.residual_sum_bits)
         s.crossing = LaneCrossing(L, RB, lay.residual_sum_bits)
-        s.e_dlanes.word //= s.draft_mem.rdata
-        s.e_tlanes.word //= s.target_mem.rdata
+        for g in range(lay.lane_groups):
+            s.e_dlanes.word[g] //= s.draft_mem.rdata[g]
+            s.e_tlanes.word[g] //= s.target_mem.rdata[g]
         s.e_pscale.k //= s.k_draft
         s.e_qscale.k //= s.k_target
         s.e_pw.min_p //= s.min_p_draft
@@ -214,10 +222,20 @@ class LogitDpath(Component):
                 s.e_past[i] @= s.e_last_word & (LaneT(i) > s.last_lane)
                 s.e_pw.masked[i] @= s.e_pscale.masked[i] | s.e_past[i]
                 s.e_qw.masked[i] @= s.e_qscale.masked[i] | s.e_past[i]
+
+        # three blocks, not one: the masks feed LaneWeights, whose outputs feed the other two;
+        # in one always block Verilator sees a combinational loop from L = 256 on (UNOPTFLAT)
+        @update
+        def up_engine_p_lanes():
+            for i in range(L):
                 if s.onehot:
                     s.p_lane[i] @= zext(s.x_word_here & (s.cur_x_lane == LaneT(i)), W)
                 else:
                     s.p_lane[i] @= s.pfilt.kept[i]
+
+        @update
+        def up_engine_crossing_lanes():
+            for i in range(L):
                 if s.eng_job == J_DS:
                     s.crossing.lane[i] @= zext(s.pfilt.kept[i], RB)
                 elif s.eng_job == J_RX:

@@ -3,10 +3,11 @@
 (hades/rtl/logit_datapath.py: decode, row maxima, two row buffers, weights, residual, the
 inverse-CDF crossing, accept test, result), like VerifierRTL for probability rows."""
 from pymtl3 import *
-from pymtl3.stdlib.stream.ifcs import RecvIfcRTL, SendIfcRTL
+from pymtl3.stdlib.stream.ifcs import SendIfcRTL
 
 from hades.config import VerifierConfig
 from hades.logit_protocol import LogitLayout
+from hades.rtl.beats import BeatRecvIfc
 from hades.rtl.logit_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, ENGINE_NAMES, JOB_NAMES, STATE_NAMES,
                                      LogitCtrl)
 from hades.rtl.logit_datapath import LogitDpath
@@ -22,7 +23,7 @@ class LogitVerifierRTL(Component):
         lay.require_rtl()
         w = RtlWidths.from_config(cfg)
 
-        s.recv = RecvIfcRTL(mk_bits(lay.beat_bits))
+        s.recv = BeatRecvIfc(lay.lane_groups, lay.group_bits)     # lane groups of <= 512 bits (hades/rtl/beats.py)
         s.send = SendIfcRTL(mk_bits(lay.result_bits))
         s.ctrl = LogitCtrl(w, lay)
         s.dpath = LogitDpath(w, lay)

@@ -33,7 +33,12 @@ def wire_ctrl_dpath(top, ctrl_to_dpath, dpath_to_ctrl) -> None:
     the datapath, and every control <-> datapath port by name."""
     top.ctrl.recv_val //= top.recv.val
     top.recv.rdy //= top.ctrl.recv_rdy
-    top.dpath.msg //= top.recv.msg
+    if isinstance(top.recv.msg, list):      # the logit block's lane groups (hades/rtl/beats.py)
+        top.dpath.msg //= top.recv.msg[0]
+        for port, group in zip(top.dpath.msg_upper, top.recv.msg[1:], strict=True):
+            connect(port, group)
+    else:
+        top.dpath.msg //= top.recv.msg
     top.send.val //= top.ctrl.send_val
     top.ctrl.send_rdy //= top.send.rdy
     top.send.msg //= top.dpath.result

@@ -109,13 +109,15 @@ def build_harness(level: str, cfg: VerifierConfig, beats: list[int], opts: SimOp
             lay.require_rtl()
         else:
             lay.require_simulatable()
-        beat_bits, result_bits, module_name = lay.beat_bits, lay.result_bits, lay.module_name()
+        beat_type, result_bits, module_name = lay.beat_groups, lay.result_bits, lay.module_name()
+        split = lay.split_beat          # the beat as lane groups (hades/rtl/beats.py)
     else:
         cfg.require_simulatable()
-        beat_bits, result_bits, module_name = cfg.beat_bits, cfg.result_bits, cfg.module_name()
+        beat_type, result_bits, module_name = mk_bits(cfg.beat_bits), cfg.result_bits, cfg.module_name()
+        split = None
     dut = make_dut(level, cfg, opts, logits)
-    th = VerifierHarness(dut, mk_bits(beat_bits), mk_bits(result_bits), beats,
-                         opts.src_stall, opts.sink_stall, opts.seed)
+    th = VerifierHarness(dut, beat_type, mk_bits(result_bits), beats,
+                         opts.src_stall, opts.sink_stall, opts.seed, split)
     th.elaborate()
     if level == "rtl" and opts.backend == "verilator":
         th = verilate(th, th.dut, module_name)

@@ -270,6 +270,57 @@ def plot_acceptance(fam: Family, path: Path) -> Path:
     return _save(fig, path)
 
 
+# what an HBM-attached block could read: one HBM3e stack's ~4.8 TB/s (about 4.8 KB per cycle at 1 GHz)
+HBM_BYTES_PER_S = 4.8e12
+MIN_LANE_COUNTS = 3        # the lanes figure needs at least this many lane counts
+
+
+def plot_tokens_vs_lanes(fam: Family, path: Path) -> Path:
+    """Logit block: verified tokens/s vs lanes at the largest SRAM size, one curve per γ, with the
+    input-bandwidth limit. The input streams one beat of L bf16 entries (2 L bytes) per cycle,
+    so a round's input is input_cycles x 2 L bytes; an HBM read of HBM_BYTES_PER_S caps tokens/s
+    at HBM_BYTES_PER_S x tokens_per_round / (input bytes per round) (dashed). Right: the bytes
+    per cycle the block needs while rows stream (2 L) and averaged over the round, against
+    what HBM delivers per cycle at the clock."""
+    clock = fam.value("clock_hz")
+    hbm_per_cycle = HBM_BYTES_PER_S / clock
+    kib = max(_values(fam.rows, "sram_kib"))
+    w = _values(fam.rows, "prob_bits")[0]
+    rows = _select(fam.rows, sram_kib=kib, prob_bits=w)
+    gammas = _values(rows, "gamma")
+    cmap = _colormap(len(gammas))
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    lanes_all = np.array(_values(rows, "lanes"), float)
+    for c, g in enumerate(gammas):
+        sel = sorted(_select(rows, gamma=g), key=lambda r: r["lanes"])
+        lanes = np.array([r["lanes"] for r in sel], float)
+        tps = np.array([r["tokens_per_s"] for r in sel])
+        in_bytes = np.array([r["input_cycles_per_round"] * 2 * r["lanes"] for r in sel])
+        ceiling = HBM_BYTES_PER_S * np.array([r["tokens_per_round"] for r in sel]) / in_bytes
+        ax.plot(lanes, tps, marker="o", ms=4, color=cmap[c], label=f"γ = {g}")
+        ax.plot(lanes, ceiling, ls="--", lw=1, color=cmap[c])
+        bx.plot(lanes, in_bytes / np.array([r["cycles_per_round"] for r in sel]), marker="o", ms=3, color=cmap[c],
+                label=f"γ = {g}, averaged over the round")
+    bx.plot(lanes_all, 2 * lanes_all, color="black", marker="s", ms=3, label="while rows stream (2 L bytes)")
+    bx.axhline(hbm_per_cycle, color="#c44e52", lw=2, label=f"HBM3e ~{HBM_BYTES_PER_S / 1e12:g} TB/s "
+               f"= {hbm_per_cycle:,.0f} B/cycle at {_si(clock)}Hz")
+    for a in (ax, bx):
+        a.set_xscale("log", base=2)
+        a.set_yscale("log")
+        a.set_xticks(lanes_all, [f"{int(v)}" for v in lanes_all])
+        a.set_xlabel("L (lanes: bf16 entries per beat and per engine word)")
+        a.grid(alpha=0.3, which="both")
+    ax.set_ylabel("verified tokens/s")
+    ax.set_title(f"CL model, {kib} KiB on chip; dashed: the limit of an HBM-fed input", fontsize=9)
+    ax.legend(fontsize=8)
+    bx.set_ylabel("input bytes per cycle")
+    bx.set_title("input bandwidth needed vs what HBM delivers", fontsize=9)
+    bx.legend(fontsize=7)
+    _title(fig, "Verified tokens/s vs lanes", fam)
+    return _save(fig, path)
+
+
 def _colormap(n: int):
     from matplotlib import colormaps
     cm = colormaps["viridis"]
@@ -298,6 +349,8 @@ def plot_sweep(rows, out_dir: str | Path, decode_rows=None, decode_label: str = 
         paths.append(plot_tokens_vs_sram(fam, out_dir / f"tokens_per_s_vs_sram{suffix}.png"))
         paths.append(plot_cycles_by_phase(fam, out_dir / f"cycles_by_phase{suffix}.png"))
         paths.append(plot_acceptance(fam, out_dir / f"acceptance_vs_gamma{suffix}.png"))
+        if fam.value("block") == "logit" and len(_values(fam.rows, "lanes")) >= MIN_LANE_COUNTS:
+            paths.append(plot_tokens_vs_lanes(fam, out_dir / f"tokens_per_s_vs_lanes{suffix}.png"))
         if decode is not None:
             paths.append(plot_decode_speedup(fam, decode, out_dir / f"decode_speedup_vs_gamma{suffix}.png",
                                              decode_label))

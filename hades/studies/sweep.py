@@ -47,8 +47,9 @@ DEFAULT_SRAM_KIB = (128, 256, 384, 512, 768, 1024, 1536, 2048)
 # (33 rows, 3.1 MiB at gamma 16): 3072 and 4096 KiB (32 and 42 rows) put the knee of every
 # default gamma on the grid.
 DEFAULT_LOGIT_SRAM_KIB = DEFAULT_SRAM_KIB + (3072, 4096)
-# 64 lanes at W = 16 would be a 1024-bit beat, which VerifierConfig refuses (PyMTL3 signals
-# stop at 1023 bits); 32 is the widest the RTL supports at the default W.
+# The probability-row block's RTL carries a beat in one signal (PyMTL3 signals stop at 1023
+# bits), so 32 lanes is its widest at W = 16; the logit block's RTL goes to 256 lanes (lane
+# groups, hades/rtl/beats.py): sweep it with --lanes 16,32,64,128,256.
 DEFAULT_LANES = (16, 32)
 DEFAULT_PROB_BITS = (16,)
 DEFAULT_SYNTHETIC_VOCAB = 49152   # SmolLM2's vocabulary: synthetic sweeps put the knee where real ones do

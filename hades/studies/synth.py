@@ -194,6 +194,65 @@ def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout:
                        longest_path_levels=levels, seconds=secs)
 
 
+# ---- the lane trees alone: how the logic depth grows with L ---------------------------------
+
+@dataclass(frozen=True)
+class TreeSynthResult:
+    unit: str                # what the tree is in the logit block
+    lanes: int
+    cells: int
+    longest_path_levels: int
+    seconds: float
+
+
+def lane_tree_units(lanes: int, vocab_max: int = 65536, weight_bits: int = 16):
+    """(name, component, module name) of every lane-combining tree of the logit block at its
+    widths for this vocab_max: the row maximum (LaneMax over 32-bit y), the weight sum
+    (AddTree of W + log2 L bits), the inverse-CDF crossing (LaneCrossing: Kogge-Stone prefix
+    sums of the residual lanes, compare, one-hot encoder) and the residual sum."""
+    from hades.config import VerifierConfig
+    from hades.logit_protocol import LogitLayout
+    from hades.rtl.lanes import AddTree, LaneCrossing
+    from hades.rtl.logit_lanes import Y_BITS, LaneMax
+    lay = LogitLayout(VerifierConfig(lanes=lanes, vocab_max=vocab_max, gamma_max=4, prob_bits=weight_bits))
+    lb = lanes.bit_length() - 1
+    return [("row maximum (LaneMax, y 32 b)", LaneMax(lanes, Y_BITS), f"TreeMax_L{lanes}"),
+            (f"weight sum (AddTree, {lay.z_bits} b)", AddTree(lanes, lay.z_bits), f"TreeWeightSum_L{lanes}"),
+            (f"residual sum (AddTree, {lay.residual_bits + lb} b)", AddTree(lanes, lay.residual_bits + lb),
+             f"TreeResidualSum_L{lanes}"),
+            (f"crossing (LaneCrossing, {lay.residual_bits} b lanes, {lay.residual_sum_bits} b sums)",
+             LaneCrossing(lanes, lay.residual_bits, lay.residual_sum_bits), f"TreeCrossing_L{lanes}")]
+
+
+def synthesize_component(top, name: str, work: Path, timeout: float) -> tuple[dict[str, int], int]:
+    """One component through PyMTL3's Yosys translation and YOSYS_FLOW: (cell counts, levels)."""
+    from pymtl3.passes.backends.yosys import YosysTranslationPass
+
+    from hades.paths import in_dir
+    work.mkdir(parents=True, exist_ok=True)
+    top.elaborate()
+    top.set_metadata(YosysTranslationPass.enable, True)
+    top.set_metadata(YosysTranslationPass.explicit_module_name, name)
+    with in_dir(work):
+        top.apply(YosysTranslationPass())
+    _run_yosys(YOSYS_FLOW.format(src=f"{name}__pickled.v", top=name, stat="stat.txt", ltp="ltp.txt",
+                                 json="netlist.json"), work, timeout)
+    (work / "netlist.json").unlink()
+    return parse_stat((work / "stat.txt").read_text()), parse_ltp((work / "ltp.txt").read_text())
+
+
+def synthesize_lane_trees(lanes: int, work_dir: str | Path | None = None, timeout: float = 1800,
+                          vocab_max: int = 65536) -> list[TreeSynthResult]:
+    """Every lane tree of the logit block at L lanes (lane_tree_units), synthesised on its own."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for unit, top, name in lane_tree_units(lanes, vocab_max):
+            t0 = time.perf_counter()
+            counts, levels = synthesize_component(top, name, (Path(work_dir or tmp) / name).resolve(), timeout)
+            out.append(TreeSynthResult(unit, lanes, sum(counts.values()), levels, time.perf_counter() - t0))
+    return out
+
+
 def adder32_cells(timeout: float = 120) -> int:
     """Generic gate cells of a 32-bit adder through the same techmap + abc flow."""
     with tempfile.TemporaryDirectory() as tmp:
