@@ -458,3 +458,26 @@ def test_model_pair_records_a_v2_trace_that_reverifies_at_fl(tmp_path, embedded_
         acc = row["accepted"]
         emitted += back.draft_tokens[i, :acc].tolist() + [row["token"]]
     assert emitted == back.meta["emitted_tokens"]
+
+
+def test_synthetic_filter_mix_draws_filters_per_round_and_verifies_at_every_level(tmp_path, capsys):
+    """`hades trace --synthetic --filter-mix` records top-k / top-p drawn per round (the draft
+    side its own), and the file verifies at FL and CL with no mismatch; without the flag no
+    round is filtered."""
+    path = tmp_path / "mix.npz"
+    assert main(["trace", "--synthetic", "--vocab", "300", "--rounds", "24", "--gamma", "3", "--seed", "5",
+                 "--filter-mix", "-o", str(path)]) == 0
+    tr = read_trace(path)
+    tp, dp = np.asarray(tr.target_params), np.asarray(tr.draft_params)
+    on = (tp[:, 1] > 0) | (tp[:, 2] < numerics.FRACTION_ONE)
+    assert 0 < on.sum() < len(on)                       # mixed: some rounds filtered, some not
+    assert len({tuple(r) for r in tp[:, 1:3]}) >= 4     # several settings in one trace
+    assert (dp[:, 1:3] != tp[:, 1:3]).any()             # the draft side draws its own
+    for level in ("fl", "cl"):
+        assert main(["verify", str(path), "--level", level, "--lanes", "8", "--vocab-max", "512",
+                     "--gamma-max", "4"]) == 0
+        assert "mismatches=0" in capsys.readouterr().out
+    plain = tmp_path / "plain.npz"
+    assert main(["trace", "--synthetic", "--vocab", "300", "--rounds", "8", "--seed", "5", "-o", str(plain)]) == 0
+    p = np.asarray(read_trace(plain).target_params)
+    assert not ((p[:, 1] > 0) | (p[:, 2] < numerics.FRACTION_ONE)).any()

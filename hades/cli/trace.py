@@ -39,7 +39,7 @@ from hades.llm.prompts import GROUNDED   # pure Python
 DEFAULT_PROMPT = "Write a haiku about the sea, then explain its imagery in two sentences."
 DEFAULT_THREADS = 1
 GROUNDED_NAMES = tuple(name for name, _ in GROUNDED)
-SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share")
+SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share", "filter_mix")
 FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
               "prompt_name", "draft_vocab", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
@@ -51,7 +51,11 @@ DRAFT_METHOD_HELP = (
     "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
     "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
     "gamma is then the most drafts per round, and a round without a match has none")
-V2_ONLY = ("greedy_share", "onehot_share") + FILTER_OPTIONS
+V2_ONLY = ("greedy_share", "onehot_share", "filter_mix") + FILTER_OPTIONS
+# --filter-mix: the per-round choices of the synthetic v2 rounds (0 / 1 = off; V-sized and
+# one-unit settings included, so every edge of NUMERICS.md section 15 occurs)
+FILTER_MIX = dict(top_ks=(0, 1, 5, 50, 1 << 24), top_ps=(1.0, 0.5, 0.9, 0.95, 2.0 ** -16),
+                  draft_top_ks=(0, 20), draft_top_ps=(1.0, 0.8))
 TRACE_FORMAT_HELP = (
     "2 (default): bf16 logit rows with per-round sampling parameters (docs/TRACE_FORMAT.md), verified by the "
     "logit block at every level, --prob-bits is then W of the weight rows; 1: probability rows, verified by the "
@@ -87,6 +91,9 @@ def add_parser(subparsers):
                    help="--trace-format 2: share of greedy rounds (default 0.25; --mode greedy: all)")
     s.add_argument("--onehot-share", type=float, default=None, metavar="P",
                    help="--trace-format 2: share of rounds with one-hot drafts, no draft model (default 0.25)")
+    s.add_argument("--filter-mix", action="store_true", default=None,
+                   help="--trace-format 2: draw top-k (0, 1, 5, 50, 2^24) and top-p (1, 0.5, 0.9, 0.95, 2^-16) per "
+                        "round, and the draft side's own (top-k 0 / 20, top-p 1 / 0.8); default: no filters")
     m = p.add_argument_group("model pair only")
     m.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
@@ -305,7 +312,8 @@ def _synthetic_v2(args):
                               rounds=args.rounds if args.rounds is not None else 16,
                               gammas=parse_gammas(args.gamma), gamma_max=args.gamma_max, seed=args.seed,
                               weight_bits=args.prob_bits, uniform_bits=args.uniform_bits, greedy_share=greedy_share,
-                              onehot_share=args.onehot_share if args.onehot_share is not None else 0.25)
+                              onehot_share=args.onehot_share if args.onehot_share is not None else 0.25,
+                              **(FILTER_MIX if args.filter_mix else {}))
     return synthetic_logit_trace(spec)
 
 
