@@ -8,7 +8,6 @@ this module holds v3's key table, its checks and its in-memory form. Constructio
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,10 +15,10 @@ import numpy as np
 from hades import numerics
 from hades.fl.tree import check_tree_structure, node_depths, sampled_draft_rows
 from hades.round import TREE_SCHEMES, TreeRound
-from hades.traces.format import (FormatVersion, _as_int64, _check_dtype_shape, _check_uniforms, _fail,
-                                 _read_scalars, parse_meta)
+from hades.traces.format import FormatVersion, _as_int64, _check_dtype_shape, _check_uniforms, _fail
 from hades.traces.format_v2 import (LOGIT_FORMAT, V2_SCALAR_KEYS, _check_logit_rows, _check_params,
-                                    _check_v2_scalars, params_array)
+                                    _check_v2_scalars, check_logit_scalar_fields, logit_scalar_arrays,
+                                    logit_scalar_fields, params_array)
 
 FORMAT_V3 = "hades-trace/3"
 V3_SCALAR_KEYS = V2_SCALAR_KEYS
@@ -182,14 +181,11 @@ def validate_tree_trace(tr: TreeTrace) -> None:
 # ---- the reader's steps (hades.traces.format.read_trace) and the writer's arrays -----------------
 
 def _v3_fields(data: dict) -> dict:
-    return _read_scalars(data, FORMAT_V3, repr(FORMAT_V3),
-                         ("vocab_size", "weight_bits", "uniform_bits", "logit_frac_bits", "inv_temp_frac_bits"),
-                         ("logit_format", "meta"))
+    return logit_scalar_fields(data, FORMAT_V3)
 
 
 def _v3_layout(fields: dict, layout: dict) -> None:
-    _check_v2_scalars(fields["vocab_size"], fields["logit_format"], fields["weight_bits"], fields["uniform_bits"],
-                      fields["logit_frac_bits"], fields["inv_temp_frac_bits"])
+    check_logit_scalar_fields(fields)
     _check_v3_layout(fields["vocab_size"], layout)
 
 
@@ -201,13 +197,8 @@ def file_arrays(tr: TreeTrace) -> dict:
     """{key: array} of the file, after validating the trace and bounding its meta like the
     reader does (the writer never writes a file read_trace refuses)."""
     validate_tree_trace(tr)
-    meta_text = json.dumps(tr.meta, sort_keys=True)
-    parse_meta(meta_text)
     arrays = {k: getattr(tr, k) for k in V3_ARRAY_KEYS}
-    arrays.update(format=np.array(FORMAT_V3), vocab_size=np.array(tr.vocab_size),
-                  logit_format=np.array(tr.logit_format), weight_bits=np.array(tr.weight_bits),
-                  uniform_bits=np.array(tr.uniform_bits), logit_frac_bits=np.array(tr.logit_frac_bits),
-                  inv_temp_frac_bits=np.array(tr.inv_temp_frac_bits), meta=np.array(meta_text))
+    arrays.update(logit_scalar_arrays(tr, FORMAT_V3))
     return arrays
 
 

@@ -203,15 +203,35 @@ def validate_logit_trace(tr: LogitTrace) -> None:
 
 # ---- the reader's steps (hades.traces.format.read_trace) and the writer's arrays -----------------
 
-def _v2_fields(data: dict) -> dict:
-    return _read_scalars(data, FORMAT_V2, repr(FORMAT_V2),
+def logit_scalar_fields(data: dict, fmt: str) -> dict:
+    """The scalars every logit-row file (v2, and the tree file v3) holds, read and typed."""
+    return _read_scalars(data, fmt, repr(fmt),
                          ("vocab_size", "weight_bits", "uniform_bits", "logit_frac_bits", "inv_temp_frac_bits"),
                          ("logit_format", "meta"))
 
 
-def _v2_layout(fields: dict, layout: dict) -> None:
+def check_logit_scalar_fields(fields: dict) -> None:
     _check_v2_scalars(fields["vocab_size"], fields["logit_format"], fields["weight_bits"], fields["uniform_bits"],
                       fields["logit_frac_bits"], fields["inv_temp_frac_bits"])
+
+
+def logit_scalar_arrays(tr, fmt: str) -> dict:
+    """The scalar entries of a logit-row file (format tag, widths, meta bounded as the reader
+    bounds it) from a trace object with those fields."""
+    meta_text = json.dumps(tr.meta, sort_keys=True)
+    parse_meta(meta_text)
+    return dict(format=np.array(fmt), vocab_size=np.array(tr.vocab_size), logit_format=np.array(tr.logit_format),
+                weight_bits=np.array(tr.weight_bits), uniform_bits=np.array(tr.uniform_bits),
+                logit_frac_bits=np.array(tr.logit_frac_bits), inv_temp_frac_bits=np.array(tr.inv_temp_frac_bits),
+                meta=np.array(meta_text))
+
+
+def _v2_fields(data: dict) -> dict:
+    return logit_scalar_fields(data, FORMAT_V2)
+
+
+def _v2_layout(fields: dict, layout: dict) -> None:
+    check_logit_scalar_fields(fields)
     _check_v2_layout(fields["vocab_size"], layout)
 
 
@@ -223,13 +243,8 @@ def file_arrays(tr: LogitTrace) -> dict:
     """{key: array} of the file, after validating the trace and bounding its meta like the
     reader does (the writer never writes a file read_trace refuses)."""
     validate_logit_trace(tr)
-    meta_text = json.dumps(tr.meta, sort_keys=True)
-    parse_meta(meta_text)
     arrays = {k: getattr(tr, k) for k in V2_ARRAY_KEYS}
-    arrays.update(format=np.array(FORMAT_V2), vocab_size=np.array(tr.vocab_size),
-                  logit_format=np.array(tr.logit_format), weight_bits=np.array(tr.weight_bits),
-                  uniform_bits=np.array(tr.uniform_bits), logit_frac_bits=np.array(tr.logit_frac_bits),
-                  inv_temp_frac_bits=np.array(tr.inv_temp_frac_bits), meta=np.array(meta_text))
+    arrays.update(logit_scalar_arrays(tr, FORMAT_V2))
     return arrays
 
 
