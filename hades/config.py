@@ -159,3 +159,38 @@ class VerifierConfig:
         if trace.weight_bits != self.prob_bits:
             raise TraceError(f"trace weight_bits={trace.weight_bits} differs from the hardware's "
                              f"prob_bits={self.prob_bits} (W: the width of a row entry)")
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """Parameters of the tree block (docs/ARCHITECTURE.md "The tree block"): the lane datapath's
+    VerifierConfig (lanes, vocab_max, prob_bits W, uniform_bits U, sram_words; gamma_max is the
+    chain block's and unused here), and
+
+    nodes_max     N_max, the most nodes of one tree round (the root included)
+    children_max  k_max, the most children of one node, every scheme: the accept test and the
+                  residual of sampled children need (k_max + 1) z-bit sums (docs/TREES.md
+                  section 8), and the walk matches a deterministic or greedy node's token
+                  against its k_max children at once
+    """
+    hw: VerifierConfig = VerifierConfig()
+    nodes_max: int = 32
+    children_max: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.hw, VerifierConfig):
+            raise ConfigError(f"TreeConfig.hw must be a VerifierConfig, got {type(self.hw).__name__}")
+        limits.check_fields(self, {"nodes_max": limits.TREE_NODES_MAX, "children_max": limits.TREE_CHILDREN_MAX})
+        if self.children_max >= self.nodes_max:
+            raise ConfigError(f"children_max={self.children_max} needs nodes_max >= {self.children_max + 1} "
+                              f"(the root and its children), got nodes_max={self.nodes_max}")
+
+    @property
+    def node_bits(self) -> int:
+        """Bits of a node id 0..N_max - 1."""
+        return clog2(self.nodes_max)
+
+    @property
+    def count_bits(self) -> int:
+        """Bits of a node count 1..N_max (the header's N) and of a depth 0..N_max - 1."""
+        return bits_for(self.nodes_max)

@@ -191,6 +191,11 @@ SRAM_WORDS = IntLimit("sram_words", 1, 1 << 48,
 RTL_SRAM_WORDS = IntLimit("the RTL's buffer depth sram_words", 1, 1 << 20,
                           "PyMTL3 elaborates one signal per word (measured ~56 us and ~1.3 KB per word: "
                           "2^20 words is about a minute and 1.5 GB before simulating); use the CL model")
+TREE_NODES_MAX = IntLimit("nodes_max", 2, 4096,
+                          "N_max, nodes per tree round the tree block is built for (a synthetic tree has at most 4096)")
+TREE_CHILDREN_MAX = IntLimit("children_max", 1, 64,
+                             "k_max, children per node: the widths of a_i, b_i and S_i grow by z bits per child "
+                             "(docs/TREES.md section 8)")
 SRAM_KIB = IntLimit("sram_kib", 1, 1 << 32,
                     "sweep buffer sizes: 2^32 KiB is at most 2^44 words, inside sram_words' range")
 

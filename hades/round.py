@@ -168,10 +168,13 @@ class TreeRound:
 class TreeResult:
     """What the tree verifier emits for a round: the node where the walk stopped (0 = the root),
     the accepted nodes along its path (root excluded, in order), and the one extra token. The
-    round emits the tokens of `path` then `token`; accepted = len(path)."""
+    round emits the tokens of `path` then `token`; accepted = len(path). cycles and latency are
+    None at FL; at CL and RTL they count as a chain round's (RoundResult)."""
     node: int
     path: tuple[int, ...]
     token: int
+    cycles: int | None = None
+    latency: int | None = None
 
     @property
     def accepted(self) -> int:
@@ -180,3 +183,28 @@ class TreeResult:
     def decision(self) -> tuple[int, int]:
         """(accepted, token), as RoundResult.decision() of a chain."""
         return (self.accepted, self.token)
+
+
+def children_lists(parents) -> list[list[int]]:
+    """The children of every node, each list in node-id order (parents[n] < n, parents[0] = -1)."""
+    kids: list[list[int]] = [[] for _ in range(len(parents))]
+    for n in range(1, len(parents)):
+        kids[int(parents[n])].append(n)
+    return kids
+
+
+def node_depths(parents) -> np.ndarray:
+    """Depth of every node (the root 0): how many tokens a walk that stops there accepts."""
+    depth = np.zeros(len(parents), np.int64)
+    for n in range(1, len(parents)):
+        depth[n] = depth[int(parents[n])] + 1
+    return depth
+
+
+def path_to(parents, node: int) -> tuple[int, ...]:
+    """The nodes from the root's child down to `node` (empty for the root)."""
+    path = []
+    while node > 0:
+        path.append(node)
+        node = int(parents[node])
+    return tuple(reversed(path))

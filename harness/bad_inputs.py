@@ -675,8 +675,17 @@ V3_MUTATIONS = [
 
 TABLE += [_v3(mutate, expect, name) for mutate, expect, name in V3_MUTATIONS]
 TABLE += [
-    BadInput("tree trace at cl (the tree block's CL and RTL are to come)", "CLI argument",
-             _verify(_good_v3_file, "--level", "cl"), "tree traces (hades-trace/3) verify at --level fl only"),
+    BadInput("tree trace with --sim (the tree block streams at rtl only)", "CLI argument",
+             _verify(_good_v3_file, "--level", "cl", "--sim"), "--sim applies to chain traces"),
+    BadInput("tree trace wider than the tree block's children_max", "CLI argument",
+             _verify(_good_v3_file, "--level", "cl", "--children-max", "1"),
+             "children exceed the tree block's children_max=1"),
+    BadInput("tree block with nodes_max below 2", "CLI argument",
+             _verify(_good_v3_file, "--level", "cl", "--nodes-max", "1"),
+             "argument --nodes-max: nodes_max must be in 2..4096, got 1"),
+    BadInput("tree trace through the batch RTL driver", "CLI argument",
+             _verify(_good_v3_file, "--level", "rtl", "--rtl-backend", "batch"),
+             "tree traces run at --level rtl with --rtl-backend verilator or python"),
     BadInput("tree trace W differs from the hardware's W", "CLI argument", _verify(_good_v3_file, "--prob-bits", "12"),
              "trace weight_bits=16 differs from the hardware's prob_bits=12"),
     BadInput("tree trace given to hades bench", "CLI argument", lambda t: ["bench", "--trace", _good_v3_file(t)],

@@ -1,5 +1,6 @@
 """The shared test-case tables: every entry runs at every level (FL, CL, RTL); CASES for the
-v1 block (probability rows), LOGIT_CASES for the logit block (v2 rounds: bf16 logit rows).
+v1 block (probability rows), LOGIT_CASES for the logit block (v2 rounds: bf16 logit rows),
+TREE_CASES for the tree block (tree rounds on bf16 logit rows).
 
 A case names a hardware configuration, a trace recipe and the stream conditions. Cases
 with stalls compare results only; stall-free cases also pin CL == RTL cycle counts.
@@ -7,9 +8,16 @@ with stalls compare results only; stall-free cases also pin CL == RTL cycle coun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
-from hades.config import VerifierConfig
-from hades.traces.synthetic import LogitSyntheticSpec, SyntheticSpec
+import numpy as np
+
+from hades import numerics
+from hades.config import TreeConfig, VerifierConfig
+from hades.fl.tree import tree_from_chain
+from hades.round import TreeRound
+from hades.traces.synthetic import LogitSyntheticSpec, SyntheticSpec, synthetic_logit_trace
+from hades.traces.synthetic_tree import TreeSyntheticSpec, synthetic_tree_trace
 
 
 @dataclass(frozen=True)
@@ -134,4 +142,114 @@ LOGIT_CASES = [
     LogitCase("logit_wide128_full_vocab", LOGIT_WIDE_128,
               LogitSyntheticSpec(vocab_size=49152, rounds=3, gammas=(4, 2, 3), seed=24, greedy_share=0.34,
                                  onehot_share=0.34)),
+]
+
+
+# ---- the tree block (v3 rounds): every case at every level through run_tree_rounds -----------
+# One tree configuration for every case, so that the RTL is one Verilator build: 4 lanes,
+# V_max 64 (16 words per row), up to 16 nodes of up to 3 children.
+
+TREE_SMALL = TreeConfig(hw=VerifierConfig(lanes=4, vocab_max=64, gamma_max=4), nodes_max=16, children_max=3)
+TREE_PARAMS = (94548, 0, 65536, 0)   # k for T = 0.7, no top-k, top-p or min-p
+
+
+@dataclass(frozen=True)
+class TreeCase:
+    name: str
+    tree: TreeConfig
+    build: Callable[[], list]          # -> list[TreeRound]
+    src_stall: float = 0.0
+    sink_stall: float = 0.0
+    chain: Callable[[], list] | None = None   # chains as trees: the LogitRounds the trees came from
+
+    @property
+    def stall_free(self) -> bool:
+        return self.src_stall == 0.0
+
+
+def _synthetic(*specs: TreeSyntheticSpec) -> Callable[[], list]:
+    """The rounds of several synthetic specs back to back (mixed shapes, schemes and depths)."""
+    def build():
+        return [r for spec in specs for r in synthetic_tree_trace(spec).rounds()]
+    return build
+
+
+def _replace(rnd: TreeRound, **changes) -> TreeRound:
+    d = {k: getattr(rnd, k) for k in TreeRound.__dataclass_fields__}
+    d.update(changes)
+    return TreeRound(**d)
+
+
+def _full_acceptance() -> list:
+    """Draft rows equal to the target rows: every first child passes, the walk goes to the
+    deepest leaf (shape 2,2,2: depth 3, 15 nodes)."""
+    spec = TreeSyntheticSpec(vocab_size=60, rounds=4, shape=(2, 2, 2), seed=31)
+    return [_replace(r, target_logits=r.draft_logits) for r in synthetic_tree_trace(spec).rounds()]
+
+
+def _peaked_children(seed: int, V: int, k: int, rounds: int, disjoint: bool) -> list:
+    """One node with k sampled children (leaves). disjoint: the draft lives on the upper half
+    of the ids, the target on the lower half, so every child is rejected; else the draft
+    over-proposes token 3 fortyfold, so the children repeat it (duplicates) and see the
+    updated residual."""
+    rng = np.random.default_rng(seed)
+    out = []
+    ids = np.arange(V)
+    for _ in range(rounds):
+        q_row = rng.standard_normal(V) * 1.5
+        p_row = rng.standard_normal(V) * 1.5
+        if disjoint:
+            q_row = np.where(ids < V // 2, q_row, -np.inf)
+            p_row = np.where(ids >= V // 2, p_row, -np.inf)
+        else:
+            p_row[3] += np.log(40.0)
+        p, zp = numerics.logit_weights(numerics.encode_bf16(p_row), TREE_PARAMS, 16)
+        d_u = rng.integers(0, 1 << 32, size=k + 1, dtype=np.uint64)
+        d_u[0] = 0
+        kids = [numerics.draft_sample(p, zp, int(d), 32) for d in d_u[1:]]
+        leaves = numerics.encode_bf16(rng.standard_normal((k, V)))
+        out.append(TreeRound(scheme="sampled", parents=np.array([-1] + [0] * k), tokens=np.array([0] + kids),
+                             target_logits=np.concatenate([numerics.encode_bf16(q_row)[None], leaves]),
+                             draft_logits=np.concatenate([numerics.encode_bf16(p_row)[None], leaves]),
+                             draft_params=TREE_PARAMS, target_params=TREE_PARAMS, draft_uniforms=d_u,
+                             accept_uniforms=rng.integers(0, 1 << 32, size=k + 1, dtype=np.uint64),
+                             sample_uniforms=rng.integers(0, 1 << 32, size=k + 1, dtype=np.uint64)))
+    return out
+
+
+def _chain_rounds() -> list:
+    """v2 chain rounds (gamma 0..4, greedy, one-hot and model drafts, min-p) to verify as trees."""
+    spec = LogitSyntheticSpec(vocab_size=50, rounds=16, gammas=(0, 1, 2, 3, 4), seed=33, min_ps=(0.0, 0.1))
+    return list(synthetic_logit_trace(spec).rounds())
+
+
+def _chains_as_trees() -> list:
+    return [tree_from_chain(r) for r in _chain_rounds()]
+
+
+TREE_CASES = [
+    TreeCase("tree_sampled_3x2", TREE_SMALL, _synthetic(TreeSyntheticSpec(vocab_size=50, rounds=10, shape=(3, 2),
+                                                                          seed=21))),
+    TreeCase("tree_deterministic_3x2", TREE_SMALL,
+             _synthetic(TreeSyntheticSpec(vocab_size=50, rounds=10, shape=(3, 2), scheme="deterministic", seed=22))),
+    TreeCase("tree_greedy_mixed_shapes", TREE_SMALL,
+             _synthetic(TreeSyntheticSpec(vocab_size=45, rounds=4, shape=(3, 2), scheme="greedy", seed=23),
+                        TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(1, 1, 1, 1), scheme="greedy", seed=24))),
+    TreeCase("tree_single_node", TREE_SMALL,
+             _synthetic(*(TreeSyntheticSpec(vocab_size=37, rounds=3, shape=(), scheme=s, seed=25 + i)
+                          for i, s in enumerate(("sampled", "deterministic", "greedy"))))),
+    TreeCase("tree_every_child_rejected", TREE_SMALL, lambda: _peaked_children(26, 48, 3, 6, disjoint=True)),
+    TreeCase("tree_duplicate_children", TREE_SMALL, lambda: _peaked_children(27, 40, 3, 10, disjoint=False)),
+    TreeCase("tree_full_acceptance_deepest_path", TREE_SMALL, _full_acceptance),
+    TreeCase("tree_mixed_depths_and_schemes", TREE_SMALL,
+             _synthetic(TreeSyntheticSpec(vocab_size=61, rounds=4, shape=(2, 1, 3), seed=28),
+                        TreeSyntheticSpec(vocab_size=33, rounds=4, shape=(1, 3, 1), scheme="deterministic", seed=29),
+                        TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(3, 1, 1), seed=30, min_ps=(0.1,)))),
+    TreeCase("tree_chains_as_trees", TREE_SMALL, _chains_as_trees, chain=_chain_rounds),
+    TreeCase("tree_stalls", TREE_SMALL,
+             _synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(2, 2), seed=34),
+                        TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="deterministic", seed=35)),
+             src_stall=0.3, sink_stall=0.5),
+    TreeCase("tree_sink_backpressure_only", TREE_SMALL,
+             _synthetic(TreeSyntheticSpec(vocab_size=47, rounds=6, shape=(3, 1), seed=36)), sink_stall=0.6),
 ]

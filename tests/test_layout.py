@@ -13,7 +13,7 @@ HADES = Path(__file__).resolve().parents[1] / "hades"
 # layer of each top-level part of the package; a module may import only from its own layer
 # or a lower one
 LAYERS = {
-    **dict.fromkeys(("errors", "limits", "config", "numerics", "round", "protocol", "logit_protocol", "paths",
+    **dict.fromkeys(("errors", "limits", "config", "numerics", "round", "protocol", "logit_protocol", "tree_protocol", "paths",
                     "fileio"), 0),
     **dict.fromkeys(("fl", "cl", "rtl"), 1),
     "sim": 2,

@@ -129,39 +129,72 @@ def check_tree_hw(cfg, trace) -> None:
                          f"uniform_bits={cfg.uniform_bits}")
 
 
+def trace_tree_config(args, cfg, trace):
+    """The tree block a trace verifies on: --nodes-max / --children-max, else the trace's own
+    most children per node (at least 1) and most nodes (at least children + 1)."""
+    from hades.config import TreeConfig
+    from hades.round import children_lists
+    kids = args.children_max
+    if kids is None:
+        kids = max([1] + [len(c) for i in range(trace.num_rounds)
+                          for c in children_lists(trace.parents[i, :int(trace.num_nodes[i])])])
+    nodes = args.nodes_max if args.nodes_max is not None else max(trace.nodes_max, kids + 1)
+    return TreeConfig(hw=cfg, nodes_max=nodes, children_max=kids)
+
+
 def verify_tree_trace(args, cfg, trace) -> int:
-    """`hades verify` of a tree trace: FL only (the tree block's CL and RTL are to come)."""
-    from hades.fl.tree import verify_tree_round
+    """`hades verify` of a tree trace at FL, CL (hades.cl.tree_model) or RTL (the tree block's
+    RTL through the shared harness, hades.sim.tree)."""
     from hades.round import TREE_SCHEMES
-    if args.level != "fl" or args.sim:
-        raise ConfigError("tree traces (hades-trace/3) verify at --level fl only, without --sim "
-                          "(the tree block's CL and RTL are to come)")
+    from hades.sim.run import SimOptions
+    from hades.sim.tree import run_tree_rounds
+    if args.sim:
+        raise ConfigError("--sim applies to chain traces; tree traces run at fl and cl as functions, at rtl "
+                          "through the simulated block")
+    if args.level == "rtl" and args.rtl_backend == "batch":
+        raise ConfigError("tree traces run at --level rtl with --rtl-backend verilator or python (the batch "
+                          "driver is the chain blocks')")
     check_tree_hw(cfg, trace)
+    tree = trace_tree_config(args, cfg, trace)
     t0 = time.perf_counter()
-    results = [verify_tree_round(r, cfg.prob_bits, cfg.uniform_bits, where=f"round {i}")
-               for i, r in enumerate(trace.rounds())]
+    opts = SimOptions(backend=args.rtl_backend, vcd=args.vcd, src_stall=args.src_stall)
+    results = run_tree_rounds(args.level, tree, trace.rounds(), opts)
     wall = time.perf_counter() - t0
     rows, mismatches = [], 0
     for i, res in enumerate(results):
         exp = (int(trace.expected_node[i]), int(trace.expected_token[i]))
         match = (res.node, res.token) == exp
         mismatches += not match
-        rows.append({"round": i, "scheme": TREE_SCHEMES[int(trace.scheme[i])], "nodes": int(trace.num_nodes[i]),
-                     "node": res.node, "path": list(res.path), "accepted": res.accepted, "token": res.token,
-                     "expected_node": exp[0], "expected_token": exp[1], "match": match})
+        row = {"round": i, "scheme": TREE_SCHEMES[int(trace.scheme[i])], "nodes": int(trace.num_nodes[i]),
+               "node": res.node, "path": list(res.path), "accepted": res.accepted, "token": res.token,
+               "expected_node": exp[0], "expected_token": exp[1], "match": match}
+        if res.cycles is not None:
+            row.update(cycles=res.cycles, latency=res.latency)
+        rows.append(row)
     acc = np.array([r.accepted for r in results])
     summary = {"rounds": len(rows), "tokens": int(acc.sum() + len(rows)), "mean_accepted": float(acc.mean()),
                "nodes": int(trace.num_nodes.sum()), "mismatches": mismatches, "wall_seconds": round(wall, 3)}
+    timed = bool(results) and results[0].cycles is not None
+    if timed:
+        cyc = np.array([r.cycles for r in results])
+        summary.update(total_cycles=int(cyc.sum()), mean_cycles=float(cyc.mean()),
+                       mean_latency=float(np.mean([r.latency for r in results])),
+                       tokens_per_kcycle=float(1000 * summary["tokens"] / cyc.sum()))
+    config = {**cfg.as_dict(), "nodes_max": tree.nodes_max, "children_max": tree.children_max}
     if args.json:
-        json.dump({"level": "fl", "config": cfg.as_dict(), "trace": str(args.trace), "rounds": rows,
+        json.dump({"level": args.level, "config": config, "trace": str(args.trace), "rounds": rows,
                    "summary": summary}, sys.stdout)
         print()
     else:
-        print(f"{'round':>5} {'scheme':>13} {'nodes':>5} {'accepted':>8} {'node':>5} {'token':>6} {'expected':>12}")
+        print(f"{'round':>5} {'scheme':>13} {'nodes':>5} {'accepted':>8} {'node':>5} {'token':>6} {'expected':>12}"
+              + (f" {'cycles':>8} {'latency':>7}" if timed else ""))
         for r in rows:
             print(f"{r['round']:>5} {r['scheme']:>13} {r['nodes']:>5} {r['accepted']:>8} {r['node']:>5} {r['token']:>6} "
-                  f"{str(r['expected_node']) + '/' + str(r['expected_token']):>12}" + ("" if r["match"] else "  MISMATCH"))
-        print("level fl: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+                  f"{str(r['expected_node']) + '/' + str(r['expected_token']):>12}"
+                  + (f" {r['cycles']:>8} {r['latency']:>7}" if timed else "")
+                  + ("" if r["match"] else "  MISMATCH"))
+        print(f"level {args.level}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                 for k, v in summary.items()))
     if mismatches:
         print(f"hades verify: {mismatches} round(s) differ from the trace's expected node and token", file=sys.stderr)
         return 1

@@ -30,6 +30,11 @@ def add_parser(sub):
     p.add_argument("--src-stall", type=limits.STALL_PROBABILITY.arg("src_stall"), default=0.0,
                    help="probability of an input stall before each beat, in [0, 1)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    g = p.add_argument_group("tree block (hades-trace/3 files)")
+    g.add_argument("--nodes-max", type=limits.TREE_NODES_MAX.arg(), default=None,
+                   help="N_max, nodes per round the tree block is built for (default: the trace's most)")
+    g.add_argument("--children-max", type=limits.TREE_CHILDREN_MAX.arg(), default=None,
+                   help="k_max, children per node (default: the trace's most)")
     p.set_defaults(func=run)
 
 

@@ -14,37 +14,12 @@ import numpy as np
 from hades import numerics
 from hades.errors import TraceError
 from hades.fl.verifier import _uniform
-from hades.round import TREE_SCHEMES, LogitRound, TreeResult, TreeRound
+from hades.round import TREE_SCHEMES, LogitRound, TreeResult, TreeRound, children_lists, node_depths, path_to  # noqa: F401
 
 
 def _key(name: str, keys: bool) -> str:
     """The "key 'name', " prefix of the trace reader's messages (keys=True), else nothing."""
     return f"key '{name}', " if keys else ""
-
-
-def children_lists(parents) -> list[list[int]]:
-    """The children of every node, each list in node-id order (parents[n] < n, parents[0] = -1)."""
-    kids: list[list[int]] = [[] for _ in range(len(parents))]
-    for n in range(1, len(parents)):
-        kids[int(parents[n])].append(n)
-    return kids
-
-
-def node_depths(parents) -> np.ndarray:
-    """Depth of every node (the root 0): how many tokens a walk that stops there accepts."""
-    depth = np.zeros(len(parents), np.int64)
-    for n in range(1, len(parents)):
-        depth[n] = depth[int(parents[n])] + 1
-    return depth
-
-
-def path_to(parents, node: int) -> tuple[int, ...]:
-    """The nodes from the root's child down to `node` (empty for the root)."""
-    path = []
-    while node > 0:
-        path.append(node)
-        node = int(parents[node])
-    return tuple(reversed(path))
 
 
 def check_tree_structure(scheme: str, parents, tokens, vocab_size: int, where: str = "round",
