@@ -11,7 +11,7 @@ their sum), the row buffer between them, the draft sampler and the CL timing are
 - LaneWeights: d = m - y, w = E[d & 255] >> (d >> 8) (0 beyond W octaves), the exp2 table as
   a ROM, the min-p keep test and the adder-tree sum of the kept weights: the second pass.
 - LaneWeightedResidual: r_i = max(0, Q_i * ZP - P_i * ZQ) and its adder-tree sum; two
-  W x Z_BITS multipliers per lane.
+  W x Z_BITS multipliers per lane (the tree block's sampled children feed a_i and b_i there).
 
 Per-lane arithmetic is a per-lane component (the update-block loops over lanes only
 extend, flip or select bits), lane-combining work is a log-depth tree, as in hades/rtl/lanes.py.
@@ -438,8 +438,12 @@ class LaneWeightedResidual(Component):
     def construct(s, nlanes, weight_bits=16, z_bits=32, sum_bits=None):
         _check_lanes(nlanes)
         W = _check_weight_bits(weight_bits)
-        if not isinstance(z_bits, int) or not W <= z_bits <= 64:
-            raise ConfigError(f"LaneWeightedResidual: z_bits must be in {W}..64 (Z >= every weight), got {z_bits!r}")
+        # z_bits is the width of the two factors: ZP and ZQ in the chain, a_i and b_i of the
+        # tree's sampled children (k z bits and more, docs/TREES.md section 8); PyMTL3 signals
+        # stop at 1023 bits
+        z_hi = 1023 - W - clog2(nlanes)
+        if not isinstance(z_bits, int) or not W <= z_bits <= z_hi:
+            raise ConfigError(f"LaneWeightedResidual: z_bits must be in {W}..{z_hi} (Z >= every weight), got {z_bits!r}")
         PROD = W + z_bits
         SUM = _check_sum_bits(sum_bits, PROD + clog2(nlanes), "LaneWeightedResidual")
         s.q = [InPort(W) for _ in range(nlanes)]
