@@ -261,6 +261,7 @@ class TreeDpath(Component):
         FB, RB, SB, PB = engine_widths(lay)
         UniT = mk_bits(UB)
         TH = UB + SB
+        RHS = PB - UB                     # r_i[x] ZP before the shift by U
         s.acc = Wire(SB)                  # ZP, ZQ or S_i of the running job
         s.cum = Wire(SB)                  # the crossing's sum of earlier words
         s.thresh = Wire(SB)
@@ -294,7 +295,7 @@ class TreeDpath(Component):
             s.next_fb @= zext(s.fb, NW) * zext(s.zp, NW) + zext(s.acc, NW)
             # accept test of the child under test: R P[x] S_i < r_i[x] ZP 2^U (S_i = the job's sum)
             s.accept_lhs @= zext(s.child_r, PB) * zext(s.px, PB) * zext(s.acc, PB)
-            s.accept_rhs @= concat(zext(s.rx, PB - UB) * zext(s.zp, PB - UB), UniT(0))
+            s.accept_rhs @= concat(zext(s.rx, RHS) * zext(s.zp, RHS), UniT(0))
             s.accept_ok @= s.accept_lhs < s.accept_rhs
 
         @update_ff
