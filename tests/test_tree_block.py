@@ -191,3 +191,106 @@ def test_cli_verifies_a_synthetic_tree_trace_at_cl(tmp_path, capsys):
     rounds = list(read_trace(path).rounds())
     cl = run_tree_rounds("cl", TreeConfig(hw=HW, nodes_max=10, children_max=3), rounds)
     assert [r["cycles"] for r in out["rounds"]] == [r.cycles for r in cl]
+
+
+# ---- exactness through every level: chi-square of the emitted first and second tokens ---------
+
+V_STAT = 5
+STAT_ROUNDS = 6000
+STAT_PARAMS = (65536, 0, 65536, 0)   # T = 1, no filters
+STAT_U = 32
+
+
+class LogitContexts:
+    """bf16 target and draft logit rows per context (the tokens so far in the round) over V = 5:
+    the ground truth the trees' rows come from. The draft over-proposes token 0 twelvefold at
+    the root, so a verifier that skips the residual update shows (tests/test_tree.py)."""
+
+    def __init__(self, seed: int):
+        from hades import numerics
+        rng = np.random.default_rng(seed)
+        self.rows: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        for ctx in [()] + [(y,) for y in range(V_STAT)] + [(y, z) for y in range(V_STAT) for z in range(V_STAT)]:
+            q = rng.standard_normal(V_STAT) * 0.6
+            p = rng.standard_normal(V_STAT) * 0.6
+            if ctx == ():
+                p[0] += np.log(12.0)
+            self.rows[ctx] = (numerics.encode_bf16(q), numerics.encode_bf16(p))
+        self.numerics = numerics
+        self._weights = {(ctx, side): numerics.logit_weights(rows[side], STAT_PARAMS, 16)
+                         for ctx, rows in self.rows.items() for side in (0, 1)}
+
+    def weights(self, ctx, side: int):
+        return self._weights[(ctx, side)]
+
+    def probs(self, ctx) -> np.ndarray:
+        w, z = self.weights(ctx, 0)
+        return w / z
+
+    def tree_round(self, scheme: str, rng):
+        """A tree of shape 3,2 drawn from the contexts' draft rows (sampled: i.i.d. draft samples;
+        deterministic: the top-ranked draft tokens)."""
+        from hades.round import TreeRound
+        nm = self.numerics
+        parents, tokens, ctx, d_u = [-1], [0], [()], [0]
+        level = [0]
+        for b in (3, 2):
+            nxt = []
+            for n in level:
+                p, zp = self.weights(ctx[n], 1)
+                if scheme == "sampled":
+                    draws = rng.integers(0, 1 << STAT_U, size=b, dtype=np.uint64)
+                    kids = [(nm.draft_sample(p, zp, int(d), STAT_U), int(d)) for d in draws]
+                else:
+                    kids = [(int(x), 0) for x in nm.rank_order(p)[:b]]
+                for x, d in kids:
+                    parents.append(n)
+                    tokens.append(x)
+                    ctx.append(ctx[n] + (x,))
+                    d_u.append(d)
+                    nxt.append(len(parents) - 1)
+            level = nxt
+        N = len(parents)
+        zero_row = np.zeros(V_STAT, np.uint16)
+        return TreeRound(scheme=scheme, parents=np.array(parents), tokens=np.array(tokens),
+                         target_logits=np.stack([self.rows[c][0] for c in ctx]),
+                         draft_logits=np.stack([self.rows[c][1] if len(c) < 2 else zero_row for c in ctx]),
+                         draft_params=STAT_PARAMS, target_params=STAT_PARAMS, draft_uniforms=np.array(d_u, np.uint64),
+                         accept_uniforms=rng.integers(0, 1 << STAT_U, size=N, dtype=np.uint64),
+                         sample_uniforms=rng.integers(0, 1 << STAT_U, size=N, dtype=np.uint64))
+
+
+def _chi2_p(counts, probs) -> float:
+    from harness.stats import chi2_sf
+    expected = probs * counts.sum()
+    assert expected.min() >= 5, "cells too small for the chi-square approximation"
+    return chi2_sf(float(((counts - expected) ** 2 / expected).sum()), probs.size - 1)
+
+
+@pytest.mark.parametrize("scheme", ["sampled", "deterministic"])
+def test_emitted_tokens_follow_the_target_at_every_level(level, sim_options, scheme):
+    """6,000 trees of shape 3,2 through the level: the first emitted token follows the root's
+    target row, the pair (first, second) follows Q()(y) Q(y)(z) (chi-square p > 1e-3); a round
+    that emits one token takes its second from a fresh sample of Q(first). CL and RTL must
+    also agree with the golden walk on every round."""
+    model = LogitContexts(seed=5)
+    rng = np.random.default_rng(17 if scheme == "sampled" else 18)
+    rounds = [model.tree_round(scheme, rng) for _ in range(STAT_ROUNDS)]
+    got = run_tree_rounds(level, TREE_SMALL, rounds, SimOptions(backend=sim_options.backend))
+    pairs = np.empty((STAT_ROUNDS, 2), np.int64)
+    for i, (rnd, res) in enumerate(zip(rounds, got)):
+        if level != "fl" and i % 50 == 0:
+            want = verify_tree_round(rnd, 16, STAT_U)
+            assert (res.node, res.token) == (want.node, want.token)
+        seq = [int(rnd.tokens[n]) for n in res.path] + [res.token]
+        if len(seq) == 1:
+            w, z = model.weights((seq[0],), 0)
+            seq.append(model.numerics.weighted_sample(w, z, int(rng.integers(1 << STAT_U)), STAT_U))
+        pairs[i] = seq[:2]
+    first = np.bincount(pairs[:, 0], minlength=V_STAT)
+    joint = np.zeros((V_STAT, V_STAT))
+    np.add.at(joint, (pairs[:, 0], pairs[:, 1]), 1)
+    q0 = model.probs(())
+    want_joint = q0[:, None] * np.stack([model.probs((y,)) for y in range(V_STAT)])
+    p_first, p_joint = _chi2_p(first, q0), _chi2_p(joint.reshape(-1), want_joint.reshape(-1))
+    assert p_first > 1e-3 and p_joint > 1e-3, (p_first, p_joint)
