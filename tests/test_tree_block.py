@@ -176,7 +176,9 @@ def test_tree_cases(level, case, sim_options):
     assert all(r.cycles == r.latency + input_beats(case.tree, rnd) for r, rnd in zip(cl, rounds))
 
 
-def test_cli_verifies_a_synthetic_tree_trace_at_cl(tmp_path, capsys):
+def test_cli_verifies_a_synthetic_tree_trace(level, sim_options, tmp_path, capsys):
+    """`hades verify TRACE --level fl|cl|rtl` on a synthetic tree trace: no mismatch, and the
+    cycles are the CL model's (the RTL's too: the same build as TREE_CASES)."""
     import json
 
     from hades.cli.app import main
@@ -184,13 +186,30 @@ def test_cli_verifies_a_synthetic_tree_trace_at_cl(tmp_path, capsys):
     assert main(["trace", "--synthetic", "--tree", "3,2", "--children", "deterministic", "--vocab", "50",
                  "--rounds", "4", "--seed", "5", "-o", str(path)]) == 0
     capsys.readouterr()
-    assert main(["verify", str(path), "--level", "cl", "--lanes", "4", "--vocab-max", "64", "--json"]) == 0
+    assert main(["verify", str(path), "--level", level, "--lanes", "4", "--vocab-max", "64", "--nodes-max", "16",
+                 "--children-max", "3", "--rtl-backend", sim_options.backend, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["mismatches"] == 0 and out["config"]["children_max"] == 3
+    if level == "fl":
+        assert "cycles" not in out["rounds"][0]
+        return
     from hades.traces.format import read_trace
-    rounds = list(read_trace(path).rounds())
-    cl = run_tree_rounds("cl", TreeConfig(hw=HW, nodes_max=10, children_max=3), rounds)
+    cl = run_tree_rounds("cl", TREE_SMALL, read_trace(path).rounds())
     assert [r["cycles"] for r in out["rounds"]] == [r.cycles for r in cl]
+
+
+def test_the_rtl_refuses_filtered_tree_rounds_with_a_typed_error():
+    from hades.sim.tree_rtl import check_rtl_round
+    rnd = TREE_CASES[0].build()[0]
+    from hades.round import TreeRound
+    d = {k: getattr(rnd, k) for k in TreeRound.__dataclass_fields__}
+    d["target_params"] = (94548, 5, 65536, 0)   # top-k 5
+    with pytest.raises(TraceError, match="round 3: top-k / top-p on a tree round's rows is not in the tree block's RTL"):
+        check_rtl_round(TREE_SMALL, TreeRound(**d), "round 3")
+    check_rtl_round(TREE_SMALL, rnd, "round 0")   # unfiltered: fine
+    with pytest.raises(ConfigError, match="1024 bits in the tree block's input beat"):
+        from hades.rtl.tree_verifier import require_tree_rtl
+        require_tree_rtl(TreeConfig(hw=VerifierConfig(lanes=64, vocab_max=4096), nodes_max=4, children_max=2))
 
 
 # ---- exactness through every level: chi-square of the emitted first and second tokens ---------

@@ -7,8 +7,6 @@ from pymtl3 import *
 from pymtl3.stdlib.stream.ifcs import SendIfcRTL
 
 from hades.config import TreeConfig
-from hades.errors import ConfigError
-from hades.logit_protocol import GROUP_LANES
 from hades.rtl.beats import BeatRecvIfc
 from hades.rtl.tree_control import CTRL_TO_DPATH, DPATH_TO_CTRL, ENGINE_NAMES, JOB_NAMES, STATE_NAMES, TreeCtrl
 from hades.rtl.tree_datapath import TreeDpath
@@ -17,12 +15,10 @@ from hades.tree_protocol import TreeLayout
 
 
 def require_tree_rtl(tree: TreeConfig) -> TreeLayout:
-    """The layout, after the checks the tree RTL needs (ConfigError)."""
+    """The layout, after the checks the tree RTL needs (ConfigError; a beat of more than 32
+    lanes is past PyMTL3's 1023 bits, so the block has one lane group)."""
     lay = TreeLayout(tree)
     lay.require_rtl()
-    if tree.hw.lanes > GROUP_LANES:
-        raise ConfigError(f"the tree block's RTL carries a beat in one lane group: lanes <= {GROUP_LANES}, "
-                          f"got {tree.hw.lanes} (the CL model has no such limit)")
     return lay
 
 
