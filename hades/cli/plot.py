@@ -22,8 +22,16 @@ def add_parser(subparsers):
 def run(args) -> int:
     from hades.fileio import check_output_path
     check_output_path(args.out_dir, directory=True)   # before reading and plotting
-    from hades.studies.plots import plot_sweep, read_decode_csv
+    from hades.studies.plots import plot_sweep, plot_tree_shapes, read_decode_csv
     from hades.studies.sweep import point_key, read_csv
+    from hades.studies.tree_sweep import is_tree_csv, read_tree_csv
+    tree_csvs = [p for p in args.csv if is_tree_csv(p)]
+    if tree_csvs:   # `hades sweep --trees` output: its own figure
+        if len(tree_csvs) != len(args.csv) or args.decode_csv:
+            raise ConfigError("plot a tree sweep CSV (hades sweep --trees) on its own")
+        tree_rows = [r for p in tree_csvs for r in read_tree_csv(p)]
+        print(plot_tree_shapes(tree_rows, Path(args.out_dir) / "tree_shapes.png"))
+        return 0
     rows = {}
     for path in args.csv:
         got = read_csv(path)

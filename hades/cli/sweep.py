@@ -4,6 +4,7 @@
     hades sweep --block probability ...               # the probability-row block on v1 traces
     hades sweep --resume --out sweep.csv ...          # finish an interrupted sweep
     hades sweep --scheduler tcp://host:8786 ...       # the same sweep on a Dask cluster
+    hades sweep --trees 4,8,16,32 --lanes 16,64 --out trees.csv   # tree shapes vs chains (real tree traces)
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hades.errors import ConfigError
 from hades.studies.sweep import (BLOCK_MODELS, BLOCKS, DEFAULT_BLOCK, DEFAULT_GAMMAS, DEFAULT_LANES, DEFAULT_PROB_BITS,
                                  DEFAULT_ROUNDS, DEFAULT_SYNTHETIC_VOCAB, SweepSpec, TimingSettings, run_sweep,
                                  summarize_rows)
+from hades.studies.tree_sweep import (DEFAULT_TREE_BUDGETS, DEFAULT_TREE_LANES, DEFAULT_TREE_ROUNDS, TreeSweepSpec,
+                                      best_per_budget, run_tree_sweep)
 from hades.traces.cache import (DEFAULT_CACHE_DIR, DEFAULT_REAL_DRAFT, DEFAULT_REAL_TEMPERATURE, REAL_DRAFTS, SOURCES,
                                 real_unavailable_reason)
 
@@ -35,7 +38,7 @@ def add_parser(subparsers):
                         "probability: the probability-row block on v1 traces (default logit)")
     g = p.add_argument_group("grid")
     g.add_argument("--gammas", type=int_list_arg(limits.GAMMA, sort_unique=True),
-                   default=DEFAULT_GAMMAS, metavar="LIST",
+                   default=None, metavar="LIST",
                    help=f"draft tokens per round (default {_csv_text(DEFAULT_GAMMAS)}; ranges like 1-16 work)")
     g.add_argument("--sram-kib", type=int_list_arg(limits.SRAM_KIB, sort_unique=True),
                    default=None, metavar="LIST",
@@ -43,17 +46,27 @@ def add_parser(subparsers):
                         + "; ".join(f"{name} block {_csv_text(b.default_sram_kib)}"
                                     for name, b in BLOCK_MODELS.items()) + ")")
     g.add_argument("--lanes", type=int_list_arg(limits.LANES, sort_unique=True),
-                   default=DEFAULT_LANES, metavar="LIST",
-                   help=f"lane counts, powers of two (default {_csv_text(DEFAULT_LANES)})")
+                   default=None, metavar="LIST",
+                   help=f"lane counts, powers of two (default {_csv_text(DEFAULT_LANES)}; --trees "
+                        f"{_csv_text(DEFAULT_TREE_LANES)})")
     g.add_argument("--prob-bits", type=int_list_arg(limits.PROB_BITS, sort_unique=True),
-                   default=DEFAULT_PROB_BITS, metavar="LIST",
+                   default=None, metavar="LIST",
                    help="probability (logit block: weight) widths W in bits; each W gets its own traces "
                         f"(default {_csv_text(DEFAULT_PROB_BITS)})")
+    g.add_argument("--trees", type=int_list_arg(limits.TREE_NODES_MAX, sort_unique=True), nargs="?",
+                   const=DEFAULT_TREE_BUDGETS, default=None, metavar="BUDGETS",
+                   help="sweep tree shapes against chains at these node budgets instead of gammas (default "
+                        f"{_csv_text(DEFAULT_TREE_BUDGETS)}; shapes per budget: docs/SWEEPS.md \"Tree shapes\"): "
+                        "real tree traces of the embedded pair, the tree block's CL schedule; with --sram-kib "
+                        "the CL off-chip model prices smaller buffers (default: every row on chip)")
+    g.add_argument("--children", choices=("sampled", "deterministic"), default=None,
+                   help="--trees: sampled children (k draft samples per node, default) or deterministic "
+                        "(the draft's top-k); --mode greedy makes greedy trees")
     t = p.add_argument_group("traces")
     t.add_argument("--source", choices=SOURCES, default="real",
                    help="real: recorded with the embedded LLM pair; synthetic: Zipf-shaped rows (default real)")
-    t.add_argument("--rounds", type=limits.ROUNDS.arg(), default=DEFAULT_ROUNDS,
-                   help=f"rounds per trace (default {DEFAULT_ROUNDS})")
+    t.add_argument("--rounds", type=limits.ROUNDS.arg(), default=None,
+                   help=f"rounds per trace (default {DEFAULT_ROUNDS}; --trees {DEFAULT_TREE_ROUNDS})")
     t.add_argument("--vocab", type=limits.VOCAB_MAX.arg("vocab_size"), default=None,
                    help=f"synthetic vocabulary size (default {DEFAULT_SYNTHETIC_VOCAB}, SmolLM2's)")
     t.add_argument("--seed", type=limits.SEED.arg(), default=0, help="trace seed (default 0)")
@@ -94,19 +107,62 @@ def spec_from_args(args) -> SweepSpec:
     for flag, value in (("--draft-method", args.draft_method), ("--temperature", args.temperature)):
         if args.source == "synthetic" and value is not None:
             raise ConfigError(f"{flag} applies to --source real only")
-    return SweepSpec(gammas=tuple(args.gammas), sram_kib=None if args.sram_kib is None else tuple(args.sram_kib),
-                     block=args.block, lanes=tuple(args.lanes),
-                     prob_bits=tuple(args.prob_bits), rounds=args.rounds, source=args.source,
+    if args.children is not None:
+        raise ConfigError("--children applies to --trees sweeps")
+    return SweepSpec(gammas=tuple(args.gammas or DEFAULT_GAMMAS),
+                     sram_kib=None if args.sram_kib is None else tuple(args.sram_kib),
+                     block=args.block, lanes=tuple(args.lanes or DEFAULT_LANES),
+                     prob_bits=tuple(args.prob_bits or DEFAULT_PROB_BITS),
+                     rounds=args.rounds if args.rounds is not None else DEFAULT_ROUNDS, source=args.source,
                      vocab_size=args.vocab if args.source == "synthetic" else None, seed=args.seed,
                      mode=args.mode, nested=args.nested, draft=args.draft_method, temperature=args.temperature,
                      timing=TimingSettings(clock_hz=args.clock_hz, offchip_bw=args.offchip_bw,
                                            offchip_latency=args.offchip_latency))
 
 
+# chain-sweep options that a tree sweep does not take (their parser defaults are None / False)
+NOT_WITH_TREES = ("gammas", "prob_bits", "vocab", "draft_method", "nested", "scheduler", "resume", "bench")
+
+
+def tree_spec_from_args(args) -> TreeSweepSpec:
+    for name in NOT_WITH_TREES:
+        if getattr(args, name) not in (None, False):
+            raise ConfigError(f"--{name.replace('_', '-')} applies to chain sweeps, not --trees")
+    if args.source != "real":
+        raise ConfigError("--trees sweeps real tree traces of the embedded pair; --source synthetic does not apply")
+    if args.mode == "greedy" and args.children is not None:
+        raise ConfigError("--children applies to stochastic trees; --mode greedy makes greedy trees")
+    scheme = "greedy" if args.mode == "greedy" else args.children or "sampled"
+    return TreeSweepSpec(budgets=tuple(args.trees), scheme=scheme, lanes=tuple(args.lanes or DEFAULT_TREE_LANES),
+                         sram_kib=(None,) if args.sram_kib is None else (None, *args.sram_kib),
+                         rounds=args.rounds if args.rounds is not None else DEFAULT_TREE_ROUNDS,
+                         temperature=args.temperature if args.temperature is not None else 1.0, seed=args.seed,
+                         clock_hz=args.clock_hz, offchip_bw=args.offchip_bw, offchip_latency=args.offchip_latency)
+
+
+def run_trees(args) -> int:
+    spec = tree_spec_from_args(args)
+    spec.check()
+    reason = real_unavailable_reason()
+    if reason is not None:
+        raise ConfigError(f"real tree traces are unavailable ({reason})")
+    rows = run_tree_sweep(spec, args.out, cache_dir=args.cache_dir, progress=not args.no_progress)
+    print(f"sweep: {len(rows)} tree points written to {args.out}", file=sys.stderr)
+    for (budget, lanes), (best, chain) in sorted(best_per_budget(rows).items()):
+        if best is None or chain is None:
+            continue
+        print(f"budget {budget} nodes, {lanes} lanes: best tree {best['shape']} {best['tokens_per_round']:.2f} "
+              f"tokens/round, {best['tokens_per_s']:.4g} tokens/s; chain {chain['tokens_per_round']:.2f} "
+              f"tokens/round, {chain['tokens_per_s']:.4g} tokens/s", file=sys.stderr)
+    return 0
+
+
 def run(args) -> int:
     from hades.fileio import check_output_path
     check_output_path(args.out)   # before any trace is built (the lock is taken by run_sweep)
     check_output_path(args.cache_dir, directory=True)
+    if args.trees is not None:
+        return run_trees(args)
     spec = spec_from_args(args)
     spec.check()
     if spec.source == "real":

@@ -453,3 +453,59 @@ def plot_decode_speedup(fam: Family, decode: list[dict], path: Path, decode_labe
     fig.suptitle(f"End-to-end speculative decoding: software ({decode_label}) vs verification on HADES, "
                  f"{fam.text('title')}\n{fam.models_text()}\n{fam.config_text()}", fontsize=10)
     return _save(fig, path)
+
+
+# ---- tree shapes (hades sweep --trees) ---------------------------------------------------------------
+
+def plot_tree_shapes(rows, path: str | Path) -> Path:
+    """Trees against chains at equal node budgets (rows of hades.studies.tree_sweep, every row
+    on chip). Left: tokens emitted per round against the nodes of the round's tree, one marker
+    per shape, the chains joined by a line. Right: verified tokens/s of every shape per budget,
+    one bar group per budget and one bar per lane count's panel (the widest lane count shown)."""
+    rows = [r for r in rows if r["sram_kib"] == "all"]
+    if not rows:
+        raise ConfigError("the tree sweep has no on-chip points to plot")
+    lanes = sorted({r["lanes"] for r in rows})
+    fig = Figure(figsize=(6.0 + 4.2 * len(lanes), 5.2), layout="constrained")
+    axes = fig.subplots(1, 1 + len(lanes))
+    ax = axes[0]
+    first = [r for r in rows if r["lanes"] == lanes[0]]
+    chains = sorted((r for r in first if r["chain"]), key=lambda r: r["nodes"])
+    ax.plot([r["nodes"] for r in chains], [r["tokens_per_round"] for r in chains], marker="s", color="black",
+            label="chains (1,1,...,1)")
+    trees = [r for r in first if not r["chain"]]
+    cmap = _colormap(max(1, len(trees)))
+    for c, r in enumerate(sorted(trees, key=lambda r: (r["nodes"], r["shape"]))):
+        ax.scatter([r["nodes"]], [r["tokens_per_round"]], color=cmap[c], zorder=3)
+        ax.annotate(r["shape"], (r["nodes"], r["tokens_per_round"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("nodes per round (the root included)")
+    ax.set_ylabel("tokens emitted per round (accepted + 1)")
+    ax.set_title("what a round yields", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    budgets = sorted({r["budget"] for r in rows})
+    for bx, L in zip(axes[1:], lanes):
+        sel = [r for r in rows if r["lanes"] == L]
+        scale, label = _rate_unit(sel)
+        x0 = 0
+        ticks, names = [], []
+        for b in budgets:
+            group = sorted((r for r in sel if r["budget"] == b), key=lambda r: (not r["chain"], r["shape"]))
+            for i, r in enumerate(group):
+                bx.bar(x0 + i, r["tokens_per_s"] / scale, color="black" if r["chain"] else "#4c72b0")
+                ticks.append(x0 + i)
+                names.append(("chain " if r["chain"] else "") + (f"{r['nodes']}" if r["chain"] else r["shape"]))
+            bx.text(x0 + (len(group) - 1) / 2, 0.98, f"≤ {b} nodes", ha="center", va="top", fontsize=8,
+                    transform=bx.get_xaxis_transform())
+            x0 += len(group) + 1
+        bx.set_xticks(ticks, names, rotation=60, fontsize=7)
+        bx.set_ylabel(label)
+        bx.set_title(f"{L} lanes at 1 GHz (CL schedule = RTL), chains black", fontsize=9)
+        bx.grid(alpha=0.3, axis="y")
+    r0 = rows[0]
+    fig.suptitle(f"Tree shapes vs chains at equal node budgets: real tree traces of the embedded pair "
+                 f"({r0['scheme']} children, T = {r0['temperature']:g}, {r0['rounds']} rounds per shape, "
+                 f"V = {r0['vocab_size']})", fontsize=10)
+    return _save(fig, Path(path))
