@@ -227,6 +227,31 @@ def _chains_as_trees() -> list:
     return [tree_from_chain(r) for r in _chain_rounds()]
 
 
+def _with_filters(build, draft_filter, target_filter) -> Callable[[], list]:
+    """The rounds of `build` with top-k / top-p on both sides: (top_k, top_p) per side, drawn per
+    round from the given choices (a fraction top_p); sampled children are drawn again from their
+    parent's filtered draft row with their own draft uniform (so they stay draft samples)."""
+    def rebuilt():
+        rng = np.random.default_rng(41)
+        out = []
+        for rnd in build():
+            def params(side, choices):
+                k, p = choices[int(rng.integers(len(choices)))]
+                base = numerics.SamplingParams(*[int(v) for v in getattr(rnd, side)])
+                return tuple(numerics.check_sampling_params(
+                    numerics.SamplingParams(base.k, k, numerics.top_p_units(p), base.min_p)))
+            dp, tp = params("draft_params", draft_filter), params("target_params", target_filter)
+            tokens = np.array(rnd.tokens)
+            if rnd.scheme == "sampled":
+                for c in range(1, rnd.num_nodes):
+                    n = int(rnd.parents[c])
+                    p, zp = numerics.logit_weights(rnd.draft_logits[n], dp, 16)
+                    tokens[c] = numerics.draft_sample(p, zp, int(rnd.draft_uniforms[c]), 32)
+            out.append(_replace(rnd, tokens=tokens, draft_params=dp, target_params=tp))
+        return out
+    return rebuilt
+
+
 TREE_CASES = [
     TreeCase("tree_sampled_3x2", TREE_SMALL, _synthetic(TreeSyntheticSpec(vocab_size=50, rounds=10, shape=(3, 2),
                                                                           seed=21))),
@@ -246,6 +271,18 @@ TREE_CASES = [
                         TreeSyntheticSpec(vocab_size=33, rounds=4, shape=(1, 3, 1), scheme="deterministic", seed=29),
                         TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(3, 1, 1), seed=30, min_ps=(0.1,)))),
     TreeCase("tree_chains_as_trees", TREE_SMALL, _chains_as_trees, chain=_chain_rounds),
+    # top-k / top-p (the logit block's select passes before each Z job): top_k 1 and >= V,
+    # top_p of one unit, every round its own settings on each side
+    TreeCase("tree_filters_sampled", TREE_SMALL,
+             _with_filters(_synthetic(TreeSyntheticSpec(vocab_size=48, rounds=8, shape=(3, 2), seed=37),
+                                      TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(2, 1, 1), seed=38)),
+                           draft_filter=((0, 1.0), (3, 1.0), (0, 0.7), (10, 0.9)),
+                           target_filter=((1, 1.0), (5, 0.9), (0, 1 / 65536), (64, 0.5), (0, 1.0)))),
+    TreeCase("tree_filters_deterministic_and_greedy", TREE_SMALL,
+             _with_filters(_synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(3, 2), scheme="deterministic",
+                                                        seed=39),
+                                      TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="greedy", seed=40)),
+                           draft_filter=((4, 0.5),), target_filter=((2, 1.0), (7, 0.8), (0, 0.6)))),
     TreeCase("tree_stalls", TREE_SMALL,
              _synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(2, 2), seed=34),
                         TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="deterministic", seed=35)),

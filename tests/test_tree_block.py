@@ -198,17 +198,9 @@ def test_cli_verifies_a_synthetic_tree_trace(level, sim_options, tmp_path, capsy
     assert [r["cycles"] for r in out["rounds"]] == [r.cycles for r in cl]
 
 
-def test_the_rtl_refuses_filtered_tree_rounds_with_a_typed_error():
-    from hades.sim.tree_rtl import check_rtl_round
-    rnd = TREE_CASES[0].build()[0]
-    from hades.round import TreeRound
-    d = {k: getattr(rnd, k) for k in TreeRound.__dataclass_fields__}
-    d["target_params"] = (94548, 5, 65536, 0)   # top-k 5
-    with pytest.raises(TraceError, match="round 3: top-k / top-p on a tree round's rows is not in the tree block's RTL"):
-        check_rtl_round(TREE_SMALL, TreeRound(**d), "round 3")
-    check_rtl_round(TREE_SMALL, rnd, "round 0")   # unfiltered: fine
+def test_the_rtl_needs_one_lane_group():
+    from hades.rtl.tree_verifier import require_tree_rtl
     with pytest.raises(ConfigError, match="1024 bits in the tree block's input beat"):
-        from hades.rtl.tree_verifier import require_tree_rtl
         require_tree_rtl(TreeConfig(hw=VerifierConfig(lanes=64, vocab_max=4096), nodes_max=4, children_max=2))
 
 
