@@ -305,3 +305,16 @@ def test_emitted_tokens_follow_the_target_at_every_level(level, sim_options, sch
     want_joint = q0[:, None] * np.stack([model.probs((y,)) for y in range(V_STAT)])
     p_first, p_joint = _chi2_p(first, q0), _chi2_p(joint.reshape(-1), want_joint.reshape(-1))
     assert p_first > 1e-3 and p_joint > 1e-3, (p_first, p_joint)
+
+
+def test_the_tree_blocks_verilog_lints_clean(tmp_path, capsys):
+    """`hades emit-verilog --tree --lint` on the TREE_CASES configuration: verilator
+    --lint-only -Wall with the documented waivers only."""
+    import shutil
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator is not installed (run scripts/setup.sh)")
+    from hades.cli.app import main
+    assert main(["emit-verilog", "--tree", "--lint", "--out", str(tmp_path), "--lanes", "4", "--vocab-max", "64",
+                 "--nodes-max", "16", "--children-max", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "TreeVerifier_L4_V64_N16_K3_W16_U32" in out and "lint clean" in out
