@@ -278,6 +278,7 @@ def _chi2_p(counts, probs) -> float:
     return chi2_sf(float(((counts - expected) ** 2 / expected).sum()), probs.size - 1)
 
 
+@pytest.mark.slow   # 30-40 s per scheme at FL and CL, 85-125 s at RTL (Verilator) on the shared machine
 @pytest.mark.parametrize("scheme", ["sampled", "deterministic"])
 def test_emitted_tokens_follow_the_target_at_every_level(level, sim_options, scheme):
     """6,000 trees of shape 3,2 through the level: the first emitted token follows the root's
