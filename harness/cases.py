@@ -320,6 +320,11 @@ TREE_CASES = [
                                                         seed=39),
                                       TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="greedy", seed=40)),
                            draft_filter=((4, 0.5),), target_filter=((2, 1.0), (7, 0.8), (0, 0.6)))),
+    TreeCase("tree_random_shapes_filtered", TREE_SMALL,
+             _with_filters(lambda: [r for scheme, seed in (("sampled", 45), ("deterministic", 46), ("greedy", 47))
+                                    for r in _random_shapes(seed, 8, scheme, V=52)],
+                           draft_filter=((0, 1.0), (2, 1.0), (0, 0.8), (6, 0.5)),
+                           target_filter=((1, 1.0), (3, 0.9), (0, 0.7), (30, 1.0)))),
     TreeCase("tree_stalls", TREE_SMALL,
              _synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(2, 2), seed=34),
                         TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="deterministic", seed=35)),
