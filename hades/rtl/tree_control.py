@@ -40,7 +40,7 @@ CTRL_TO_DPATH = {
     "in_node": "node", "in_is_draft": "1", "in_beat": "beat", "last_beat_index": "beat", "last_lane": "lane",
     "input_done": "1", "result_load": "1", "eng_go": "1", "eng_data": "1", "eng_fin": "1", "eng_job": "job",
     "eng_issue": "beat", "eng_data_idx": "beat", "eng_reject": "1", "walk_node": "node", "cur_child": "node",
-    "child_token": "token", "depth": "count", "greedy_stop": "1", "send_result": "1",
+    "child_token": "token", "depth": "count", "greedy_stop": "1",
     "eng_sel": "sel", "eng_level": "level", "filt_draft": "1", "eng_selecting": "1", "filter_job": "1",
 }
 DPATH_TO_CTRL = {
@@ -161,7 +161,6 @@ class TreeCtrl(Component):
             s.input_done @= s.row_last & ~s.in_is_draft & s.last_node
             s.result_load @= ~s.reset & (s.state == S_WAIT) & (s.eng_state == E_DONE)
             s.send_val @= s.state == S_RESP
-            s.send_result @= s.state == S_RESP
 
         @update_ff
         def up_input_fsm():
