@@ -31,7 +31,7 @@ from hades.config import TreeConfig, clog2
 from hades.errors import ConfigError, TraceError
 from hades.logit_protocol import (BF16_BITS, K_BITS, MIN_P_BITS, TOP_K_BITS, TOP_P_BITS, LogitLayout, _lanes_of,
                                   _lanes_to_int, logit_rows_beat_array, side_filter_flags)
-from hades.round import TREE_SCHEMES, TreeResult, TreeRound, children_lists, uniform_array
+from hades.round import TREE_SCHEMES, TreeResult, TreeRound, children_lists, path_to, uniform_array
 
 SCHEME_BITS = 2
 SCHEME_CODE = {name: code for code, name in enumerate(TREE_SCHEMES)}   # the file's codes
@@ -300,7 +300,6 @@ def pack_tree_result(tree: TreeConfig, res: TreeResult) -> int:
 
 def unpack_tree_result(tree: TreeConfig, word: int, parents, timed: bool = True) -> TreeResult:
     """A result message as a TreeResult; the path comes from the round's parents."""
-    from hades.round import path_to
     f = {name: (int(word) >> lsb) & ((1 << w) - 1) for name, (lsb, w) in TreeLayout(tree).result_fields.items()}
     path = path_to(parents, f["node"])
     if len(path) != f["accepted"]:

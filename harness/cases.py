@@ -217,6 +217,40 @@ def _peaked_children(seed: int, V: int, k: int, rounds: int, disjoint: bool) -> 
     return out
 
 
+def _random_shapes(seed: int, rounds: int, scheme: str, V: int = 30) -> list:
+    """Trees of random shape: every node's parent a random earlier node (so siblings are not
+    numbered together, as in a depth-first numbering), 1..16 nodes, at most 3 children each;
+    sampled children are draft samples of their parent's row, deterministic ones its
+    top-ranked distinct draft tokens; every other round's draft rows are its target rows."""
+    rng = np.random.default_rng(seed)
+    params = (94548, 0, 65536, 0)
+    out = []
+    while len(out) < rounds:
+        N = int(rng.integers(1, 17))
+        parents, kids = [-1], [0] * N
+        for n in range(1, N):
+            free = [m for m in range(n) if kids[m] < 3]
+            parents.append(int(rng.choice(free)))
+            kids[parents[-1]] += 1
+        target = numerics.encode_bf16(rng.standard_normal((N, V)) * 1.5)
+        # every other round drafts with the target's rows: the walk then goes deep
+        draft = target if len(out) % 2 else numerics.encode_bf16(rng.standard_normal((N, V)) * 1.5)
+        d_u = rng.integers(0, 1 << 32, size=N, dtype=np.uint64)
+        tokens, rank = [0], [0] * N
+        for c in range(1, N):
+            p, zp = numerics.logit_weights(draft[parents[c]], params, 16)
+            if scheme == "sampled":
+                tokens.append(numerics.draft_sample(p, zp, int(d_u[c]), 32))
+            else:
+                tokens.append(int(numerics.rank_order(p)[rank[parents[c]]]))
+                rank[parents[c]] += 1
+        out.append(TreeRound(scheme=scheme, parents=np.array(parents), tokens=np.array(tokens),
+                             target_logits=target, draft_logits=draft, draft_params=params, target_params=params,
+                             draft_uniforms=d_u, accept_uniforms=rng.integers(0, 1 << 32, size=N, dtype=np.uint64),
+                             sample_uniforms=rng.integers(0, 1 << 32, size=N, dtype=np.uint64)))
+    return out
+
+
 def _chain_rounds() -> list:
     """v2 chain rounds (gamma 0..4, greedy, one-hot and model drafts, min-p) to verify as trees."""
     spec = LogitSyntheticSpec(vocab_size=50, rounds=16, gammas=(0, 1, 2, 3, 4), seed=33, min_ps=(0.0, 0.1))
@@ -225,6 +259,31 @@ def _chain_rounds() -> list:
 
 def _chains_as_trees() -> list:
     return [tree_from_chain(r) for r in _chain_rounds()]
+
+
+def _with_filters(build, draft_filter, target_filter) -> Callable[[], list]:
+    """The rounds of `build` with top-k / top-p on both sides: (top_k, top_p) per side, drawn per
+    round from the given choices (a fraction top_p); sampled children are drawn again from their
+    parent's filtered draft row with their own draft uniform (so they stay draft samples)."""
+    def rebuilt():
+        rng = np.random.default_rng(41)
+        out = []
+        for rnd in build():
+            def params(side, choices):
+                k, p = choices[int(rng.integers(len(choices)))]
+                base = numerics.SamplingParams(*[int(v) for v in getattr(rnd, side)])
+                return tuple(numerics.check_sampling_params(
+                    numerics.SamplingParams(base.k, k, numerics.top_p_units(p), base.min_p)))
+            dp, tp = params("draft_params", draft_filter), params("target_params", target_filter)
+            tokens = np.array(rnd.tokens)
+            if rnd.scheme == "sampled":
+                for c in range(1, rnd.num_nodes):
+                    n = int(rnd.parents[c])
+                    p, zp = numerics.logit_weights(rnd.draft_logits[n], dp, 16)
+                    tokens[c] = numerics.draft_sample(p, zp, int(rnd.draft_uniforms[c]), 32)
+            out.append(_replace(rnd, tokens=tokens, draft_params=dp, target_params=tp))
+        return out
+    return rebuilt
 
 
 TREE_CASES = [
@@ -246,6 +305,26 @@ TREE_CASES = [
                         TreeSyntheticSpec(vocab_size=33, rounds=4, shape=(1, 3, 1), scheme="deterministic", seed=29),
                         TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(3, 1, 1), seed=30, min_ps=(0.1,)))),
     TreeCase("tree_chains_as_trees", TREE_SMALL, _chains_as_trees, chain=_chain_rounds),
+    TreeCase("tree_random_shapes", TREE_SMALL,
+             lambda: [r for scheme, seed in (("sampled", 42), ("deterministic", 43), ("greedy", 44))
+                      for r in _random_shapes(seed, 8, scheme)]),
+    # top-k / top-p (the logit block's select passes before each Z job): top_k 1 and >= V,
+    # top_p of one unit, every round its own settings on each side
+    TreeCase("tree_filters_sampled", TREE_SMALL,
+             _with_filters(_synthetic(TreeSyntheticSpec(vocab_size=48, rounds=8, shape=(3, 2), seed=37),
+                                      TreeSyntheticSpec(vocab_size=64, rounds=4, shape=(2, 1, 1), seed=38)),
+                           draft_filter=((0, 1.0), (3, 1.0), (0, 0.7), (10, 0.9)),
+                           target_filter=((1, 1.0), (5, 0.9), (0, 1 / 65536), (64, 0.5), (0, 1.0)))),
+    TreeCase("tree_filters_deterministic_and_greedy", TREE_SMALL,
+             _with_filters(_synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(3, 2), scheme="deterministic",
+                                                        seed=39),
+                                      TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="greedy", seed=40)),
+                           draft_filter=((4, 0.5),), target_filter=((2, 1.0), (7, 0.8), (0, 0.6)))),
+    TreeCase("tree_random_shapes_filtered", TREE_SMALL,
+             _with_filters(lambda: [r for scheme, seed in (("sampled", 45), ("deterministic", 46), ("greedy", 47))
+                                    for r in _random_shapes(seed, 8, scheme, V=52)],
+                           draft_filter=((0, 1.0), (2, 1.0), (0, 0.8), (6, 0.5)),
+                           target_filter=((1, 1.0), (3, 0.9), (0, 0.7), (30, 1.0)))),
     TreeCase("tree_stalls", TREE_SMALL,
              _synthetic(TreeSyntheticSpec(vocab_size=40, rounds=6, shape=(2, 2), seed=34),
                         TreeSyntheticSpec(vocab_size=40, rounds=3, shape=(2, 2), scheme="deterministic", seed=35)),

@@ -96,7 +96,7 @@ def _load_batches(args, gammas):
         tr = read_trace(args.trace)
         if getattr(tr, "format_version", 1) == 3:
             raise ConfigError(f"{args.trace} is a tree trace (hades-trace/3); hades bench measures chain rounds "
-                              "only (tree rounds verify with hades verify --level fl)")
+                              "only (tree rounds verify with hades verify --level fl|cl|rtl)")
         if getattr(tr, "format_version", 1) == 2:
             return bench.logit_batches_from_trace(tr, gammas, args.rounds, source=f"trace {args.trace} (logit rows)")
         if args.from_logits:

@@ -10,15 +10,23 @@ from hades.config import VerifierConfig
 from hades.errors import HadesError
 
 
-def emit_verilog(cfg: VerifierConfig, out_dir: str | Path, logits: bool = False) -> Path:
-    """Write <module_name>.v of the probability-row block (or with logits, of the logit block)
-    into out_dir (atomically) and return its path."""
+def emit_verilog(cfg: VerifierConfig, out_dir: str | Path, logits: bool = False, tree=None) -> Path:
+    """Write <module_name>.v of the probability-row block (with logits, of the logit block; with
+    tree, a hades.config.TreeConfig whose hw is cfg, of the tree block) into out_dir (atomically)
+    and return its path."""
     from pymtl3.passes.backends.verilog import VerilogTranslationPass
 
     from hades.fileio import atomic_write
     from hades.paths import in_dir
     out_dir = Path(out_dir).resolve()
-    if logits:
+    if tree is not None:
+        from hades.rtl.tree_verifier import TreeVerifierRTL
+        from hades.tree_protocol import TreeLayout
+        if tree.hw != cfg:
+            raise HadesError(f"emit_verilog: the tree block's hardware {tree.hw} differs from {cfg}")
+        name = TreeLayout(tree).module_name()
+        top = TreeVerifierRTL(tree)
+    elif logits:
         from hades.logit_protocol import LogitLayout
         from hades.rtl.logit_verifier import LogitVerifierRTL
         name = LogitLayout(cfg).module_name()

@@ -9,6 +9,9 @@
   walk         the node the walk is at, the last rejected sibling, the depth
   engine FSM   E_IDLE (waiting for the job's rows) -> E_RUN (a word per cycle, data one cycle
                later) -> E_FIN (the job's finish: the accept test, the match) -> ... -> E_DONE,
+               a row with top-k / top-p on preceded by its select passes (FK levels, then FP
+               levels, each followed by E_SEL: the bin scan, the commit, the divider after the
+               last FP level; FP_0 after FK reads no words), as the logit block's control;
                the jobs of hades/cl/tree_timing.py: DZ TZ RS* RX at a sampled internal node,
                TZ QX at a deterministic node or a sampled leaf (QX: the sample of Q_n, the CL
                model's TX and BX); greedy rounds run no job (the walk moves at each target
@@ -19,14 +22,15 @@ from pymtl3 import *
 
 from hades.config import clog2
 from hades.rtl.lanes import OneHotEncoder
+from hades.rtl.logit_filter import radix_widths
 from hades.tree_protocol import SCHEME_BITS, SCHEME_CODE, TreeLayout
 
 S_IDLE, S_NODES, S_ROWS, S_WAIT, S_RESP = range(5)
 STATE_NAMES = ("IDLE", "NODES", "ROWS", "WAIT", "RESP")
-E_IDLE, E_RUN, E_FIN, E_DONE = range(4)
-ENGINE_NAMES = ("idle", "run", "fin", "done")
-J_DZ, J_TZ, J_RS, J_RX, J_QX = range(5)
-JOB_NAMES = ("DZ", "TZ", "RS", "RX", "QX")
+E_IDLE, E_RUN, E_FIN, E_DONE, E_SEL = range(5)
+ENGINE_NAMES = ("idle", "run", "fin", "done", "sel")
+J_DZ, J_TZ, J_RS, J_RX, J_QX, J_FK, J_FP = range(7)
+JOB_NAMES = ("DZ", "TZ", "RS", "RX", "QX", "FK", "FP")
 JOB_BITS = 3
 GREEDY, DETERMINISTIC, SAMPLED = SCHEME_CODE["greedy"], SCHEME_CODE["deterministic"], SCHEME_CODE["sampled"]
 
@@ -36,19 +40,21 @@ CTRL_TO_DPATH = {
     "in_node": "node", "in_is_draft": "1", "in_beat": "beat", "last_beat_index": "beat", "last_lane": "lane",
     "input_done": "1", "result_load": "1", "eng_go": "1", "eng_data": "1", "eng_fin": "1", "eng_job": "job",
     "eng_issue": "beat", "eng_data_idx": "beat", "eng_reject": "1", "walk_node": "node", "cur_child": "node",
-    "child_token": "token", "depth": "count", "greedy_stop": "1", "send_result": "1",
+    "child_token": "token", "depth": "count", "greedy_stop": "1",
+    "eng_sel": "sel", "eng_level": "level", "filt_draft": "1", "eng_selecting": "1", "filter_job": "1",
 }
 DPATH_TO_CTRL = {
     "hdr_scheme": "scheme", "hdr_nodes": "count", "hdr_last_beat_index": "beat", "hdr_last_lane": "lane",
     "node_parent": "node", "node_token": "token", "accept_ok": "1", "cross_found": "1", "argmax": "token",
-    "emitted": "token",
+    "emitted": "token", "hdr_dk_on": "1", "hdr_dp_on": "1", "hdr_tk_on": "1", "hdr_tp_on": "1",
 }
 
 
 def port_width(kind: str, lay: TreeLayout) -> int:
     c = lay.tree.hw
     lane_bits = clog2(c.lanes)
-    return {"1": 1, "scheme": SCHEME_BITS, "node": lay.tree.node_bits, "count": lay.tree.count_bits,
+    _, _, sel_bits, level_bits = radix_widths(lay.logit)
+    return {"sel": sel_bits, "level": level_bits, "1": 1, "scheme": SCHEME_BITS, "node": lay.tree.node_bits, "count": lay.tree.count_bits,
             "beat": c.token_bits - lane_bits, "lane": lane_bits, "token": c.token_bits, "job": JOB_BITS}[kind]
 
 
@@ -71,6 +77,7 @@ class TreeCtrl(Component):
             setattr(s, name, OutPort(port_width(kind, lay)))
         s.build_node_table(lay)
         s.build_input(lay)
+        s.build_filter_sequence(lay)
         s.build_engine(lay)
 
     # ---- the node table and its two searches ------------------------------------------------
@@ -154,7 +161,6 @@ class TreeCtrl(Component):
             s.input_done @= s.row_last & ~s.in_is_draft & s.last_node
             s.result_load @= ~s.reset & (s.state == S_WAIT) & (s.eng_state == E_DONE)
             s.send_val @= s.state == S_RESP
-            s.send_result @= s.state == S_RESP
 
         @update_ff
         def up_input_fsm():
@@ -198,9 +204,80 @@ class TreeCtrl(Component):
                 if s.send_val & s.send_rdy:
                     s.state <<= S_IDLE
 
+    # ---- which select passes a row gets (the round's filter flags) -----------------------------
+    def build_filter_sequence(s, lay):
+        lg = lay.logit
+        JobT = mk_bits(JOB_BITS)
+        _, _, SELB, LVB = radix_widths(lg)
+        SelT = mk_bits(SELB)
+        SEL_COMMIT = SelT(1 << lg.radix_bits)                       # scan 0..2^b - 1, commit
+        SEL_DIVIDED = SelT((1 << lg.radix_bits) + lg.divide_cycles)  # the divider's last step
+        LAST_LEVEL = mk_bits(LVB)(lg.filter_levels - 1)
+        s.dk_on = Wire()                  # draft rows (sampled rounds only), target rows (not greedy)
+        s.dp_on = Wire()
+        s.tk_on = Wire()
+        s.tp_on = Wire()
+        s.draft_entry = Wire(JobT)        # the first job over a draft row: FK, FP or DZ
+        s.target_entry = Wire(JobT)       # ... over a target row: FK, FP or TZ
+        s.hdr_draft_entry = Wire(JobT)    # the same from the header, at the round's start
+        s.hdr_target_entry = Wire(JobT)
+        s.hdr_d_live = Wire()
+        s.hdr_t_live = Wire()
+        s.side_tp_on = Wire()
+        s.last_level = Wire()
+        s.sel_done = Wire()
+
+        @update
+        def up_tree_filter_sequence():
+            if s.dk_on:
+                s.draft_entry @= J_FK
+            elif s.dp_on:
+                s.draft_entry @= J_FP
+            else:
+                s.draft_entry @= J_DZ
+            if s.tk_on:
+                s.target_entry @= J_FK
+            elif s.tp_on:
+                s.target_entry @= J_FP
+            else:
+                s.target_entry @= J_TZ
+            s.hdr_d_live @= s.hdr_scheme == SAMPLED
+            s.hdr_t_live @= s.hdr_scheme != GREEDY
+            if s.hdr_d_live & s.hdr_dk_on:
+                s.hdr_draft_entry @= J_FK
+            elif s.hdr_d_live & s.hdr_dp_on:
+                s.hdr_draft_entry @= J_FP
+            else:
+                s.hdr_draft_entry @= J_DZ
+            if s.hdr_t_live & s.hdr_tk_on:
+                s.hdr_target_entry @= J_FK
+            elif s.hdr_t_live & s.hdr_tp_on:
+                s.hdr_target_entry @= J_FP
+            else:
+                s.hdr_target_entry @= J_TZ
+            if s.filt_draft:
+                s.side_tp_on @= s.dp_on
+            else:
+                s.side_tp_on @= s.tp_on
+            s.filter_job @= (s.eng_job == J_FK) | (s.eng_job == J_FP)
+            s.last_level @= s.eng_level == LAST_LEVEL
+            s.eng_selecting @= s.eng_state == E_SEL
+            if (s.eng_job == J_FP) & s.last_level:
+                s.sel_done @= s.eng_selecting & (s.eng_sel == SEL_DIVIDED)
+            else:
+                s.sel_done @= s.eng_selecting & (s.eng_sel == SEL_COMMIT)
+
+        @update_ff
+        def up_tree_filter_flags():
+            if s.round_start:
+                s.dk_on <<= s.hdr_d_live & s.hdr_dk_on
+                s.dp_on <<= s.hdr_d_live & s.hdr_dp_on
+                s.tk_on <<= s.hdr_t_live & s.hdr_tk_on
+                s.tp_on <<= s.hdr_t_live & s.hdr_tp_on
+
     # ---- the walk and the engine FSM ----------------------------------------------------------
     def build_engine(s, lay):
-        s.eng_state = Wire(2)
+        s.eng_state = Wire(3)
         s.job_ready = Wire()
         s.rows_on = Wire()                    # the input is in its rows or done with them
         s.target_in = Wire()                  # the walk node's target row has arrived
@@ -209,6 +286,7 @@ class TreeCtrl(Component):
         s.job_words_done = Wire()
         s.tested = Wire()                     # this finish is an accept test (TZ or RS of a sampled child)
         s.entry_job = Wire(JOB_BITS)          # the first job at the node the walk moves to
+        s.entry_draft = Wire()                # ... over its draft row
         s.walk_kids = Wire()
         s.stopped = Wire()                    # greedy: the walk has emitted its token
 
@@ -217,7 +295,7 @@ class TreeCtrl(Component):
             s.rows_on @= (s.state == S_ROWS) | (s.state == S_WAIT)
             s.target_in @= (s.state == S_WAIT) | ((s.state == S_ROWS) & (s.in_node > s.walk_node))
             s.draft_in @= s.target_in | ((s.state == S_ROWS) & (s.in_node == s.walk_node) & ~s.in_is_draft)
-            if s.eng_job == J_DZ:
+            if (s.eng_job == J_DZ) | (s.filter_job & s.filt_draft):
                 s.job_ready @= s.draft_in
             else:
                 s.job_ready @= s.target_in
@@ -235,11 +313,13 @@ class TreeCtrl(Component):
             # greedy: the walk node's target row ends; follow the child holding the argmax
             s.greedy_stop @= ((s.scheme == GREEDY) & s.row_last & ~s.in_is_draft & (s.in_node == s.walk_node)
                               & ~s.stopped & ~s.match_found)
-            # a deterministic move (after QX) goes to TZ; a sampled one to DZ unless the child is a leaf
-            if (s.eng_job != J_QX) & s.has_kids[s.cur_child]:
-                s.entry_job @= J_DZ
+            # a deterministic move (after QX) starts at the child's target row; a sampled one at
+            # its draft row unless the child is a leaf (the row's select passes first)
+            s.entry_draft @= (s.eng_job != J_QX) & s.has_kids[s.cur_child]
+            if s.entry_draft:
+                s.entry_job @= s.draft_entry
             else:
-                s.entry_job @= J_TZ
+                s.entry_job @= s.target_entry
 
         @update_ff
         def up_engine_fsm():
@@ -250,14 +330,17 @@ class TreeCtrl(Component):
                 s.sib_after <<= 0
                 s.depth <<= 0
                 s.stopped <<= 0
+                s.eng_level <<= 0
                 if s.hdr_scheme == GREEDY:
                     s.eng_state <<= E_DONE
                 else:
                     s.eng_state <<= E_IDLE
                     if (s.hdr_scheme == SAMPLED) & (s.hdr_nodes != 1):
-                        s.eng_job <<= J_DZ
+                        s.eng_job <<= s.hdr_draft_entry
+                        s.filt_draft <<= 1
                     else:
-                        s.eng_job <<= J_TZ
+                        s.eng_job <<= s.hdr_target_entry
+                        s.filt_draft <<= 0
             elif s.eng_state == E_IDLE:
                 if s.eng_go:
                     s.eng_state <<= E_RUN
@@ -269,15 +352,35 @@ class TreeCtrl(Component):
                 s.eng_data_idx <<= s.eng_data_idx + 1
                 if s.job_words_done:
                     s.eng_state <<= E_FIN
+            elif s.eng_state == E_SEL:
+                s.eng_sel <<= s.eng_sel + 1
+                if s.sel_done:
+                    s.eng_state <<= E_IDLE
+                    if ~s.last_level:
+                        s.eng_level <<= s.eng_level + 1
+                    else:
+                        s.eng_level <<= 0
+                        if (s.eng_job == J_FK) & s.side_tp_on:
+                            s.eng_job <<= J_FP
+                            s.eng_state <<= E_FIN    # FP_0 reuses FK_0's bins: no pass, its select at once
+                        elif s.filt_draft:
+                            s.eng_job <<= J_DZ
+                        else:
+                            s.eng_job <<= J_TZ
+            elif (s.eng_state == E_FIN) & s.filter_job:
+                s.eng_state <<= E_SEL
+                s.eng_sel <<= 0
             elif s.eng_state == E_FIN:
                 s.eng_state <<= E_IDLE
                 if s.eng_job == J_DZ:
-                    s.eng_job <<= J_TZ
+                    s.eng_job <<= s.target_entry
+                    s.filt_draft <<= 0
                 elif s.tested & s.accept_ok:          # move to the accepted child
                     s.walk_node <<= s.cur_child
                     s.sib_after <<= s.cur_child
                     s.depth <<= s.depth + 1
                     s.eng_job <<= s.entry_job
+                    s.filt_draft <<= s.entry_draft
                 elif s.tested:                        # rejected: a_i, b_i update; the next sum
                     s.sib_after <<= s.cur_child
                     s.eng_job <<= J_RS
@@ -290,6 +393,7 @@ class TreeCtrl(Component):
                     s.sib_after <<= s.match_node
                     s.depth <<= s.depth + 1
                     s.eng_job <<= s.entry_job
+                    s.filt_draft <<= 0
                 else:
                     s.eng_state <<= E_DONE
             # greedy rounds: the input pass decides at the walk node's target row's end

@@ -7,7 +7,9 @@ Its lane units are the logit block's (hades/rtl/logit_lanes.py, hades/rtl/lanes.
   node uniforms    per node R_n and T_n
   buffers          draft rows (N_max - 1) and target rows (N_max), raw bf16 beats
   engine lanes     the buffered words re-decoded (P and Q side), the weights with the row's
-                   maximum and min-p (LaneWeights), the residual max(0, Q a_i - P b_i)
+                   maximum and min-p (LaneWeights), the top-k / top-p keep mask of each side
+                   (LaneRankKeep, its cut from the radix select RadixSelect: the logit block's
+                   hades/rtl/logit_filter.py), the residual max(0, Q a_i - P b_i)
                    (LaneWeightedResidual with a_i, b_i as its two factors), one crossing
   engine registers the job's sum, ZP, the factors a_i and b_i, the entries at the tested
                    child's token (P[x], r_i[x]), the crossing's base and threshold
@@ -17,13 +19,14 @@ Its lane units are the logit block's (hades/rtl/logit_lanes.py, hades/rtl/lanes.
 from pymtl3 import *
 
 from hades.config import clog2
-from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS
+from hades.logit_protocol import BF16_BITS, K_BITS, MIN_P_BITS, TOP_K_BITS, TOP_P_BITS
 from hades.rtl.counters import RoundCounters
 from hades.rtl.lanes import LaneCrossing, LaneSplit
+from hades.rtl.logit_filter import LaneRankKeep, RadixSelect
 from hades.rtl.logit_lanes import X_BITS, Y_BITS, LaneBf16Scale, LaneMax, LaneWeights, LaneWeightedResidual
 from hades.rtl.sram import SramR1W1
-from hades.rtl.tree_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, GREEDY, J_DZ, J_RS, J_RX, J_TZ, node_slots,
-                                    port_width)
+from hades.rtl.tree_control import (CTRL_TO_DPATH, DPATH_TO_CTRL, GREEDY, J_DZ, J_FP, J_QX, J_RS, J_RX, J_TZ, SAMPLED,
+                                    node_slots, port_width)
 from hades.tree_protocol import TreeLayout
 
 
@@ -52,6 +55,7 @@ class TreeDpath(Component):
         s.build_input_pass(lay)
         s.build_buffers(lay)
         s.build_engine_lanes(lay)
+        s.build_filter(lay)
         s.build_engine(lay)
         s.build_result(lay)
 
@@ -232,8 +236,6 @@ class TreeDpath(Component):
             s.e_qscale.bits[i] //= s.e_tlanes.lane[i]
             s.e_pw.y[i] //= s.e_pscale.y[i]
             s.e_qw.y[i] //= s.e_qscale.y[i]
-            s.resid.q[i] //= s.e_qw.kept[i]
-            s.resid.p[i] //= s.e_pw.kept[i]
 
         @update
         def up_tree_engine_lanes():
@@ -252,7 +254,124 @@ class TreeDpath(Component):
                 if s.eng_job == J_RX:
                     s.crossing.lane[i] @= s.resid.r[i]
                 else:
-                    s.crossing.lane[i] @= zext(s.e_qw.kept[i], RB)
+                    s.crossing.lane[i] @= zext(s.qfilt.kept[i], RB)
+
+    # ---- top-k / top-p: the select and the keep masks (hades/rtl/logit_filter.py) -----------------
+    def build_filter(s, lay):
+        lg = lay.logit
+        c = lay.tree.hw
+        L, W, CB, ZB = c.lanes, c.prob_bits, lg.count_bits, lay.z_bits
+        f = lay.fields
+        (V_LO, V_W) = f["vocab"]
+        V_HI = V_LO + V_W
+        KEEP_ALL = mk_bits(CB)((1 << CB) - 1)
+        ONE = mk_bits(TOP_P_BITS)(1 << (TOP_P_BITS - 1))
+        (DKL, DKW), (DPL, DPW) = f["draft_top_k"], f["draft_top_p"]
+        (TKL, TKW), (TPL, TPW) = f["target_top_k"], f["target_top_p"]
+        DKH, DPH, TKH, TPH = DKL + DKW, DPL + DPW, TKL + TKW, TPL + TPW
+        DKC, TKC = DKL + CB, TKL + CB
+        s.select = RadixSelect(L, lg)
+        s.pfilt = LaneRankKeep(L, W, CB, ZB)       # the walk node's draft row: DZ, RS, RX
+        s.qfilt = LaneRankKeep(L, W, CB, ZB)       # its target row: TZ, RS, RX, QX
+        s.hdr_vocab_k = Wire(TOP_K_BITS)
+        s.top_k_draft = Wire(CB)
+        s.top_k_target = Wire(CB)
+        s.top_p_draft = Wire(TOP_P_BITS)
+        s.top_p_target = Wire(TOP_P_BITS)
+        s.draft_filtered = Wire()
+        s.target_filtered = Wire()
+        s.dk_on = Wire()
+        s.dp_on = Wire()
+        s.tk_on = Wire()
+        s.tp_on = Wire()
+        s.tau_p = Wire(W)            # the walk node's draft row cut (RS and RX re-read it)
+        s.c_p = Wire(CB)
+        s.tau_q = Wire(W)            # ... its target row's
+        s.c_q = Wire(CB)
+        s.e_live = [Wire() for _ in range(L)]
+        for i in range(L):
+            s.resid.q[i] //= s.qfilt.kept[i]
+            s.resid.p[i] //= s.pfilt.kept[i]
+            s.select.live[i] //= s.e_live[i]
+            s.pfilt.w[i] //= s.e_pw.w[i]
+            s.pfilt.live[i] //= s.e_live[i]
+            s.pfilt.minp_keep[i] //= s.e_pw.keep[i]
+            s.qfilt.w[i] //= s.e_qw.w[i]
+            s.qfilt.live[i] //= s.e_live[i]
+            s.qfilt.minp_keep[i] //= s.e_qw.keep[i]
+        s.select.clear //= lambda: s.eng_go & s.filter_job
+        s.select.add //= lambda: s.eng_data & s.filter_job
+        s.select.prep //= lambda: s.eng_fin & s.filter_job
+        s.select.selecting //= s.eng_selecting
+        s.select.sel //= s.eng_sel
+        s.select.level //= s.eng_level
+        s.select.by_sum //= lambda: s.eng_job == J_FP
+        s.pfilt.tau //= s.tau_p
+        s.pfilt.c //= s.c_p
+        s.qfilt.tau //= s.tau_q
+        s.qfilt.c //= s.c_q
+        for u in (s.pfilt, s.qfilt):
+            u.clear //= s.eng_go
+            u.advance //= s.eng_data
+
+        # top-k acts when 0 < top_k < V, top-p when top_p < 2^16 (tree_protocol.tree_filter_flags;
+        # the control drops the draft side outside sampled rounds and both in greedy ones)
+        @update
+        def up_tree_filter_header():
+            s.hdr_vocab_k @= zext(s.msg[V_LO:V_HI], TOP_K_BITS)
+            s.hdr_dk_on @= (s.msg[DKL:DKH] != 0) & (s.msg[DKL:DKH] < s.hdr_vocab_k)
+            s.hdr_dp_on @= s.msg[DPL:DPH] < ONE
+            s.hdr_tk_on @= (s.msg[TKL:TKH] != 0) & (s.msg[TKL:TKH] < s.hdr_vocab_k)
+            s.hdr_tp_on @= s.msg[TPL:TPH] < ONE
+
+        @update_ff
+        def up_tree_filter_header_regs():
+            if s.round_start:
+                s.top_k_draft <<= s.msg[DKL:DKC]
+                s.top_p_draft <<= s.msg[DPL:DPH]
+                s.top_k_target <<= s.msg[TKL:TKC]
+                s.top_p_target <<= s.msg[TPL:TPH]
+                s.dk_on <<= s.hdr_dk_on & (s.hdr_scheme == SAMPLED)
+                s.dp_on <<= s.hdr_dp_on & (s.hdr_scheme == SAMPLED)
+                s.tk_on <<= s.hdr_tk_on & (s.hdr_scheme != GREEDY)
+                s.tp_on <<= s.hdr_tp_on & (s.hdr_scheme != GREEDY)
+
+        @update
+        def up_tree_filter_inputs():
+            for i in range(L):
+                s.e_live[i] @= ~s.e_past[i]
+                if s.filt_draft:
+                    s.select.w[i] @= s.e_pw.w[i]
+                else:
+                    s.select.w[i] @= s.e_qw.w[i]
+            if s.filt_draft:
+                s.select.top_k @= s.top_k_draft
+                s.select.top_k_on @= s.dk_on
+                s.select.top_p @= s.top_p_draft
+            else:
+                s.select.top_k @= s.top_k_target
+                s.select.top_k_on @= s.tk_on
+                s.select.top_p @= s.top_p_target
+            s.draft_filtered @= s.dk_on | s.dp_on
+            s.target_filtered @= s.tk_on | s.tp_on
+
+        # a row's cut is taken from the select as its Z job starts (unfiltered: keep all)
+        @update_ff
+        def up_tree_filter_cuts():
+            if s.eng_go & (s.eng_job == J_DZ):
+                if s.draft_filtered:
+                    s.tau_p <<= s.select.tau
+                    s.c_p <<= s.select.c
+                else:
+                    s.tau_p <<= 0
+                    s.c_p <<= KEEP_ALL
+            if s.eng_go & (s.eng_job == J_TZ):
+                if s.target_filtered:
+                    s.tau_q <<= s.select.tau
+                    s.c_q <<= s.select.c
+                else:
+                    s.tau_q <<= 0
+                    s.c_q <<= KEEP_ALL
 
     # ---- engine registers ---------------------------------------------------------------------
     def build_engine(s, lay):
@@ -308,19 +427,19 @@ class TreeDpath(Component):
                     s.fb <<= 0
             elif s.eng_data:
                 if s.eng_job == J_DZ:
-                    s.acc <<= s.acc + zext(s.e_pw.total, SB)
+                    s.acc <<= s.acc + zext(s.pfilt.total, SB)
                     if s.x_word_here:
-                        s.px <<= s.e_pw.kept[s.x_lane]
+                        s.px <<= s.pfilt.kept[s.x_lane]
                 elif s.eng_job == J_TZ:
-                    s.acc <<= s.acc + zext(s.e_qw.total, SB)
+                    s.acc <<= s.acc + zext(s.qfilt.total, SB)
                     if s.x_word_here:
-                        s.rx <<= zext(s.e_qw.kept[s.x_lane], RB)
+                        s.rx <<= zext(s.qfilt.kept[s.x_lane], RB)
                 elif s.eng_job == J_RS:
                     s.acc <<= s.acc + zext(s.resid.total, SB)
                     if s.x_word_here:
-                        s.px <<= s.e_pw.kept[s.x_lane]
+                        s.px <<= s.pfilt.kept[s.x_lane]
                         s.rx <<= s.resid.r[s.x_lane]
-                else:
+                elif (s.eng_job == J_RX) | (s.eng_job == J_QX):
                     s.cum <<= s.crossing.next_base
                     if s.crossing.found:
                         s.final_token <<= concat(s.eng_data_idx, s.crossing.index)

@@ -1,8 +1,8 @@
 """TreeVerifierRTL: the tree block (docs/ARCHITECTURE.md "The tree block"), a control unit
 (hades/rtl/tree_control.py: input FSM, node table, the walk, the engine's jobs) driving a
 datapath (hades/rtl/tree_datapath.py: decode, row maxima, two row buffers, weights, the
-residual with a_i and b_i, the crossing, accept test, result), as LogitVerifierRTL. One lane
-group (L <= 32); no top-k / top-p at RTL (hades.sim.tree_rtl refuses such rounds)."""
+residual with a_i and b_i, the top-k / top-p select and keep masks, the crossing, accept
+test, result), as LogitVerifierRTL. One lane group (L <= 32)."""
 from pymtl3 import *
 from pymtl3.stdlib.stream.ifcs import SendIfcRTL
 

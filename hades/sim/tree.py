@@ -14,6 +14,7 @@ from hades.config import TreeConfig
 from hades.errors import ConfigError
 from hades.round import TreeResult
 from hades.sim.run import LEVELS, SimOptions, check_vcd
+from hades.tree_protocol import check_tree_round
 
 
 def run_tree_rounds(level: str, tree: TreeConfig, rounds, opts: SimOptions = SimOptions(),
@@ -21,20 +22,19 @@ def run_tree_rounds(level: str, tree: TreeConfig, rounds, opts: SimOptions = Sim
     if level not in LEVELS:
         raise ConfigError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
     check_vcd(level, opts)
-    rounds = list(rounds)
+    if level == "rtl":
+        from hades.sim.tree_rtl import run_tree_rtl
+        return run_tree_rtl(tree, list(rounds), opts, progress)
+    # FL and CL take one round at a time: its rows live only while it is verified
     if level == "fl":
-        from hades.cl.tree_model import check_tree_round
         from hades.fl.tree import verify_tree_round
         out = []
         for i, r in enumerate(rounds):
             check_tree_round(tree, r, f"round {i}")
             out.append(verify_tree_round(r, tree.hw.prob_bits, tree.hw.uniform_bits, f"round {i}"))
-    elif level == "cl":
+    else:
         from hades.cl.tree_model import tree_timed_results
         out = tree_timed_results(tree, rounds, opts.timing)
-    else:
-        from hades.sim.tree_rtl import run_tree_rtl
-        return run_tree_rtl(tree, rounds, opts, progress)
     if progress is not None:
         progress(len(out))
     return out
