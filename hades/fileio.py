@@ -309,3 +309,20 @@ def output_lock(path):
         with contextlib.suppress(OSError):
             os.unlink(lock)   # while still holding it (see the identity check above)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def build_lock(folder, name: str):
+    """Hold a blocking lock (fcntl.flock on folder/.<name>.build-lock) for the body: two
+    processes that need the same cached build (a Verilator model, say; pytest -n runs tests in
+    several workers) take turns, so the second finds the first's build instead of compiling it
+    again into the same files. The lock file stays (removing it would race); the kernel drops
+    the lock when its holder dies."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f".{name}.build-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the whole test suite at every level (FL, CL, RTL through
 # Verilator). Extra arguments go to pytest, e.g. `scripts/test.sh --level rtl`.
+# The tests run in HADES_TEST_WORKERS pytest-xdist worker processes (default: one per CPU core;
+# 0 runs them in this process); workers share the Verilator builds and the trace cache through
+# file locks (hades.fileio.build_lock), and --dist worksteal keeps both cores busy to the end.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+workers="${HADES_TEST_WORKERS:-auto}"
+if [ "$workers" = 0 ]; then
+  .venv/bin/python -m pytest -p no:cacheprovider "$@"
+else
+  .venv/bin/python -m pytest -p no:cacheprovider -n "$workers" --dist worksteal "$@"
+fi
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -461,7 +461,7 @@ def test_sweep_into_a_fifo_writes_one_csv_at_the_end(cache_dir, tmp_path):
 @pytest.mark.model
 @pytest.mark.parametrize("block, fits_kib, draft, named", [("probability", 256, "layer-skip", "layer-skip"),
                                                            ("logit", 480, None, "prompt lookup")])   # 2 draft rows; 2 gamma + 1 rows
-def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib, draft, named):
+def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib, draft, named, embedded_pair_loader):
     """The default draft of real sweeps is prompt lookup; --draft-method layer-skip records the draft model."""
     from hades.traces.cache import real_unavailable_reason
     reason = real_unavailable_reason()
@@ -469,7 +469,7 @@ def test_real_source_sweep_names_the_models(tmp_path, block, fits_kib, draft, na
         pytest.skip(reason)
     spec = SweepSpec(gammas=(2,), sram_kib=(96, fits_kib), lanes=(16,), rounds=2, source="real", block=block,
                      draft=draft)
-    report = run_sweep(spec, tmp_path / "real.csv", jobs=1, cache_dir=tmp_path)
+    report = run_sweep(spec, tmp_path / "real.csv", jobs=1, cache_dir=tmp_path, pair_loader=embedded_pair_loader)
     assert len(report.rows) == 2
     row = report.rows[0]
     assert row["source"] == "real" and row["vocab_size"] == 49152 and row["block"] == block

@@ -20,6 +20,7 @@ import numpy as np
 
 from hades.config import VerifierConfig
 from hades.errors import HadesError
+from hades.fileio import build_lock
 from hades.protocol import round_beat_array, unpack_result
 from hades.round import Round, RoundResult
 
@@ -57,10 +58,11 @@ def build_batch_sim(cfg: VerifierConfig, logits: bool = False) -> Path:
     key = hashlib.sha256(name.encode() + b"".join(p.read_bytes() for p in sources)).hexdigest()
     binary = root / "sim"
     stamp = root / "sim.key"
-    if binary.exists() and stamp.exists() and stamp.read_text() == key:
-        return binary
-    with tempfile.TemporaryDirectory(dir=root) as work:   # concurrent builds never share files
-        _compile(cfg, logits, name, result_bits, Path(work), binary, stamp, key)
+    with build_lock(root, "sim"):   # a second process waits for the first's build, then reuses it
+        if binary.exists() and stamp.exists() and stamp.read_text() == key:
+            return binary
+        with tempfile.TemporaryDirectory(dir=root) as work:   # a killed build leaves no partial files
+            _compile(cfg, logits, name, result_bits, Path(work), binary, stamp, key)
     return binary
 
 

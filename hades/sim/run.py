@@ -95,7 +95,8 @@ def verilate(top, component, module_name: str, build_subdir: str = "verilator"):
                                                 VerilogTranslationPass)
     component.set_metadata(VerilogTranslationImportPass.enable, True)
     component.set_metadata(VerilogTranslationPass.explicit_module_name, module_name)
-    with in_dir(BUILD_DIR / build_subdir):
+    from hades.fileio import build_lock
+    with build_lock(BUILD_DIR / build_subdir, module_name), in_dir(BUILD_DIR / build_subdir):
         top.apply(VerilogPlaceholderPass())
         return VerilogTranslationImportPass()(top)
 

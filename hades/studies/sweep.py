@@ -517,12 +517,14 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, **options) -> Swee
 
 def _run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2, scheduler: str | None = None,
                resume: bool = False, cache_dir: str | Path | None = None, progress: bool = False,
-               max_tasks: int | None = None) -> SweepReport:
+               max_tasks: int | None = None, pair_loader=None) -> SweepReport:
     """Run the sweep; with out, keep the CSV there up to date after every finished task
     (a stream such as /dev/stdout or a FIFO is written once, at the end).
 
     resume: keep the rows already in out (any grid) and skip the points they cover.
     max_tasks: stop after that many tasks (a deliberately partial sweep, for tests).
+    pair_loader: a hades.llm.models.PairLoader to record missing real traces with (None: one
+    is made, and the model loaded, only if a real trace is missing).
     progress: tqdm bars on stderr (shown when stderr is a terminal).
     """
     spec.check()
@@ -540,7 +542,7 @@ def _run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2,
     report = SweepReport(rows=[], points_run=0, points_skipped=spec.num_points() - todo_points,
                          tasks_run=0, wall_seconds=0.0)
     t0 = time.perf_counter()
-    tasks = _attach_summaries(tasks, cache, progress)
+    tasks = _attach_summaries(tasks, cache, progress, pair_loader)
     report.trace_seconds += time.perf_counter() - t0
 
     from tqdm import tqdm
@@ -572,7 +574,8 @@ def _run_sweep(spec: SweepSpec, out: str | Path | None = None, *, jobs: int = 2,
     return report
 
 
-def _attach_summaries(tasks: list[SweepTask], cache_dir: str | None, progress: bool) -> list[SweepTask]:
+def _attach_summaries(tasks: list[SweepTask], cache_dir: str | None, progress: bool,
+                      pair_loader=None) -> list[SweepTask]:
     """Give every task the decisions this machine already has, so that workers (or a Dask
     cluster without this cache) only time. Missing decisions are made here, in one process,
     when parallel workers would only waste work on them: real traces (one model load for all;
@@ -585,7 +588,9 @@ def _attach_summaries(tasks: list[SweepTask], cache_dir: str | None, progress: b
             and (t.request.source == "real" or t.request.nested_from is not None)]
     if here:
         from hades.llm.models import PairLoader
-        loader = PairLoader() if any(out[i].request.source == "real" for i in here) else None
+        loader = pair_loader
+        if loader is None and any(out[i].request.source == "real" for i in here):
+            loader = PairLoader()
         with tqdm(total=len(here), unit="trace", desc="preparing traces", file=sys.stderr,
                   disable=None if progress else True) as bar:
             summaries = get_summaries([out[i].request for i in here], cache_dir, loader, progress=bar.update)

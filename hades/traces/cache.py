@@ -31,6 +31,7 @@ compressed rows would cost as much as generating them); get_trace stores any tra
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -49,7 +50,7 @@ from hades.paths import TRACE_CACHE_DIR
 
 if TYPE_CHECKING:   # the LLM tooling is imported only when a real trace is recorded
     from hades.llm.models import PairLoader
-from hades.fileio import atomic_write
+from hades.fileio import atomic_write, build_lock
 from hades.traces.format import Trace, read_trace, write_trace
 from hades.traces.format_v2 import LogitTrace
 
@@ -413,16 +414,20 @@ def _trace_for(req: TraceRequest, cache_dir, pair_loader, store: bool) -> Trace 
     if req.nested_from is not None:
         return cut_trace(_trace_for(req.base, cache_dir, pair_loader, store), req)
     path = trace_path(req, cache_dir)
-    if path.is_file():
-        try:
-            return read_trace(path)
-        except TraceError:
-            # only a bug or a foreign hand could leave a bad file (writes are atomic):
-            # rebuilding is the right repair, the key says what it must contain
-            path.unlink(missing_ok=True)
-    trace = produce_trace(req, pair_loader)
-    if store:
-        write_trace(path, trace)
+    # real traces cost an LLM decode: a second process asking for the same one waits for the
+    # first's file instead of recording it again (synthetic ones are cheap to make twice)
+    lock = build_lock(path.parent, path.name) if store and req.source == "real" else contextlib.nullcontext()
+    with lock:
+        if path.is_file():
+            try:
+                return read_trace(path)
+            except TraceError:
+                # only a bug or a foreign hand could leave a bad file (writes are atomic):
+                # rebuilding is the right repair, the key says what it must contain
+                path.unlink(missing_ok=True)
+        trace = produce_trace(req, pair_loader)
+        if store:
+            write_trace(path, trace)
     return trace
 
 
