@@ -133,3 +133,24 @@ def test_a_sampled_nodes_draft_row_is_the_drafts_plain_row_over_its_path(embedde
         leaves = [n for n in range(rnd.num_nodes) if n not in internal]
         assert not rnd.draft_logits[leaves].any()   # leaves have no draft row (none is computed)
     assert checked == 2 * 3
+
+
+def _tree_full_vocab():
+    """The full-vocabulary tree block of the real-trace test: 32 lanes (one lane group), V <= 65536."""
+    from hades.config import TreeConfig, VerifierConfig
+    return TreeConfig(hw=VerifierConfig(lanes=32, vocab_max=65536), nodes_max=8, children_max=2)
+
+
+def test_the_real_tree_trace_verifies_at_every_level(level, sim_options, sampled_trace):
+    """The recorded 2,2 trees (V = 49152, sampled children) through the tree block at `level`
+    (rtl: Verilator): every round's walk and token as recorded; CL == RTL cycles."""
+    from hades.sim.run import SimOptions
+    from hades.sim.tree import run_tree_rounds
+    tree = _tree_full_vocab()
+    rounds = list(sampled_trace.rounds())
+    got = run_tree_rounds(level, tree, rounds, SimOptions(backend=sim_options.backend, vcd=sim_options.vcd))
+    assert [(r.node, r.token) for r in got] == list(zip(sampled_trace.expected_node.tolist(),
+                                                        sampled_trace.expected_token.tolist()))
+    if level == "rtl":
+        cl = run_tree_rounds("cl", tree, rounds)
+        assert [(r.cycles, r.latency) for r in got] == [(r.cycles, r.latency) for r in cl]
