@@ -126,6 +126,10 @@ class HeuristicGamma(GammaPolicy):
         """The command-line spelling (`heuristic:START..MAX`; the step sizes are Hugging Face's +2 / -1)."""
         return f"{HEURISTIC}:{self.start}..{self.gamma_max}"
 
+    @property
+    def short_label(self) -> str:
+        return self.label
+
     def meta(self) -> dict:
         return {"policy": "heuristic", "start": self.start, "gamma_max": self.gamma_max,
                 "up": self.up, "down": self.down}
