@@ -261,6 +261,26 @@ def test_the_decoder_measures_the_costs_once_and_the_measured_run_reproduces(tin
     assert replay.new_tokens == first.new_tokens
 
 
+def test_a_carried_controller_continues_across_prompts(tiny_pair):
+    """hades decode carries a controller from one prompt to the next: the second prompt's first round
+    uses the gamma the first prompt's rounds left; a controller of another policy is refused."""
+    from hades.llm.models import encode_prompt
+    from hades.llm.specdec import DecodeConfig, SpeculativeDecoder
+    policy = POLICIES["cost"]
+    cfg = DecodeConfig(gamma_policy=policy, mode="greedy", max_rounds=6, max_new_tokens=None, trace_format=2)
+    ids = encode_prompt(tiny_pair.tokenizer, TINY_PROMPT)
+    ctl = policy.controller()
+    first = SpeculativeDecoder(tiny_pair, cfg).generate(ids, controller=ctl)
+    assert [r.gamma for r in first.rounds] == policy.schedule([(r.gamma, r.accepted) for r in first.rounds])
+    left = ctl.gamma
+    second = SpeculativeDecoder(tiny_pair, cfg).generate(ids, controller=ctl)
+    assert second.rounds[0].gamma == left
+    history = [(r.gamma, r.accepted) for r in first.rounds + second.rounds]
+    assert [g for g, _ in history] == policy.schedule(history)   # one schedule over both prompts
+    with pytest.raises(ConfigError, match="carried controller"):
+        SpeculativeDecoder(tiny_pair, cfg).generate(ids, controller=POLICIES["heuristic"].controller())
+
+
 def test_greedy_auto_emits_the_targets_greedy_sequence(tiny_pair):
     _, plain = _decode(tiny_pair, gammas=(0,), mode="greedy", max_rounds=None, max_new_tokens=16)
     for policy in POLICIES.values():
@@ -335,8 +355,8 @@ def test_decode_table_repeats_decode_the_same_tokens_and_report_the_median(tiny_
     seen = []
     real = study.SpeculativeDecoder.generate
 
-    def spy(self, prompt, on_round=None):
-        res = real(self, prompt, on_round=on_round)
+    def spy(self, prompt, on_round=None, controller=None):
+        res = real(self, prompt, on_round=on_round, controller=controller)
         seen.append((self.config.gamma_label, tuple(res.new_tokens), tuple((r.gamma, r.accepted) for r in res.rounds)))
         return res
     study.SpeculativeDecoder.generate = spy

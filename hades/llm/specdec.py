@@ -461,8 +461,10 @@ class SpeculativeDecoder:
         self.pair = pair
         self.config = config
 
-    def generate(self, prompt_tokens: list[int], on_round=None) -> DecodeResult:
-        """Decode after prompt_tokens; on_round(result) is called after every round."""
+    def generate(self, prompt_tokens: list[int], on_round=None, controller=None) -> DecodeResult:
+        """Decode after prompt_tokens; on_round(result) is called after every round. controller: a
+        running controller of the config's gamma_policy to continue (its state carried over from
+        earlier prompts, as a server would; it is updated in place); None: a fresh one."""
         if not prompt_tokens:
             raise ConfigError("the prompt encodes to no tokens")
         self.config = cfg = with_measured_costs(self.pair, self.config, prompt_tokens)
@@ -476,7 +478,10 @@ class SpeculativeDecoder:
         if cfg.max_gamma > 0 and not cfg.lookup and self.pair.draft is None:
             raise ConfigError("the pair has no draft model (loaded for prompt lookup); decode with lookup_ngram set")
         draft = _Stepper(self.pair.draft) if cfg.max_gamma > 0 and not cfg.lookup else None
-        controller = cfg.gamma_policy.controller() if cfg.gamma_policy is not None else None
+        if controller is not None and (cfg.gamma_policy is None or controller.policy != cfg.gamma_policy):
+            raise ConfigError("a carried controller must belong to the config's gamma_policy")
+        if controller is None and cfg.gamma_policy is not None:
+            controller = cfg.gamma_policy.controller()
         seq = list(prompt_tokens)
         result = DecodeResult(prompt_tokens=list(prompt_tokens), new_tokens=[])
         tm = result.timings

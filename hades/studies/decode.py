@@ -93,8 +93,13 @@ def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int) 
     # first or last after a prompt change would carry that position's bias (a one-repeat pilot without
     # the rotation: the last two of six configurations 20 % faster at about the same tokens per
     # target step; order or drift, the rotation spreads either over every configuration).
+    # A controller (auto, heuristic) carries its state from one prompt to the next within a repeat,
+    # as in a server and as Hugging Face's persistent "heuristic" schedule does: a prompt gives a
+    # dozen rounds, too few to learn the acceptance from the prior each time. Every repeat starts
+    # afresh, so the repeats decode the same tokens.
     runs = [[[] for _ in prompts_ids] for _ in configs]   # runs[config][prompt] = one DecodeResult per repeat
     for r in range(repeats):
+        carried = [c.gamma_policy.controller() if c.gamma_policy is not None else None for c in configs]
         for p, ids in enumerate(prompts_ids):
             shift = (r * len(prompts_ids) + p) % len(configs)
             for c in list(range(len(configs)))[shift:] + list(range(len(configs)))[:shift]:
@@ -106,7 +111,8 @@ def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int) 
                     if progress is not None:
                         progress(now - counted[0])
                     counted[0] = now
-                runs[c][p].append(SpeculativeDecoder(pair, config).generate(ids, on_round=on_round))
+                runs[c][p].append(SpeculativeDecoder(pair, config).generate(ids, on_round=on_round,
+                                                                            controller=carried[c]))
     rows = []
     for config, per_prompt in zip(configs, runs):
         policy = config.gamma_policy
