@@ -171,8 +171,35 @@ def test_cli_lookup_trace_regenerates_exactly(tiny_models, tmp_path, capsys):
                      "--new-tokens", "6", "--prompt", TINY_PROMPT, "--mode", "greedy", "--no-progress",
                      "--csv", str(tmp_path / "d.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "prompt lookup (n-gram 1..3" in printed and "prompt set custom (1 prompts)" in printed
+    assert "prompt lookup (n-gram 1..3" in printed and "prompt set custom (1 prompts, median of 3 repeats)" in printed
     assert (tmp_path / "d.csv").read_text().splitlines()[1].startswith("custom,0,")
+
+
+def test_the_default_draft_method_is_lookup():
+    """No --draft-method: prompt lookup, unless --draft (model) or --draft-layers / --draft-vocab
+    (layer-skip) imply another; an explicit method wins."""
+    import argparse
+
+    from hades.cli.trace import draft_method
+    def method(**given):
+        fields = dict(draft_method=None, draft=None, draft_layers=None, draft_vocab=None, lookup_ngram=None)
+        return draft_method(argparse.Namespace(**{**fields, **given}))
+    assert method() == "lookup" and method(lookup_ngram="1..2") == "lookup"
+    assert method(draft="gpt2") == "model"
+    assert method(draft_layers="0-4") == "layer-skip" and method(draft_vocab=8192) == "layer-skip"
+    assert method(draft_method="fast-skip") == "fast-skip" and method(draft_method="layer-skip") == "layer-skip"
+    with pytest.raises(ConfigError, match="--lookup-ngram applies"):
+        method(draft_layers="0-4", lookup_ngram="1..2")
+
+
+def test_cli_trace_without_a_draft_method_records_lookup_drafts(tiny_models, tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "d.npz"
+    assert cli.main(["trace", "-o", str(out), "--target", tiny_models["target"], "--prompt", TINY_PROMPT,
+                     "--gamma", "3", "--rounds", "4", "--no-progress"]) == 0
+    tr = read_trace(out)
+    assert tr.onehot_draft.all() and tr.meta["models"]["draft"].startswith("prompt lookup")
+    assert tr.meta["decode"]["lookup_ngram"] == [1, 3]
 
 
 # ---- the embedded model on a grounded prompt ----------------------------------------------------------

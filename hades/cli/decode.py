@@ -16,7 +16,7 @@ from hades.cli.trace import (DEFAULT_THREADS, GAMMA_AUTO_HELP, add_draft_argumen
 from hades.errors import ConfigError
 from hades.llm.lookup import format_ngram
 from hades.llm.prompts import PROMPT_SET_CHOICES, prompt_sets
-from hades.studies.decode import DEFAULT_NEW_TOKENS, decode_table, format_table, write_csv
+from hades.studies.decode import DEFAULT_NEW_TOKENS, DEFAULT_REPEATS, decode_table, format_table, write_csv
 
 DEFAULT_GAMMAS = "0,2,4,8,16"
 DECODE_FORMAT_HELP = (
@@ -31,6 +31,9 @@ def add_parser(subparsers):
     p.add_argument("--gammas", type=gamma_list_arg("gammas"), default=DEFAULT_GAMMAS, metavar="LIST",
                    help=f"gammas to run, each a row of the table (default {DEFAULT_GAMMAS}); {GAMMA_AUTO_HELP}, "
                         "e.g. --gammas 0,auto,2,4,8")
+    p.add_argument("--repeats", type=limits.REPEATS.arg(), default=DEFAULT_REPEATS, metavar="R",
+                   help=f"decode every prompt R times, the configurations interleaved, and report each prompt's "
+                        f"median-time repeat (default {DEFAULT_REPEATS}; the range column: the repeats' speedups)")
     p.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=DEFAULT_NEW_TOKENS,
                    help=f"tokens per prompt (default {DEFAULT_NEW_TOKENS})")
     p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
@@ -49,7 +52,7 @@ def add_parser(subparsers):
     p.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
     p.add_argument("--draft", default=None, metavar="NAME_OR_PATH",
-                   help="draft model (default: layer-skip draft of the target)")
+                   help="draft model (implies --draft-method model; default: prompt-lookup drafts)")
     p.add_argument("--draft-layers", default=None, metavar="LIST", help="layers the layer-skip draft keeps")
     add_draft_arguments(p)
     p.add_argument("--no-download", action="store_true", help="never download weights from the hub")
@@ -99,9 +102,9 @@ def _run(args) -> int:
                for name, texts in sets.items()}
     n_prompts = sum(len(v) for v in encoded.values())
 
-    with tqdm(total=len(configs) * n_prompts * args.new_tokens, desc="decoding", unit="tok",
+    with tqdm(total=len(configs) * n_prompts * args.new_tokens * args.repeats, desc="decoding", unit="tok",
               file=sys.stderr, disable=True if args.no_progress else None) as bar:
-        table = decode_table(pair, configs, encoded, progress=bar.update)
+        table = decode_table(pair, configs, encoded, progress=bar.update, repeats=args.repeats)
 
     draft = (f"prompt lookup (n-gram {format_ngram(ngram)}, no draft model)" if method == "lookup"
              else pair.description.get("draft"))
@@ -112,7 +115,7 @@ def _run(args) -> int:
                                                             ("top-p", args.top_p), ("draft top-k", args.draft_top_k),
                                                             ("draft top-p", args.draft_top_p)) if value is not None)
           + f", trace-format {args.trace_format} numerics, {n_prompts} prompts x "
-          f"{args.new_tokens} tokens, {_threads()} threads")
+          f"{args.new_tokens} tokens x {args.repeats} repeats, {_threads()} threads")
     print(format_table(table, trace_format=args.trace_format))
     if args.csv:
         write_csv(args.csv, table)

@@ -1,6 +1,6 @@
 """`hades trace`: record a decode trace (file format v2 by default, v1 with --trace-format 1) from a real model pair or synthetically.
 
-Real pair (default: the embedded SmolLM2 target with its layer-skip draft), v2: bf16 logit rows
+Real pair (default: the embedded SmolLM2 target with prompt-lookup drafts), v2: bf16 logit rows
 and the sampling settings of every round (verified by the logit block at every level):
     hades trace -o t.npz --prompt "Write a haiku about the sea." --gamma 4 --rounds 8 --seed 0
     hades trace --temperature 0.8 --min-p 0.05 -o rl.npz
@@ -12,8 +12,8 @@ Prompt-lookup drafts (n-gram matches in the prompt and the generated text, one-h
     hades trace --draft-method lookup --temperature 0.7 --prompt-name summarise -o lk.npz   # a shipped grounded prompt
 The cheaper self-speculative draft (fewer layers, an FR-Spec head over the most frequent tokens):
     hades trace --draft-method fast-skip -o fs.npz;  hades trace --draft-layers 0-4,27-29 --draft-vocab 8192 ...
-Adaptive gamma (a run-time controller: +2 after full acceptance, -1 after a rejection, in [1, MAX]):
-    hades trace --gamma auto -o a.npz --new-tokens 32;  hades trace --gamma auto:2..8 --draft-method lookup ...
+Adaptive gamma (a run-time controller: the most expected tokens per unit of time, measured costs):
+    hades trace --gamma auto -o a.npz --new-tokens 32;  hades trace --gamma auto:2..8 --draft-method layer-skip ...
 Trace file v1 (probability rows, verified by the probability-row block):
     hades trace --trace-format 1 -o r.npz --gamma 4 --rounds 16
     hades trace --synthetic --trace-format 1 -o t.npz --vocab 512 --rounds 16 --gamma 2,4,8
@@ -32,7 +32,7 @@ import argparse
 
 from hades.cli.common import parse_int_list
 from hades.errors import ConfigError
-from hades.llm.adaptive import AutoGamma, is_auto, parse_auto   # pure Python, no torch
+from hades.llm.adaptive import GammaPolicy, is_auto, parse_auto   # pure Python, no torch
 from hades.llm.lookup import DEFAULT_NGRAM, format_ngram, parse_ngram   # numpy only, no torch
 from hades.llm.prompts import GROUNDED   # pure Python
 
@@ -45,12 +45,13 @@ MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram",
               "prompt_name", "draft_vocab", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
 DRAFT_METHODS = ("layer-skip", "fast-skip", "model", "lookup")
 DRAFT_METHOD_HELP = (
-    "layer-skip (default): the target running a subset of its layers (--draft-layers); fast-skip: the cheaper "
+    "lookup (default; --draft implies model, --draft-layers / --draft-vocab imply layer-skip): prompt lookup, the "
+    "tokens that followed the most recent earlier match of the context's longest suffix n-gram (--lookup-ngram), "
+    "one-hot draft rows, no draft model; gamma is then the most drafts per round, and a round without a match "
+    "has none; layer-skip: the target running a subset of its layers (--draft-layers); fast-skip: the cheaper "
     "self-speculative draft, fewer layers chosen by measured tokens/s and an FR-Spec head over the most frequent "
     "tokens (--draft-vocab; defaults in docs/MODELS.md); model: a separate "
-    "draft model (--draft, which implies it); lookup: prompt lookup, the tokens that followed the most recent "
-    "earlier match of the context's longest suffix n-gram (--lookup-ngram), one-hot draft rows, no draft model; "
-    "gamma is then the most drafts per round, and a round without a match has none")
+    "draft model (--draft, which implies it)")
 V2_ONLY = ("greedy_share", "onehot_share", "filter_mix") + FILTER_OPTIONS
 # --filter-mix: the per-round choices of the synthetic v2 rounds (0 / 1 = off; V-sized and
 # one-unit settings included, so every edge of NUMERICS.md section 15 occurs)
@@ -98,7 +99,8 @@ def add_parser(subparsers):
     m.add_argument("--target", default=None, metavar="NAME_OR_PATH",
                    help="hub id, model directory or .gguf file (default: embedded SmolLM2-135M-Instruct)")
     m.add_argument("--draft", default=None, metavar="NAME_OR_PATH",
-                   help="draft model sharing the target's tokenizer (default: layer-skip draft of the target)")
+                   help="draft model sharing the target's tokenizer (implies --draft-method model; default: "
+                        "prompt-lookup drafts)")
     m.add_argument("--draft-layers", default=None, metavar="LIST",
                    help="layers the layer-skip draft keeps, e.g. '0-4,6-11' (default for SmolLM2: see docs/MODELS.md)")
     add_draft_arguments(m)
@@ -158,8 +160,13 @@ def filter_settings(args) -> dict:
 
 
 def draft_method(args) -> str:
-    """The draft method of the command line (--draft implies model), its flags checked."""
-    method = args.draft_method or ("model" if args.draft is not None else "layer-skip")
+    """The draft method of the command line, its flags checked: --draft implies model, --draft-layers or
+    --draft-vocab alone imply layer-skip, and without any of them it is prompt lookup (the draft that is
+    accepted on this model, docs/MODELS.md)."""
+    implied = ("model" if args.draft is not None
+               else "layer-skip" if args.draft_layers is not None or getattr(args, "draft_vocab", None) is not None
+               else "lookup")
+    method = args.draft_method or implied
     if method == "model" and args.draft is None:
         raise ConfigError("--draft-method model needs --draft NAME_OR_PATH")
     if method != "model" and args.draft is not None:
@@ -181,19 +188,21 @@ def lookup_ngram_from_args(args) -> tuple[int, int] | None:
 
 
 GAMMA_AUTO_HELP = (
-    "auto: a run-time controller picks each round's gamma (Hugging Face's heuristic: start at START, +2 after a "
-    "round whose drafts were all accepted, -1 after a rejection, clamped to [1, MAX]; auto = auto:4..16; with "
-    "--draft-method lookup it caps how many tokens the lookup proposes)")
+    "auto: a run-time controller picks each round's gamma in [1, MAX], the one with the most expected tokens "
+    "per unit of time, from a running per-position acceptance estimate and the costs of a further scored token "
+    "and of a draft (measured once before decoding, or given: auto:START..MAX:rowR:draftD; auto = auto:4..16); "
+    "heuristic[:START..MAX]: Hugging Face's +2 after full acceptance / -1 after a rejection; with "
+    "--draft-method lookup the controller caps how many tokens the lookup proposes")
 
 
-def parse_gamma_entries(text, name: str = "gamma") -> tuple[int | AutoGamma, ...]:
-    """'auto,2,4-6' -> (AutoGamma(), 2, 4, 5, 6): integers and ranges as parse_int_list, 'auto' or
-    'auto:START..MAX' as hades.llm.adaptive.parse_auto, in order (ConfigError otherwise)."""
+def parse_gamma_entries(text, name: str = "gamma") -> tuple[int | GammaPolicy, ...]:
+    """'auto,2,4-6' -> (CostAwareGamma(), 2, 4, 5, 6): integers and ranges as parse_int_list, 'auto...'
+    and 'heuristic...' as hades.llm.adaptive.parse_auto, in order (ConfigError otherwise)."""
     if isinstance(text, (tuple, list)):
         return tuple(text)
     if not any(is_auto(part) for part in str(text).split(",")):   # integers only: parse_int_list's messages
         return parse_int_list(text, limits.GAMMA, name=name)
-    entries: list[int | AutoGamma] = []
+    entries: list[int | GammaPolicy] = []
     for part in str(text).split(","):
         if not part.strip():
             continue
@@ -219,7 +228,7 @@ def gamma_list_arg(name: str):
 def gamma_settings(entries) -> dict:
     """DecodeConfig's gammas / gamma_policy for one run: fixed gammas (a cycle), or one auto entry alone."""
     entries = parse_gamma_entries(entries)
-    policies = [e for e in entries if isinstance(e, AutoGamma)]
+    policies = [e for e in entries if isinstance(e, GammaPolicy)]
     if not policies:
         return {"gammas": parse_gammas(entries)}
     if len(entries) > 1:
@@ -230,7 +239,7 @@ def gamma_settings(entries) -> dict:
 def parse_gammas(text) -> tuple[int, ...]:
     """A gamma list ('2,4,8', '1-4', in order) or an already parsed tuple, checked (hades.limits.GAMMA)."""
     if isinstance(text, (tuple, list)):
-        if any(isinstance(v, AutoGamma) for v in text):
+        if any(isinstance(v, GammaPolicy) for v in text):
             raise ConfigError("gamma auto needs a model pair (the controller follows the drafts' real acceptance), "
                               "not --synthetic")
         return limits.check_values(text, limits.GAMMA)
@@ -357,9 +366,9 @@ def pair_spec_from_args(args):
 def _from_models(args, out: Path):
     from tqdm import tqdm
 
-    from hades.llm.models import load_pair
+    from hades.llm.models import encode_prompt, load_pair
     from hades.llm.record import record_trace
-    from hades.llm.specdec import DecodeConfig, torch_threads
+    from hades.llm.specdec import DecodeConfig, torch_threads, with_measured_costs
     prompt = read_prompt(args)
     rounds = args.rounds if args.rounds is not None else (None if args.new_tokens is not None else 16)
     temperature = args.temperature if args.temperature is not None else 1.0
@@ -380,6 +389,8 @@ def _from_models(args, out: Path):
         print("hades trace: loading models ...", file=sys.stderr)
     with torch_threads(args.threads):
         pair = load_pair(spec)
+        # the cost-aware controller's costs, measured before the regenerate command spells them out
+        config = with_measured_costs(pair, config, encode_prompt(pair.tokenizer, prompt, chat=not args.raw_prompt))
     total, unit = (rounds, "round") if rounds is not None else (args.new_tokens, "tok")
     with tqdm(total=total, desc="decoding", unit=unit, file=sys.stderr, disable=True if args.no_progress else None) as bar:   # None: off when not a terminal
         def on_round(res):

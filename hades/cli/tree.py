@@ -69,6 +69,8 @@ def _model_tree_trace(args, scheme: str, rounds: int, out):
     used = [f"--{k.replace('_', '-')}" for k in SYNTHETIC_ONLY if getattr(args, k) is not None]
     if used:
         raise ConfigError(f"{used[0]} applies to --synthetic traces only (a model's V is its logits width)")
+    if args.draft_method is None and args.draft is None:
+        args.draft_method = "layer-skip"   # a tree needs a draft model: the default draft of tree traces
     if draft_method(args) == "lookup":
         raise ConfigError("--tree needs a draft model that expands the tree, not --draft-method lookup")
     from hades.llm.tree import TreeDecodeConfig

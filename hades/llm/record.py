@@ -14,7 +14,9 @@ def record_trace(pair, config: DecodeConfig, prompt: str, *, threads: int | None
     threads: torch CPU threads while decoding (float reductions may depend on the count)."""
     prompt_ids = encode_prompt(pair.tokenizer, prompt, chat=not raw_prompt)
     with torch_threads(threads):
-        result = SpeculativeDecoder(pair, config).generate(prompt_ids, on_round=on_round)
+        decoder = SpeculativeDecoder(pair, config)
+        result = decoder.generate(prompt_ids, on_round=on_round)
+        config = decoder.config   # with the cost-aware controller's measured costs, where it measured them
         meta = trace_meta(pair, config, prompt, prompt_ids, result, raw_prompt=raw_prompt, regenerate=regenerate)
     return trace_from_decode(result, config, pair.vocab_size, meta, gamma_max=gamma_max)
 

@@ -36,17 +36,20 @@ M, which verify_round decides identically, NUMERICS.md section 12). No draft mod
 no draft uniforms are drawn (their trace entries are 0); a round's recorded gamma is the
 number of tokens proposed.
 
-With gamma_policy set (hades.llm.adaptive.AutoGamma, `--gamma auto`) a run-time controller
-chooses each round's gamma from the previous rounds' outcomes instead of the gammas cycle (prompt
-lookup: the most tokens the lookup may propose); it is a pure function of the accepted counts,
-so the run stays a pure function of (models, prompt, config).
+With gamma_policy set (hades.llm.adaptive: CostAwareGamma for `--gamma auto`, HeuristicGamma for
+`--gamma heuristic`) a run-time controller chooses each round's gamma from the previous rounds'
+outcomes instead of the gammas cycle (prompt lookup: the most tokens the lookup may propose); it
+is a pure function of the accepted counts and of its parameters, so the run stays a pure function
+of (models, prompt, config). The cost-aware controller's costs (a further scored token, a draft,
+in target steps) are measured once before decoding by measure_costs when the config does not
+give them (outside the timed loop); the decoder's config then carries them.
 """
 from __future__ import annotations
 
 import contextlib
 import inspect
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -55,7 +58,7 @@ from hades.errors import ConfigError
 from hades.paths import swapped
 from hades.fl.verifier import verify_logit_round, verify_round
 from hades.llm import lookup
-from hades.llm.adaptive import AutoGamma
+from hades.llm.adaptive import CostAwareGamma, GammaPolicy
 from hades.round import LogitRound, Round
 from hades.traces.format import trace_from_rounds
 
@@ -82,8 +85,8 @@ class DecodeConfig:
                     (None: the target's) say otherwise (v2 only; NUMERICS.md section 15)
     lookup_ngram    None: the pair's draft model proposes; (n_min, n_max): prompt-lookup drafts
                     (hades.llm.lookup) matching suffix n-grams of n_max down to n_min tokens
-    gamma_policy    None: the gammas cycle; an AutoGamma (hades.llm.adaptive): the run-time
-                    controller picks every round's gamma and gammas is not used
+    gamma_policy    None: the gammas cycle; a hades.llm.adaptive controller (CostAwareGamma,
+                    HeuristicGamma) picks every round's gamma and gammas is not used
     """
     gammas: tuple[int, ...] = (4,)
     mode: str = "stochastic"
@@ -102,7 +105,7 @@ class DecodeConfig:
     top_p: float = 1.0
     draft_top_k: int | None = None
     draft_top_p: float | None = None
-    gamma_policy: AutoGamma | None = None
+    gamma_policy: GammaPolicy | None = None
 
     def check(self) -> None:
         """Ranges: hades/limits.py. prob_bits is the hardware's 2..24: a trace recorded at a wider
@@ -131,8 +134,9 @@ class DecodeConfig:
         if self.lookup_ngram is not None:
             object.__setattr__(self, "lookup_ngram", lookup.check_ngram(self.lookup_ngram))
         if self.gamma_policy is not None:
-            if not isinstance(self.gamma_policy, AutoGamma):
-                raise ConfigError(f"gamma_policy must be an AutoGamma or None, got {self.gamma_policy!r}")
+            if not isinstance(self.gamma_policy, GammaPolicy):
+                raise ConfigError(f"gamma_policy must be a CostAwareGamma, a HeuristicGamma or None, "
+                                  f"got {self.gamma_policy!r}")
             self.gamma_policy.check()
 
     @property
@@ -354,6 +358,101 @@ class _Stepper:
         _crop(self.cache, length)
 
 
+COST_REPEATS = 5   # timed passes per point; the medians go into the fit
+
+
+@dataclass(frozen=True)
+class MeasuredCosts:
+    """The costs the cost-aware controller prices rounds with, in target steps (see measure_costs)."""
+    target_step_s: float   # median wall time of a target pass scoring one token, after the prompt
+    row_cost: float        # each further token scored in the same pass: forward slope + its row's verification
+    draft_cost: float      # one draft: a draft model's step and its row (prompt lookup: one proposal)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        a = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - a)
+    return float(np.median(times))
+
+
+def measure_costs(pair, config: DecodeConfig, prompt_tokens: list[int], repeats: int = COST_REPEATS) -> MeasuredCosts:
+    """Time the target scoring k = 1 .. max_gamma + 1 tokens after the prompt (the passes of each
+    repeat interleaved over k, medians, a least-squares line through them), one row's verification
+    work (weights or argmax, as the decoder does it) and one draft (a draft-model step and its row, or a
+    prompt-lookup proposal); return them relative to the one-token pass. Untimed by the decoder: call
+    it before a run (SpeculativeDecoder.generate does, when the controller's costs are not given)."""
+    if repeats < 1:
+        raise ConfigError(f"cost repeats must be >= 1, got {repeats}")
+    logit_path = config.trace_format == 2
+    G = max(1, config.max_gamma)
+    target = _Stepper(pair.target)
+    target.feed(list(prompt_tokens), 1, bf16=logit_path)   # prefill, untimed
+    base = target.length
+    filler = (list(prompt_tokens) * (G + 1))[: G + 1]
+    ks = sorted({1, 2, 1 + (G + 1) // 2, G + 1})
+    samples: dict[int, list[float]] = {k: [] for k in ks}
+    row = None
+    for _ in range(repeats):
+        for k in ks:
+            a = time.perf_counter()
+            out = target.feed(filler[:k], k, bf16=logit_path)
+            samples[k].append(time.perf_counter() - a)
+            target.crop(base)
+            row = out[0]
+    med = np.array([np.median(samples[k]) for k in ks])
+    step = float(med[0])
+    slope = float(np.polyfit(np.array(ks, float), med, 1)[0]) if len(ks) > 1 else 0.0
+    row_s = _median_time(lambda: _row_work(row, config, config.sampling_params if logit_path else None), repeats)
+    if config.lookup:
+        ctx = list(prompt_tokens)
+        draft_s = _median_time(lambda: lookup.propose(ctx, G, config.lookup_ngram), repeats) / G
+    elif pair.draft is None:
+        raise ConfigError("the pair has no draft model (loaded for prompt lookup); decode with lookup_ngram set")
+    else:
+        draft = _Stepper(pair.draft)
+        draft.feed(list(prompt_tokens), 1, bf16=logit_path)
+        d_base = draft.length
+        d_row = [None]
+
+        def one_draft():
+            d_row[0] = draft.feed(filler[:1], 1, bf16=logit_path)[0]
+            draft.crop(d_base)
+        fwd = _median_time(one_draft, repeats)
+        draft_s = fwd + _median_time(lambda: _row_work(d_row[0], config, config.draft_sampling_params
+                                                       if logit_path else None), repeats)
+    return MeasuredCosts(target_step_s=step, row_cost=max(0.0, slope + row_s) / step, draft_cost=draft_s / step)
+
+
+def _row_work(row: np.ndarray, config: DecodeConfig, params) -> None:
+    """What the decoder does with one row of logits once the model produced it (v2: weights or argmax
+    of the bf16 row; v1: softmax + quantisation, and argmax when greedy)."""
+    if params is not None:
+        if config.greedy:
+            numerics.logit_argmax(row)
+        else:
+            numerics.logit_weights(row, params, config.prob_bits)
+    else:
+        q = numerics.quantize_rows(softmax_rows(row[None, :], config.row_temperature), config.row_sum)
+        if config.greedy:
+            numerics.greedy_argmax(q[0])
+
+
+def with_measured_costs(pair, config: DecodeConfig, prompt_tokens: list[int]) -> DecodeConfig:
+    """The config with the cost-aware controller's costs measured (measure_costs) where it has none;
+    any other config as it is."""
+    policy = config.gamma_policy
+    if not isinstance(policy, CostAwareGamma) or policy.measured:
+        return config
+    costs = measure_costs(pair, config, prompt_tokens)
+    return replace(config, gamma_policy=policy.with_costs(costs.row_cost, costs.draft_cost))
+
+
 class SpeculativeDecoder:
     """Speculative decoding of one prompt with a ModelPair (see the module docstring)."""
 
@@ -362,11 +461,13 @@ class SpeculativeDecoder:
         self.pair = pair
         self.config = config
 
-    def generate(self, prompt_tokens: list[int], on_round=None) -> DecodeResult:
-        """Decode after prompt_tokens; on_round(result) is called after every round."""
-        cfg = self.config
+    def generate(self, prompt_tokens: list[int], on_round=None, controller=None) -> DecodeResult:
+        """Decode after prompt_tokens; on_round(result) is called after every round. controller: a
+        running controller of the config's gamma_policy to continue (its state carried over from
+        earlier prompts, as a server would; it is updated in place); None: a fresh one."""
         if not prompt_tokens:
             raise ConfigError("the prompt encodes to no tokens")
+        self.config = cfg = with_measured_costs(self.pair, self.config, prompt_tokens)
         rng = np.random.default_rng(cfg.seed)
         M, U, temp = cfg.row_sum, cfg.uniform_bits, cfg.row_temperature
         logit_path = cfg.trace_format == 2
@@ -377,8 +478,10 @@ class SpeculativeDecoder:
         if cfg.max_gamma > 0 and not cfg.lookup and self.pair.draft is None:
             raise ConfigError("the pair has no draft model (loaded for prompt lookup); decode with lookup_ngram set")
         draft = _Stepper(self.pair.draft) if cfg.max_gamma > 0 and not cfg.lookup else None
-        policy = cfg.gamma_policy
-        planned = policy.start if policy is not None else None   # the controller's gamma of the next round
+        if controller is not None and (cfg.gamma_policy is None or controller.policy != cfg.gamma_policy):
+            raise ConfigError("a carried controller must belong to the config's gamma_policy")
+        if controller is None and cfg.gamma_policy is not None:
+            controller = cfg.gamma_policy.controller()
         seq = list(prompt_tokens)
         result = DecodeResult(prompt_tokens=list(prompt_tokens), new_tokens=[])
         tm = result.timings
@@ -389,7 +492,7 @@ class SpeculativeDecoder:
             return rng.integers(0, 1 << U, size=n, dtype=np.uint64) if not cfg.greedy else np.zeros(n, np.uint64)
 
         while True:
-            gamma = planned if policy is not None else cfg.gammas[len(result.rounds) % len(cfg.gammas)]
+            gamma = controller.gamma if controller is not None else cfg.gammas[len(result.rounds) % len(cfg.gammas)]
             # ---- draft: gamma tokens, each from its own quantised row
             drafts, p_rows, draft_u = [], [], []
             if cfg.lookup:   # prompt lookup: up to gamma one-hot drafts, no draft model, no draft uniforms
@@ -468,8 +571,8 @@ class SpeculativeDecoder:
                 accept_uniforms=accept_u, sample_uniform=sample_u,
                 accepted=res.accepted, token=res.token,
                 logit_round=logit_rnd if cfg.record else None))
-            if policy is not None:
-                planned = policy.next_gamma(planned, gamma, res.accepted)
+            if controller is not None:
+                controller.update(gamma, res.accepted)
             tm.other += time.perf_counter() - d
             tm.total = time.perf_counter() - start
             if on_round is not None:

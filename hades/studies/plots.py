@@ -381,7 +381,7 @@ def read_decode_csv(path: str | Path) -> list[dict]:
                           + (f" (no column {missing[0]!r})" if missing else " (no rows)"))
     if "prompt_set" in rows[0]:
         rows = [r for r in rows if r["prompt_set"] == rows[0]["prompt_set"]]
-    return [r for r in rows if not r["gamma"].strip().startswith("auto")]   # the plots are over fixed gammas
+    return [r for r in rows if r["gamma"].strip().isdigit()]   # the plots are over fixed gammas (not auto, heuristic)
 
 
 def parse_decode_rows(raw_rows) -> list[dict]:
