@@ -90,7 +90,7 @@ def test_synth_end_to_end_tiny(tmp_path, capsys):
     rc = main(["synth", "--lanes", "2", "--vocab-max", "32", "--gamma-max", "2", "--prob-bits", "8",
                "--uniform-bits", "12", "--energy-vocab", "64", "--energy-gamma", "2", "--energy-rounds", "2",
                "--energy-vocab-max", "64", "--energy-gamma-max", "2", "--cache-dir", str(tmp_path / "cache"),
-               "--csv", str(out_csv)])
+               "--synth-cache", str(tmp_path / "synth"), "--csv", str(out_csv)])
     assert rc == 0, capsys.readouterr().err
     (row,) = _read_csv(out_csv)
     cells, ffs, levels = int(row["cells"]), int(row["flip_flops"]), int(row["longest_path_levels"])

@@ -1,0 +1,105 @@
+"""Hierarchical synthesis (hades.studies.synth_hier): per-module Yosys runs with a cache, totals
+by instance counts, and the longest path composed over the hierarchy, checked against Yosys'
+own hierarchical synthesis of the same design (stat -top; flatten + ltp -noff) on a tiny design
+that has what the logit block has: a child used several times, a chain through children, a
+port feed-through, a flip-flop cutting a path, and a memory."""
+import shutil
+
+import numpy as np
+import pytest
+
+from hades.studies import synth_hier as sh
+
+yosys = pytest.mark.skipif(shutil.which("yosys") is None,
+                           reason="yosys is not installed (apt-get install -y yosys; set-up: HADES_WITH_YOSYS=1)")
+
+TINY = """\
+module Adder8 (input [7:0] a, input [7:0] b, output [7:0] y);
+  assign y = a + b;
+endmodule
+
+module Pass8 (input [7:0] a, output [7:0] y, output [7:0] z);
+  assign y = a;            // a feed-through: zero levels
+  assign z = ~a;
+endmodule
+
+module Chain (input clk, input [7:0] a, input [7:0] b, input [7:0] c, output reg [7:0] q, output [7:0] mem_q);
+  wire [7:0] s1, s2, p, n;
+  reg [7:0] mem [0:15];
+  reg [7:0] rd;
+  Adder8 add0 (.a(a), .b(b), .y(s1));
+  Pass8 pass (.a(s1), .y(p), .z(n));
+  Adder8 add1 (.a(p), .b(c), .y(s2));
+  always @(posedge clk) begin
+    q <= s2 ^ n;             // the register ends the chain's path
+    mem[a[3:0]] <= s2;
+    rd <= mem[b[3:0]];       // a registered read: the memory stays a $mem_v2
+  end
+  assign mem_q = rd + q;     // a path from the memory's read and from q
+endmodule
+"""
+
+
+def _yosys_reference(tmp_path):
+    """Yosys' hierarchical synthesis of TINY in one run: total cells and flatten + ltp -noff."""
+    from hades.studies.synth import parse_ltp, run_yosys
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "tiny.v").write_text(TINY)
+    flow = sh.MODULE_FLOW.format(src="tiny.v", libs="", top="Chain", json="ref.json")
+    flow += "tee -o stat.txt stat -top Chain\nflatten\ntee -o ltp.txt ltp -noff\n"
+    run_yosys(flow, tmp_path, 120)
+    stat = (tmp_path / "stat.txt").read_text().split("=== design hierarchy ===")[1]
+    cells = int(stat.split("Number of cells:")[1].split()[0])
+    return cells, parse_ltp((tmp_path / "ltp.txt").read_text())
+
+
+def test_split_and_children():
+    mods = sh.split_modules(TINY)
+    assert list(mods) == ["Adder8", "Pass8", "Chain"]
+    assert sh.module_children(mods["Chain"], mods) == ["Adder8", "Pass8"]
+    assert sh.module_children(mods["Adder8"], mods) == []
+
+
+@yosys
+def test_hier_totals_and_path_equal_yosys_flattened(tmp_path):
+    ref_cells, ref_levels = _yosys_reference(tmp_path / "ref")
+    lib = sh.ModuleLibrary(TINY, tmp_path / "cache", timeout=120)
+    tot = sh.hier_totals(lib, "Chain")
+    assert tot.module_instances == {"Chain": 1, "Adder8": 2, "Pass8": 1}
+    assert tot.memories == 1 and tot.memory_bits == 16 * 8
+    # stat -top's total counts the gates and the memory cells (the totals keep memories apart)
+    assert sum(tot.cell_counts.values()) + tot.memories == ref_cells
+    path = sh.longest_path(sh.flatten(lib, "Chain"))
+    assert path.levels == ref_levels
+    # the longest path runs add0 -> pass (no gates: feed-through) -> add1 -> the xor in Chain
+    insts = [s.instance for s in path.segments]
+    assert insts[:2] == ["add0", "add1"] and sum(s.levels for s in path.segments) == path.levels
+    # a second library over the same text synthesises nothing: every module comes from the cache
+    again = sh.ModuleLibrary(TINY, tmp_path / "cache", timeout=120)
+    assert sh.longest_path(sh.flatten(again, "Chain")).levels == ref_levels and again.synthesised == []
+
+
+@yosys
+def test_cache_keys_follow_the_text(tmp_path):
+    """A changed child re-synthesises the child and its parents, not its siblings."""
+    lib = sh.ModuleLibrary(TINY, tmp_path, timeout=120)
+    sh.hier_totals(lib, "Chain")
+    changed = sh.ModuleLibrary(TINY.replace("assign z = ~a;", "assign z = a ^ 8'h5a;"), tmp_path, timeout=120)
+    sh.hier_totals(changed, "Chain")
+    assert sorted(changed.synthesised) == ["Chain", "Pass8"]
+
+
+def test_longest_path_rules():
+    """ltp's counting on a hand-made graph: gates count 1, a feed-through 0, the longest of two
+    branches wins, and a loop is an error rather than a hang."""
+    # nets: 0 const, 1 a (source), 2..5 internal
+    g = sh.FlatGraph(gate_out=np.array([2, 3, 4, 5], np.int32),
+                     gate_in=np.array([[1, 0], [2, 0], [3, 1], [2, 0]], np.int32),
+                     delay=np.array([1, 0, 1, 1], np.int8), gate_inst=np.array([0, 0, 1, 1], np.int32),
+                     inst_paths=["u", "v"], nets=6)
+    p = sh.longest_path(g)
+    assert p.levels == 2 and [(s.instance, s.levels) for s in p.segments] == [("u", 1), ("v", 1)]
+    loop = sh.FlatGraph(gate_out=np.array([2, 3], np.int32), gate_in=np.array([[3], [2]], np.int32),
+                        delay=np.array([1, 1], np.int8), gate_inst=np.zeros(2, np.int32), inst_paths=[""], nets=4)
+    with pytest.raises(sh.CombinationalLoop):
+        sh.longest_path(loop, max_iterations=50)
