@@ -74,6 +74,9 @@ def test_hier_totals_and_path_equal_yosys_flattened(tmp_path):
     # the longest path runs add0 -> pass (no gates: feed-through) -> add1 -> the xor in Chain
     insts = [s.instance for s in path.segments]
     assert insts[:2] == ["add0", "add1"] and sum(s.levels for s in path.segments) == path.levels
+    # Chain's own gates alone (children's outputs as starts): the xor, or the read + q adder
+    own = sh.longest_path(sh.flatten(lib, "Chain", own_only=True))
+    assert 1 <= own.levels < path.levels and {s.instance for s in own.segments} == {""}
     # a second library over the same text synthesises nothing: every module comes from the cache
     again = sh.ModuleLibrary(TINY, tmp_path / "cache", timeout=120)
     assert sh.longest_path(sh.flatten(again, "Chain")).levels == ref_levels and again.synthesised == []
@@ -87,6 +90,11 @@ def test_cache_keys_follow_the_text(tmp_path):
     changed = sh.ModuleLibrary(TINY.replace("assign z = ~a;", "assign z = a ^ 8'h5a;"), tmp_path, timeout=120)
     sh.hier_totals(changed, "Chain")
     assert sorted(changed.synthesised) == ["Chain", "Pass8"]
+    # comments (PyMTL's carry source paths and line numbers) do not change a key
+    commented = sh.ModuleLibrary(TINY.replace("assign y = a + b;", "assign y = a + b;  // At x/y.py:12"), tmp_path,
+                                 timeout=120)
+    sh.hier_totals(commented, "Chain")
+    assert commented.synthesised == []
 
 
 def test_longest_path_rules():

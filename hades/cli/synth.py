@@ -104,11 +104,11 @@ def run(args) -> int:
         if r.critical_path:
             print(f"  longest path ({r.modules} modules, {r.modules_synthesised} synthesised now): {r.critical_path}")
     if depths:
-        print(f"\nLongest path of each distinct module's subtree (flattened), levels:")
-        print(f"{'L':>4} {'module':<56} {'inst':>5} {'cells':>9} {'levels':>6} {'yosys s':>8}")
+        print("\nLongest path of each distinct module's subtree (flattened) and of its own gates alone, levels:")
+        print(f"{'L':>4} {'module':<56} {'inst':>5} {'cells':>9} {'levels':>6} {'own':>5} {'yosys s':>8}")
         for d in depths:
             print(f"{d.lanes:>4} {d.module[:56]:<56} {d.instances:>5} {d.cells:>9} {d.longest_path_levels:>6} "
-                  f"{d.yosys_seconds:>8.1f}")
+                  f"{d.own_levels:>5} {d.yosys_seconds:>8.1f}")
     if args.csv:
         print(f"wrote {bench.rows_to_csv(results, args.csv)}")
         if depths:

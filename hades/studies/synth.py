@@ -216,6 +216,7 @@ class ModuleDepth:
     instances: int
     cells: int
     longest_path_levels: int
+    own_levels: int          # the module's own gates alone, its children's outputs as path starts
     yosys_seconds: float
 
 
@@ -257,7 +258,8 @@ def synthesize_hier(cfg: VerifierConfig, work_dir: str | Path | None = None, tim
         if mod != name and cells > module_depth_cells:
             continue
         levels = path.levels if mod == name else sh.longest_path(sh.flatten(lib, mod)).levels
-        depths.append(ModuleDepth(cfg.lanes, mod, n, cells, levels, lib.netlist(mod).seconds))
+        own = sh.longest_path(sh.flatten(lib, mod, own_only=True)).levels
+        depths.append(ModuleDepth(cfg.lanes, mod, n, cells, levels, own, lib.netlist(mod).seconds))
     return res, depths
 
 

@@ -53,6 +53,7 @@ write_json {json}
 FLOW_VERSION = "hier-1"          # part of every cache key: change it when MODULE_FLOW changes meaning
 
 _MODULE_RE = re.compile(r"^module\s+(\w+)\b.*?^endmodule\b", re.S | re.M)
+_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _INSTANCE_RE = re.compile(r"^\s+(\w+)\s+\w+\s*(?:\(|$)", re.M)
 # Sequential cells: ltp -noff's "FF cell types" (internal and gate-level memories and flip-flops)
 _SEQ_RE = re.compile(r"^\$(_DFF|_DFFE|_SDFF|_SDFFE|_SDFFCE|_ALDFF|_ALDFFE|_DFFSR|_DFFSRE|_DLATCH|_DLATCHSR|_SR_|"
@@ -178,7 +179,8 @@ class ModuleLibrary:
     def key(self, name: str) -> str:
         if name not in self._keys:
             h = hashlib.sha256(FLOW_VERSION.encode())
-            h.update(self.texts[name].encode())
+            # without comments (PyMTL's carry source paths and line numbers) and with whitespace runs as one
+            h.update(" ".join(_COMMENT_RE.sub(" ", self.texts[name]).split()).encode())
             for kid in self._kids[name]:
                 h.update(self.key(kid).encode())
             self._keys[name] = h.hexdigest()[:20]
@@ -266,8 +268,10 @@ class FlatGraph:
     nets: int
 
 
-def flatten(lib: ModuleLibrary, top: str) -> FlatGraph:
-    """Every gate of `top`'s subtree in one graph over global net ids (0: constants)."""
+def flatten(lib: ModuleLibrary, top: str, own_only: bool = False) -> FlatGraph:
+    """Every gate of `top`'s subtree in one graph over global net ids (0: constants). own_only:
+    `top`'s own gates alone, its children's outputs taken as path starts (the depth of the
+    module's own logic between its children)."""
     outs, ins, dels, owner, paths = [], [], [], [], []
     counter = [1]
     width = [1]
@@ -308,7 +312,7 @@ def flatten(lib: ModuleLibrary, top: str) -> FlatGraph:
             f = np.asarray(feed, np.int64)
             add(f[:, 1], f[:, :1], 0, inst_id)
         add(local[net.gate_out], local[net.gate_in], 1, inst_id)
-        for kid, inst_name, conn in net.instances:
+        for kid, inst_name, conn in ([] if own_only else net.instances):
             child = lib.netlist(kid)
             cin, cout = {}, {}
             for p, (direction, cbits) in child.ports.items():
