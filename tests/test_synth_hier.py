@@ -111,3 +111,28 @@ def test_longest_path_rules():
                         delay=np.array([1, 1], np.int8), gate_inst=np.zeros(2, np.int32), inst_paths=[""], nets=4)
     with pytest.raises(sh.CombinationalLoop):
         sh.longest_path(loop, max_iterations=50)
+
+
+def test_logit_round_energy_follows_the_schedule_and_the_cells(tmp_path):
+    """The logit block's energy estimate: SRAM energy from the CL schedule's buffer traffic
+    (independent of the cell count), logic energy proportional to cells x cycles, the buffer
+    as the deployed block's two row buffers."""
+    from dataclasses import replace
+
+    from hades.config import VerifierConfig
+    from hades.logit_protocol import LogitLayout
+    from hades.studies.synth import SynthResult, logit_round_energy
+    from hades.traces.cache import TraceRequest, get_summary
+    summ = get_summary(TraceRequest(source="synthetic", gamma=2, rounds=3, vocab_size=512, trace_format=2), tmp_path)
+    hw = VerifierConfig(lanes=16, vocab_max=1024, gamma_max=2)
+    res = SynthResult(module="m", lanes=16, vocab_max=1024, gamma_max=2, prob_bits=16, cells=1100, flip_flops=100,
+                      logic_cells=1000, memories=2, memory_bits=0, sram_bits=0, longest_path_levels=10, seconds=0.0)
+    e1 = logit_round_energy(res, summ, 220, hw)
+    e2 = logit_round_energy(replace(res, logic_cells=2000), summ, 220, hw)
+    lay = LogitLayout(hw)
+    assert e1.buffer_bytes == lay.buffer_words * lay.word_bits // 8
+    assert e1.sram_entries > 0 and e1.cycles > 0 and e1.offchip_nj == 0
+    assert e2.sram_nj == e1.sram_nj and abs(e2.logic_nj - 2 * e1.logic_nj) < 1e-9 * e2.logic_nj
+    assert abs(e1.total_nj - (e1.sram_nj + e1.logic_nj)) < 1e-9 and "ESTIMATE" in e1.note
+    # every row of a round is written once and read at least once: at least 2 (gamma + 1) V entries
+    assert e1.sram_entries >= 2 * 3 * 512
