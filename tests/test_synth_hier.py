@@ -136,3 +136,28 @@ def test_logit_round_energy_follows_the_schedule_and_the_cells(tmp_path):
     assert abs(e1.total_nj - (e1.sram_nj + e1.logic_nj)) < 1e-9 and "ESTIMATE" in e1.note
     # every row of a round is written once and read at least once: at least 2 (gamma + 1) V entries
     assert e1.sram_entries >= 2 * 3 * 512
+
+
+def _rom(ports):
+    decl = ", ".join([f"input [2:0] addr__{i}" for i in range(ports)] + [f"output [3:0] data__{i}" for i in range(ports)])
+    body = "\n".join(f"  assign data__{i} = table[addr__{i}];" for i in range(ports))
+    init = "\n".join(f"  assign table[{f}] = 4'd{(f * 7 + 3) % 16};" for f in range(8))
+    return f"module Rom{ports} (input clk, {decl});\n  wire [3:0] table [0:7];\n{init}\n{body}\nendmodule\n"
+
+
+@yosys
+def test_replicated_ports_equal_the_synthesised_wide_module(tmp_path):
+    """A module of independent identical port slices (the exp2 ROM's shape): 2 copies of the
+    2-port netlist have the 4-port synthesis' cells and depth, and the copies' ports are apart."""
+    two = sh.ModuleLibrary(_rom(2), tmp_path, timeout=120).netlist("Rom2")
+    four = sh.ModuleLibrary(_rom(4), tmp_path, timeout=120).netlist("Rom4")
+    rep = sh.replicate_ports(two, "Rom4", 2)
+    assert rep.cell_counts == four.cell_counts and set(rep.ports) == set(four.ports)
+    assert rep.ports["clk"] == two.ports["clk"]
+    assert not set(rep.ports["addr__0"][1]) & set(rep.ports["addr__2"][1])
+
+    class One:
+        def netlist(self, name):
+            return {"Rom4": rep}[name]
+    assert sh.longest_path(sh.flatten(One(), "Rom4")).levels == sh.longest_path(
+        sh.flatten(sh.ModuleLibrary(_rom(4), tmp_path, timeout=120), "Rom4")).levels > 0

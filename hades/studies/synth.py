@@ -220,6 +220,50 @@ class ModuleDepth:
     yosys_seconds: float
 
 
+# The exp2 ROM of the logit block is one module with a read port per lane (Exp2Rom, data[i] =
+# table[addr[i]]: independent identical slices). Yosys' time on it grows faster than its ports
+# (51 / 87 / 252 s at 16 / 32 / 64 ports on the loaded machine, mostly opt_expr after techmap),
+# so above this many ports its netlist is the synthesised 64-port one replicated
+# (synth_hier.replicate_ports; 4 x 16 ports reproduce the synthesised 64-port netlist exactly:
+# 96,960 cells of the same types, 12 levels).
+EXP2ROM_SYNTH_PORTS = 64
+_EXP2ROM_RE = re.compile(r"^Exp2Rom__weight_bits_(\d+)__nports_(\d+)$")
+
+
+def _component_verilog(top, work: Path) -> str:
+    """PyMTL3's Yosys-flavoured translation of one elaborated-on-demand component, as text."""
+    from pymtl3.passes.backends.yosys import YosysTranslationPass
+
+    from hades.paths import in_dir
+    work.mkdir(parents=True, exist_ok=True)
+    top.elaborate()
+    top.set_metadata(YosysTranslationPass.enable, True)
+    with in_dir(work):
+        top.apply(YosysTranslationPass())
+    (produced,) = work.glob("*__pickled.v")
+    return produced.read_text()
+
+
+def exp2rom_stand_ins(module_names, cache_dir, timeout: float, log=None, work: Path | None = None) -> dict:
+    """Stand-in netlists for the Exp2Rom modules with more than EXP2ROM_SYNTH_PORTS ports."""
+    from hades.rtl.logit_lanes import Exp2Rom
+    from hades.studies import synth_hier as sh
+    out = {}
+    for name in module_names:
+        m = _EXP2ROM_RE.match(name)
+        if not m or int(m.group(2)) <= EXP2ROM_SYNTH_PORTS or int(m.group(2)) % EXP2ROM_SYNTH_PORTS:
+            continue
+        weight_bits, ports = int(m.group(1)), int(m.group(2))
+        with tempfile.TemporaryDirectory() as tmp:
+            text = _component_verilog(Exp2Rom(weight_bits, EXP2ROM_SYNTH_PORTS), Path(work or tmp) / "exp2rom")
+        base_name = f"Exp2Rom__weight_bits_{weight_bits}__nports_{EXP2ROM_SYNTH_PORTS}"
+        base = sh.ModuleLibrary(text, cache_dir, timeout, log).netlist(base_name)
+        out[name] = sh.replicate_ports(base, name, ports // EXP2ROM_SYNTH_PORTS)
+        if log:
+            log(f"  {name}: {ports // EXP2ROM_SYNTH_PORTS} copies of the synthesised {base_name}")
+    return out
+
+
 def synthesize_hier(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800,
                     logits: bool = False, cache_dir: str | Path | None = None, log=None,
                     module_depth_cells: int = 2_000_000) -> tuple[SynthResult, list[ModuleDepth]]:
@@ -235,7 +279,9 @@ def synthesize_hier(cfg: VerifierConfig, work_dir: str | Path | None = None, tim
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         src = emit_yosys_verilog(cfg, work, logits)
-        lib = sh.ModuleLibrary(src.read_text(), cache_dir, timeout, log)
+        text = src.read_text()
+        stand_ins = exp2rom_stand_ins(sh.split_modules(text), cache_dir, timeout, log, work)
+        lib = sh.ModuleLibrary(text, cache_dir, timeout, log, stand_ins)
     totals = sh.hier_totals(lib, name)
     path = sh.longest_path(sh.flatten(lib, name))
     secs = time.perf_counter() - t0

@@ -160,14 +160,52 @@ def netlist_from_json(data: dict, name: str, module_names) -> ModuleNetlist:
                          instances, memories)
 
 
+_ARRAY_PORT_RE = re.compile(r"^(\w+?)__(\d+)$")
+
+
+def replicate_ports(base: ModuleNetlist, name: str, copies: int) -> ModuleNetlist:
+    """The netlist of a module made of `copies` side-by-side copies of `base`, for a module
+    whose array ports (`addr__i`, `data__i`) are independent identical slices: copy c's array
+    port i becomes i + c * n (n: base's array length), its other ports (clk, reset) are shared,
+    its internal bits are renumbered. Valid only where every output slice depends on its own
+    input slice alone (checked by the caller's choice of module, e.g. Exp2Rom: data[i] =
+    table[addr[i]]); ABC cannot share logic between such slices, so the copies are what
+    synthesis of the wide module gives, cell for cell (checked at 64 = 4 x 16 ports)."""
+    arrays = {p: _ARRAY_PORT_RE.match(p) for p in base.ports}
+    n = 1 + max(int(m.group(2)) for m in arrays.values() if m)
+    shared = {b for p, (_, bits) in base.ports.items() if not arrays[p] for b in bits if b >= 0}
+    span = base.max_bit + 1
+    ports, outs, ins = {}, [], []
+    for c in range(copies):
+        off = np.arange(span, dtype=np.int64) + c * span
+        for b in shared:
+            off[b] = b
+        remap = np.append(off, -1).astype(np.int32)           # index -1 (a constant) stays -1
+        for p, (d, bits) in base.ports.items():
+            m = arrays[p]
+            if m:
+                ports[f"{m.group(1)}__{int(m.group(2)) + c * n}"] = (d, [int(remap[b]) for b in bits])
+            elif c == 0:
+                ports[p] = (d, bits)
+        outs.append(remap[base.gate_out])
+        ins.append(remap[base.gate_in])
+    if base.instances:
+        raise ValueError(f"replicate_ports: {base.name} has child instances")
+    return ModuleNetlist(name, ports, np.concatenate(outs), np.concatenate(ins),
+                         {t: k * copies for t, k in base.cell_counts.items()}, {}, [],
+                         base.memories * copies, base.seconds)
+
+
 # ---- per-module synthesis with a cache ---------------------------------------------------------
 
 class ModuleLibrary:
     """The modules of one Verilog file, synthesised one by one on demand (children first),
     each cached under cache_dir by its key."""
 
-    def __init__(self, verilog: str, cache_dir: Path | None = None, timeout: float = 1800, log=None):
+    def __init__(self, verilog: str, cache_dir: Path | None = None, timeout: float = 1800, log=None,
+                 stand_ins: dict[str, ModuleNetlist] | None = None):
         self.texts = split_modules(verilog)
+        self.stand_ins = dict(stand_ins or {})   # module -> netlist used instead of synthesising it
         self.cache_dir = Path(cache_dir or BUILD_DIR / "synth_cache").resolve()
         self.timeout = limits.SYNTH_TIMEOUT.check(timeout)
         self.log = log
@@ -187,6 +225,8 @@ class ModuleLibrary:
         return self._keys[name]
 
     def netlist(self, name: str) -> ModuleNetlist:
+        if name in self.stand_ins:
+            return self.stand_ins[name]
         if name not in self._nets:
             for kid in self._kids[name]:
                 self.netlist(kid)
