@@ -132,24 +132,6 @@ def test_wide_full_vocab_batch_equals_the_model(cfg):
     assert len(outputs) == len(rounds) and not bad, "\n".join(map(str, bad[:5]))
 
 
-@needs_verilator
-@pytest.mark.slow
-def test_widest_logit_rtl_through_verilator_equals_the_model():
-    """256 lanes through Verilator (the batch driver): the same rounds as the pure-Python test
-    below, every result, draft and cycle count as FL + the CL schedule. The Verilator build of
-    the 256-lane block is the slow part (docs/PERFORMANCE.md "L = 256 under Verilator")."""
-    from hades.sim.compare import compare_logit_levels
-    from hades.sim.run import SimOptions, run_logit_rounds
-    from hades.traces.synthetic import LogitSyntheticSpec, synthetic_logit_trace
-    cfg = VerifierConfig(lanes=256, vocab_max=768, gamma_max=3)
-    trace = synthetic_logit_trace(LogitSyntheticSpec(vocab_size=520, rounds=3, gammas=(3, 1, 2), seed=41,
-                                                     greedy_share=0.3, onehot_share=0.3))
-    rounds = list(trace.rounds())
-    outputs = run_logit_rounds("rtl", cfg, rounds, SimOptions(backend="batch"))
-    bad = compare_logit_levels("rtl", cfg, rounds, outputs)
-    assert len(outputs) == len(rounds) and not bad, "\n".join(map(str, bad[:5]))
-
-
 @pytest.mark.slow
 def test_widest_logit_rtl_equals_the_model_in_python_simulation():
     """256 lanes (8 lane groups, 8 banks per buffer), in the pure-Python RTL simulation (no
