@@ -1,6 +1,10 @@
 """Logic synthesis of the verifier with Yosys, and an energy-per-round estimate.
 
-Flow (generic gates, no technology library): PyMTL3's Yosys-flavoured translation (array
+Two flows with the same passes: synthesize_hier (the default of `hades synth`: each distinct
+module once, cached, the depth composed over the hierarchy; hades/studies/synth_hier.py) and
+synthesize, the flat one described here, feasible for small blocks only.
+
+Flat flow (generic gates, no technology library): PyMTL3's Yosys-flavoured translation (array
 ports flattened, which Yosys' Verilog front end needs), `synth -flatten` up to the `fine`
 stage, i.e. after `memory -nomap`, so the SRAM stays one $mem_v2 cell instead of being
 blasted into flip-flops; then techmap + abc to simple gates. Reported: gate cells,
