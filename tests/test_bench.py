@@ -90,7 +90,7 @@ def test_synth_end_to_end_tiny(tmp_path, capsys):
     rc = main(["synth", "--lanes", "2", "--vocab-max", "32", "--gamma-max", "2", "--prob-bits", "8",
                "--uniform-bits", "12", "--energy-vocab", "64", "--energy-gamma", "2", "--energy-rounds", "2",
                "--energy-vocab-max", "64", "--energy-gamma-max", "2", "--cache-dir", str(tmp_path / "cache"),
-               "--csv", str(out_csv)])
+               "--synth-cache", str(tmp_path / "synth"), "--csv", str(out_csv)])
     assert rc == 0, capsys.readouterr().err
     (row,) = _read_csv(out_csv)
     cells, ffs, levels = int(row["cells"]), int(row["flip_flops"]), int(row["longest_path_levels"])
@@ -100,6 +100,30 @@ def test_synth_end_to_end_tiny(tmp_path, capsys):
     assert ffs < int(row["sram_bits"]) + 500
     (energy,) = _read_csv(tmp_path / "synth_energy.csv")
     assert float(energy["total_nj"]) > 0 and "ESTIMATE" in energy["note"]
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None,
+                    reason="yosys is not installed (apt-get install -y yosys; set-up: HADES_WITH_YOSYS=1)")
+def test_synth_hierarchical_agrees_with_flat_and_says_where_the_path_runs(tmp_path, capsys):
+    """The default hierarchical flow against --flat on a tiny block: the same memories, flip-flops
+    and cells within a few percent (the flat run optimises across module boundaries), a path
+    at most a few levels longer, and the path and the per-module depths reported."""
+    common = ["synth", "--lanes", "2", "--vocab-max", "32", "--gamma-max", "2", "--prob-bits", "8",
+              "--uniform-bits", "12", "--no-energy", "--synth-cache", str(tmp_path / "synth")]
+    assert main(common + ["--flat", "--csv", str(tmp_path / "flat.csv")]) == 0
+    assert main(common + ["--csv", str(tmp_path / "hier.csv")]) == 0
+    out = capsys.readouterr().out
+    (flat,), (hier,) = _read_csv(tmp_path / "flat.csv"), _read_csv(tmp_path / "hier.csv")
+    assert (flat["flow"], hier["flow"]) == ("flat", "hier") and "longest path (" in out
+    assert hier["memory_bits"] == flat["memory_bits"] and hier["memories"] == flat["memories"]
+    for col in ("cells", "flip_flops"):
+        assert abs(int(hier[col]) - int(flat[col])) <= 0.1 * int(flat[col]), col
+    assert int(flat["longest_path_levels"]) <= int(hier["longest_path_levels"]) + 2
+    assert int(hier["longest_path_levels"]) <= 1.2 * int(flat["longest_path_levels"])
+    assert hier["critical_path"] and int(hier["modules_synthesised"]) == int(hier["modules"])
+    mods = _read_csv(tmp_path / "hier_modules.csv")
+    top = [m for m in mods if m["module"] == hier["module"]]
+    assert top and top[0]["longest_path_levels"] == hier["longest_path_levels"]
 
 
 @pytest.mark.skipif(shutil.which("yosys") is None,

@@ -1,6 +1,10 @@
 """Logic synthesis of the verifier with Yosys, and an energy-per-round estimate.
 
-Flow (generic gates, no technology library): PyMTL3's Yosys-flavoured translation (array
+Two flows with the same passes: synthesize_hier (the default of `hades synth`: each distinct
+module once, cached, the depth composed over the hierarchy; hades/studies/synth_hier.py) and
+synthesize, the flat one described here, feasible for small blocks only.
+
+Flat flow (generic gates, no technology library): PyMTL3's Yosys-flavoured translation (array
 ports flattened, which Yosys' Verilog front end needs), `synth -flatten` up to the `fine`
 stage, i.e. after `memory -nomap`, so the SRAM stays one $mem_v2 cell instead of being
 blasted into flip-flops; then techmap + abc to simple gates. Reported: gate cells,
@@ -96,7 +100,7 @@ def emit_yosys_verilog(cfg: VerifierConfig, out_dir: Path, logits: bool = False)
     return produced
 
 
-def _run_yosys(script: str, work: Path, timeout: float) -> None:
+def run_yosys(script: str, work: Path, timeout: float) -> None:
     timeout = limits.SYNTH_TIMEOUT.check(timeout)   # finite and > 0: subprocess cannot wait NaN seconds
     if not yosys_available():
         raise SynthError("yosys is not installed (apt-get install -y yosys)")
@@ -126,7 +130,12 @@ class SynthResult:
     memory_bits: int
     sram_bits: int          # the row buffers: draft rows (gamma_max * vocab_max * W); logit block: both buffers
     longest_path_levels: int
-    seconds: float
+    seconds: float          # wall time of this run (translation, Yosys or the cache, path search)
+    flow: str = "flat"      # "flat": synth -flatten; "hier": per module (synthesize_hier)
+    yosys_seconds: float = 0.0   # Yosys time of the block's modules (hier: as recorded when each was synthesised)
+    modules: int = 1        # distinct modules (hier)
+    modules_synthesised: int = 1   # of those, the ones Yosys ran on now (the rest came from the cache)
+    critical_path: str = "" # hier: the longest path as "unit levels > unit levels ..." from its start
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -161,10 +170,30 @@ def memory_bits_from_json(path: Path) -> tuple[int, int]:
     return n, bits
 
 
+def _sram_bits(cfg: VerifierConfig, logits: bool) -> int:
+    if logits:
+        from hades.logit_protocol import LogitLayout
+        lay = LogitLayout(cfg)
+        return lay.buffer_words * lay.word_bits
+    return cfg.gamma_max * cfg.row_words * cfg.lanes * cfg.prob_bits
+
+
+def _result(cfg: VerifierConfig, logits: bool, name: str, counts: dict[str, int], memories: int, mem_bits: int,
+            levels: int, seconds: float, **extra) -> SynthResult:
+    gates = {k: v for k, v in counts.items() if not k.startswith("$mem")}
+    ffs = sum(v for k, v in gates.items() if "DFF" in k or "DLATCH" in k)
+    cells = sum(gates.values())
+    return SynthResult(module=name, lanes=cfg.lanes, vocab_max=cfg.vocab_max, gamma_max=cfg.gamma_max,
+                       prob_bits=cfg.prob_bits, cells=cells, flip_flops=ffs, logic_cells=cells - ffs,
+                       memories=memories, memory_bits=mem_bits, sram_bits=_sram_bits(cfg, logits),
+                       longest_path_levels=levels, seconds=seconds, **extra)
+
+
 def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800,
                logits: bool = False) -> SynthResult:
-    """Synthesise one configuration (with logits: of the logit block); work files (Verilog,
-    log) go to work_dir or a temp dir."""
+    """Synthesise one configuration flat (`synth -flatten`; with logits: the logit block);
+    work files (Verilog, log) go to work_dir or a temp dir. Feasible for small blocks only:
+    synthesize_hier is the flow that scales."""
     timeout = limits.SYNTH_TIMEOUT.check(timeout)
     name = block_module(cfg, logits)
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,26 +201,116 @@ def synthesize(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout:
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         src = emit_yosys_verilog(cfg, work, logits)
-        _run_yosys(YOSYS_FLOW.format(src=src.name, top=name, stat="stat.txt", ltp="ltp.txt",
-                                     json="netlist.json"), work, timeout)
+        run_yosys(YOSYS_FLOW.format(src=src.name, top=name, stat="stat.txt", ltp="ltp.txt",
+                                    json="netlist.json"), work, timeout)
         counts = parse_stat((work / "stat.txt").read_text())
         levels = parse_ltp((work / "ltp.txt").read_text())
         memories, mem_bits = memory_bits_from_json(work / "netlist.json")
         (work / "netlist.json").unlink()   # large and not needed once parsed
         secs = time.perf_counter() - t0
-    gates = {k: v for k, v in counts.items() if not k.startswith("$mem")}
-    ffs = sum(v for k, v in gates.items() if "DFF" in k or "DLATCH" in k)
-    cells = sum(gates.values())
-    if logits:
-        from hades.logit_protocol import LogitLayout
-        lay = LogitLayout(cfg)
-        sram_bits = lay.buffer_words * lay.word_bits
-    else:
-        sram_bits = cfg.gamma_max * cfg.row_words * cfg.lanes * cfg.prob_bits
-    return SynthResult(module=name, lanes=cfg.lanes, vocab_max=cfg.vocab_max, gamma_max=cfg.gamma_max,
-                       prob_bits=cfg.prob_bits, cells=cells, flip_flops=ffs, logic_cells=cells - ffs,
-                       memories=memories, memory_bits=mem_bits, sram_bits=sram_bits,
-                       longest_path_levels=levels, seconds=secs)
+    return _result(cfg, logits, name, counts, memories, mem_bits, levels, secs, yosys_seconds=secs)
+
+
+@dataclass(frozen=True)
+class ModuleDepth:
+    """One distinct module of a hierarchical run: its instances in the block, its subtree's
+    cells and longest path (its gates and its children's, flattened), its own Yosys time."""
+    lanes: int
+    module: str
+    instances: int
+    cells: int
+    longest_path_levels: int
+    own_levels: int          # the module's own gates alone, its children's outputs as path starts
+    yosys_seconds: float
+
+
+# The exp2 ROM of the logit block is one module with a read port per lane (Exp2Rom, data[i] =
+# table[addr[i]]: independent identical slices). Yosys' time on it grows faster than its ports
+# (51 / 87 / 252 s at 16 / 32 / 64 ports on the loaded machine, mostly opt_expr after techmap),
+# so above this many ports its netlist is the synthesised 64-port one replicated
+# (synth_hier.replicate_ports; 4 x 16 ports reproduce the synthesised 64-port netlist exactly:
+# 96,960 cells of the same types, 12 levels).
+EXP2ROM_SYNTH_PORTS = 64
+_EXP2ROM_RE = re.compile(r"^Exp2Rom__weight_bits_(\d+)__nports_(\d+)$")
+
+
+def _component_verilog(top, work: Path) -> str:
+    """PyMTL3's Yosys-flavoured translation of one elaborated-on-demand component, as text."""
+    from pymtl3.passes.backends.yosys import YosysTranslationPass
+
+    from hades.paths import in_dir
+    work.mkdir(parents=True, exist_ok=True)
+    top.elaborate()
+    top.set_metadata(YosysTranslationPass.enable, True)
+    with in_dir(work):
+        top.apply(YosysTranslationPass())
+    (produced,) = work.glob("*__pickled.v")
+    return produced.read_text()
+
+
+def exp2rom_stand_ins(module_names, cache_dir, timeout: float, log=None, work: Path | None = None) -> dict:
+    """Stand-in netlists for the Exp2Rom modules with more than EXP2ROM_SYNTH_PORTS ports."""
+    from hades.rtl.logit_lanes import Exp2Rom
+    from hades.studies import synth_hier as sh
+    out = {}
+    for name in module_names:
+        m = _EXP2ROM_RE.match(name)
+        if not m or int(m.group(2)) <= EXP2ROM_SYNTH_PORTS or int(m.group(2)) % EXP2ROM_SYNTH_PORTS:
+            continue
+        weight_bits, ports = int(m.group(1)), int(m.group(2))
+        with tempfile.TemporaryDirectory() as tmp:
+            text = _component_verilog(Exp2Rom(weight_bits, EXP2ROM_SYNTH_PORTS), Path(work or tmp) / "exp2rom")
+        base_name = f"Exp2Rom__weight_bits_{weight_bits}__nports_{EXP2ROM_SYNTH_PORTS}"
+        base = sh.ModuleLibrary(text, cache_dir, timeout, log).netlist(base_name)
+        out[name] = sh.replicate_ports(base, name, ports // EXP2ROM_SYNTH_PORTS)
+        if log:
+            log(f"  {name}: {ports // EXP2ROM_SYNTH_PORTS} copies of the synthesised {base_name}")
+    return out
+
+
+def synthesize_hier(cfg: VerifierConfig, work_dir: str | Path | None = None, timeout: float = 1800,
+                    logits: bool = False, cache_dir: str | Path | None = None, log=None,
+                    module_depth_cells: int = 2_000_000) -> tuple[SynthResult, list[ModuleDepth]]:
+    """Synthesise one configuration hierarchically (hades.studies.synth_hier): every distinct
+    module once through Yosys (cached), totals by instance counts, the longest path composed
+    over the hierarchy, and where it runs. Also the longest path of every distinct module's own
+    subtree up to module_depth_cells cells (the top's is always taken)."""
+    from hades.studies import synth_hier as sh
+    timeout = limits.SYNTH_TIMEOUT.check(timeout)
+    name = block_module(cfg, logits)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = (Path(work_dir or tmp) / name).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        src = emit_yosys_verilog(cfg, work, logits)
+        text = src.read_text()
+        stand_ins = exp2rom_stand_ins(sh.split_modules(text), cache_dir, timeout, log, work)
+        lib = sh.ModuleLibrary(text, cache_dir, timeout, log, stand_ins)
+    totals = sh.hier_totals(lib, name)
+    path = sh.longest_path(sh.flatten(lib, name))
+    secs = time.perf_counter() - t0
+    # the path as runs of gates per unit: instance paths cut to two levels below the top
+    runs: list[list] = []
+    for seg in path.segments:
+        unit = ".".join(seg.instance.split(".")[:3]) or "(top)"
+        if runs and runs[-1][0] == unit:
+            runs[-1][1] += seg.levels
+        else:
+            runs.append([unit, seg.levels])
+    crit = " > ".join(f"{u} {n}" for u, n in runs)
+    res = _result(cfg, logits, name, totals.cell_counts, totals.memories, totals.memory_bits, path.levels, secs,
+                  flow="hier", yosys_seconds=totals.yosys_seconds, modules=len(totals.module_instances),
+                  modules_synthesised=len(lib.synthesised), critical_path=crit)
+    depths = []
+    for mod, n in totals.module_instances.items():
+        sub = sh.hier_totals(lib, mod)
+        cells = sum(sub.cell_counts.values())
+        if mod != name and cells > module_depth_cells:
+            continue
+        levels = path.levels if mod == name else sh.longest_path(sh.flatten(lib, mod)).levels
+        own = sh.longest_path(sh.flatten(lib, mod, own_only=True)).levels
+        depths.append(ModuleDepth(cfg.lanes, mod, n, cells, levels, own, lib.netlist(mod).seconds))
+    return res, depths
 
 
 # ---- the lane trees alone: how the logic depth grows with L ---------------------------------
@@ -235,7 +354,7 @@ def synthesize_component(top, name: str, work: Path, timeout: float) -> tuple[di
     top.set_metadata(YosysTranslationPass.explicit_module_name, name)
     with in_dir(work):
         top.apply(YosysTranslationPass())
-    _run_yosys(YOSYS_FLOW.format(src=f"{name}__pickled.v", top=name, stat="stat.txt", ltp="ltp.txt",
+    run_yosys(YOSYS_FLOW.format(src=f"{name}__pickled.v", top=name, stat="stat.txt", ltp="ltp.txt",
                                  json="netlist.json"), work, timeout)
     (work / "netlist.json").unlink()
     return parse_stat((work / "stat.txt").read_text()), parse_ltp((work / "ltp.txt").read_text())
@@ -258,7 +377,7 @@ def adder32_cells(timeout: float = 120) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "add32.v").write_text(ADDER_VERILOG)
-        _run_yosys("read_verilog add32.v\nsynth -flatten -top add32 -run begin:fine\nopt -fast -full\ntechmap\n"
+        run_yosys("read_verilog add32.v\nsynth -flatten -top add32 -run begin:fine\nopt -fast -full\ntechmap\n"
                    "opt -fast\nabc -fast\nopt -fast\ntee -o stat.txt stat\n", work, timeout)
         return sum(parse_stat((work / "stat.txt").read_text()).values())
 
@@ -306,23 +425,22 @@ def sram_energy_per_64b(buffer_bytes: int, k: EnergyConstants) -> float:
     return k.sram_64b_1mb_pj * (kb / 1024) ** 0.5
 
 
-def energy_estimate(hw: VerifierConfig, logic_cells: int, adder_cells: int, vocab_size: int, gamma: int,
-                    sram_entries: float, offchip_entries: float, cycles: float, tokens_per_round: float,
-                    k: EnergyConstants = EnergyConstants()) -> EnergyEstimate:
+def energy_estimate(lanes: int, buffer_bytes: int, entry_bits: int, logic_cells: int, adder_cells: int,
+                    vocab_size: int, gamma: int, sram_entries: float, offchip_entries: float, cycles: float,
+                    tokens_per_round: float, k: EnergyConstants = EnergyConstants()) -> EnergyEstimate:
     """Energy of one round = SRAM traffic + off-chip traffic + logic.
 
-    SRAM and off-chip energy: entries * W bits / 64 accesses of 64 bits at the per-access
-    energy for the buffer's size. Logic: cells * activity * cycles * E_cell with
+    SRAM and off-chip energy: entries * entry_bits / 64 accesses of 64 bits at the per-access
+    energy for the buffer's size (buffer_bytes). Logic: cells * activity * cycles * E_cell with
     E_cell = E(32-bit add) / cells(32-bit add), both through the same Yosys flow."""
-    buffer_bytes = hw.sram_depth * hw.lanes * hw.prob_bits // 8
     e64 = sram_energy_per_64b(buffer_bytes, k)
-    w = hw.prob_bits / 64
+    w = entry_bits / 64
     sram_nj = sram_entries * w * e64 / 1e3
     off_nj = offchip_entries * w * k.dram_64b_pj / 1e3
     e_cell = k.int_add32_pj / adder_cells
     logic_nj = logic_cells * k.activity * cycles * e_cell / 1e3
     total = sram_nj + off_nj + logic_nj
-    return EnergyEstimate(lanes=hw.lanes, vocab_size=vocab_size, gamma=gamma, buffer_bytes=buffer_bytes,
+    return EnergyEstimate(lanes=lanes, vocab_size=vocab_size, gamma=gamma, buffer_bytes=buffer_bytes,
                           sram_entries=sram_entries, offchip_entries=offchip_entries, cycles=cycles,
                           sram_pj_per_64b=e64, sram_nj=sram_nj, offchip_nj=off_nj, logic_cells=logic_cells,
                           pj_per_cell_op=e_cell, logic_nj=logic_nj, total_nj=total,
@@ -330,10 +448,30 @@ def energy_estimate(hw: VerifierConfig, logic_cells: int, adder_cells: int, voca
 
 
 def round_energy(result: SynthResult, summary, adder_cells: int, hw: VerifierConfig) -> EnergyEstimate:
-    """The energy estimate of the synthesised block `result`, deployed as `hw` (its lane count,
-    a large vocab_max/gamma_max), on the rounds of a trace summary timed by the CL model."""
+    """The energy estimate of the synthesised probability-row block `result`, deployed as `hw`
+    (its lane count, a large vocab_max/gamma_max), on the rounds of a v1 trace summary timed by
+    the CL model."""
     tm = round_timing(TimingConfig(hw=hw), summary.gamma, summary.vocab_size, summary.greedy, summary.accepted,
                       summary.token)
-    return energy_estimate(hw, result.logic_cells, adder_cells, summary.vocab_size, int(summary.gamma.max()),
+    return energy_estimate(hw.lanes, hw.sram_depth * hw.lanes * hw.prob_bits // 8, hw.prob_bits, result.logic_cells,
+                           adder_cells, summary.vocab_size, int(summary.gamma.max()),
                            float(np.mean(tm.sram_entries)), float(np.mean(tm.offchip_entries)),
+                           float(np.mean(tm.cycles)), float(np.mean(summary.accepted + 1)))
+
+
+def logit_round_energy(result: SynthResult, summary, adder_cells: int, hw: VerifierConfig) -> EnergyEstimate:
+    """The same for the logit block on the rounds of a v2 trace summary: its CL schedule
+    (hades.cl.logit_timing, through the sweep's block model) gives the cycles and the bytes
+    written to and read from the buffer (bf16 entries, 16 bits each) and off chip; the buffer
+    holds gamma_max draft and gamma_max + 1 target rows of vocab_max entries."""
+    from hades.logit_protocol import LogitLayout
+    from hades.rtl.logit_lanes import BF16_BITS
+    from hades.studies.sweep import BLOCK_MODELS
+    lay = LogitLayout(hw)
+    tm = BLOCK_MODELS["logit"].timing(TimingConfig(hw=hw), summary)
+    to_entries = tm.traffic_bytes * 8 / BF16_BITS
+    return energy_estimate(hw.lanes, lay.buffer_words * lay.word_bits // 8, BF16_BITS, result.logic_cells,
+                           adder_cells, summary.vocab_size, int(summary.gamma.max()),
+                           float(np.mean(tm.sram_traffic)) * to_entries,
+                           float(np.mean(tm.offchip_traffic)) * to_entries,
                            float(np.mean(tm.cycles)), float(np.mean(summary.accepted + 1)))
