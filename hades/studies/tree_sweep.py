@@ -19,7 +19,7 @@ import contextlib
 import csv
 import io
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +135,6 @@ def evaluate_tree_point(budget: int, req: TreeTraceRequest, trace, lanes: int, s
                         spec: TreeSweepSpec) -> dict:
     tree, timing = tree_block_for(trace, lanes, sram_kib)
     if timing is not None:
-        from dataclasses import replace
         timing = replace(timing, clock_hz=spec.clock_hz, offchip_bw=spec.offchip_bw,
                          offchip_latency=spec.offchip_latency)
     t = time_tree_trace(trace, tree, timing)
