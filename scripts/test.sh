@@ -10,6 +10,10 @@ bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 set +e
 workers="${HADES_TEST_WORKERS:-auto}"
+if [ "$workers" != 0 ] && ! .venv/bin/python -c "import xdist" 2>/dev/null; then
+  echo "scripts/test.sh: pytest-xdist is not installed; running the tests in one process" >&2
+  workers=0
+fi
 if [ "$workers" = 0 ]; then
   .venv/bin/python -m pytest -p no:cacheprovider "$@"
 else
