@@ -40,6 +40,20 @@ KIND_DRAFT, KIND_RESULT = 0, 1
 GROUP_LANES = 32                              # lanes per beat signal and per SRAM bank: 512 bits
 MAX_SIM_LANES = 256                           # the widest RTL built and checked (8 lane groups)
 
+# both sides' sampling parameters, in the order every header carries them (logit and tree blocks)
+SIDE_PARAM_FIELDS = (("draft_k", K_BITS), ("draft_min_p", MIN_P_BITS), ("target_k", K_BITS),
+                     ("target_min_p", MIN_P_BITS), ("draft_top_k", TOP_K_BITS), ("draft_top_p", TOP_P_BITS),
+                     ("target_top_k", TOP_K_BITS), ("target_top_p", TOP_P_BITS))
+
+
+def field_layout(widths) -> dict[str, tuple[int, int]]:
+    """name -> (lsb, width) of fields packed LSB first in the order given."""
+    out, pos = {}, 0
+    for name, w in widths:
+        out[name] = (pos, w)
+        pos += w
+    return out
+
 
 @dataclass(frozen=True)
 class LogitLayout:
@@ -129,15 +143,8 @@ class LogitLayout:
     def fields(self) -> dict[str, tuple[int, int]]:
         """name -> (lsb, width) of every header field."""
         c = self.cfg
-        widths = (("greedy", 1), ("onehot", 1), ("gamma", c.gamma_bits), ("vocab", c.vocab_bits),
-                  ("sample_uniform", c.uniform_bits), ("draft_k", K_BITS), ("draft_min_p", MIN_P_BITS),
-                  ("target_k", K_BITS), ("target_min_p", MIN_P_BITS), ("draft_top_k", TOP_K_BITS),
-                  ("draft_top_p", TOP_P_BITS), ("target_top_k", TOP_K_BITS), ("target_top_p", TOP_P_BITS))
-        out, pos = {}, 0
-        for name, w in widths:
-            out[name] = (pos, w)
-            pos += w
-        return out
+        return field_layout((("greedy", 1), ("onehot", 1), ("gamma", c.gamma_bits), ("vocab", c.vocab_bits),
+                             ("sample_uniform", c.uniform_bits)) + SIDE_PARAM_FIELDS)
 
     @property
     def header_bits(self) -> int:

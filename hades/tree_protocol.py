@@ -29,7 +29,7 @@ import numpy as np
 from hades import numerics
 from hades.config import TreeConfig, clog2
 from hades.errors import ConfigError, TraceError
-from hades.logit_protocol import (BF16_BITS, K_BITS, MIN_P_BITS, TOP_K_BITS, TOP_P_BITS, LogitLayout, _lanes_of,
+from hades.logit_protocol import (BF16_BITS, SIDE_PARAM_FIELDS, LogitLayout, _lanes_of, field_layout,
                                   _lanes_to_int, logit_rows_beat_array, side_filter_flags)
 from hades.round import TREE_SCHEMES, TreeResult, TreeRound, children_lists, path_to, uniform_array
 
@@ -107,15 +107,8 @@ class TreeLayout:
     def fields(self) -> dict[str, tuple[int, int]]:
         """name -> (lsb, width) of every header field."""
         c = self.tree.hw
-        widths = (("scheme", SCHEME_BITS), ("nodes", self.tree.count_bits), ("vocab", c.vocab_bits),
-                  ("draft_k", K_BITS), ("draft_min_p", MIN_P_BITS), ("target_k", K_BITS),
-                  ("target_min_p", MIN_P_BITS), ("draft_top_k", TOP_K_BITS), ("draft_top_p", TOP_P_BITS),
-                  ("target_top_k", TOP_K_BITS), ("target_top_p", TOP_P_BITS))
-        out, pos = {}, 0
-        for name, w in widths:
-            out[name] = (pos, w)
-            pos += w
-        return out
+        return field_layout((("scheme", SCHEME_BITS), ("nodes", self.tree.count_bits), ("vocab", c.vocab_bits))
+                            + SIDE_PARAM_FIELDS)
 
     @property
     def header_bits(self) -> int:
@@ -125,13 +118,8 @@ class TreeLayout:
     @property
     def node_fields(self) -> dict[str, tuple[int, int]]:
         c = self.tree.hw
-        widths = (("parent", self.tree.node_bits), ("token", c.token_bits), ("accept_uniform", c.uniform_bits),
-                  ("sample_uniform", c.uniform_bits))
-        out, pos = {}, 0
-        for name, w in widths:
-            out[name] = (pos, w)
-            pos += w
-        return out
+        return field_layout((("parent", self.tree.node_bits), ("token", c.token_bits),
+                             ("accept_uniform", c.uniform_bits), ("sample_uniform", c.uniform_bits)))
 
     @property
     def node_beat_bits(self) -> int:
