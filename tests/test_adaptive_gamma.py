@@ -98,6 +98,42 @@ def test_best_gamma_on_synthetic_costs_and_acceptance(alphas, row, draft, gmax, 
     assert best_gamma(alphas, row, draft, gmax) == want
 
 
+# the pass-cost shape measured on this CPU (one thread, docs/MODELS.md "Adaptive gamma"): scoring 2 tokens
+# costs ~1.7 one-token passes, each further one little more
+JUMP_TABLE = tuple(0.7 + 0.03 * (g - 1) for g in range(1, 17))
+
+
+def test_a_pass_cost_table_decides_where_the_straight_line_would_not():
+    """With the jump of a 2-token pass, a round must carry several drafts to pay for it; the line through
+    the same table (pass_slope) spreads the jump over every row and picks fewer."""
+    from hades.llm.adaptive import pass_slope
+    assert round_cost(1, 9.9, 0.5, JUMP_TABLE) == pytest.approx(1 + 0.7 + 0.5)   # row_cost unused with a table
+    assert round_cost(3, 0.0, 0.0, JUMP_TABLE) == pytest.approx(1.76)
+    alphas = [0.6] * 16
+    line = pass_slope(JUMP_TABLE)
+    assert line == pytest.approx(0.0909, abs=1e-4)
+    assert best_gamma(alphas, line, 0.0, 16) == 3
+    assert best_gamma(alphas, line, 0.0, 16, JUMP_TABLE) == 6   # the expected tokens' tail still beats +0.03 a row
+    assert best_gamma(alphas, 0.0, 0.0, 16, tuple(5.0 * g for g in range(1, 17))) == 1   # rows dearer than they bring
+    assert best_gamma(alphas, 0.0, 0.0, 16, (5.0,) * 16) == 16   # a flat table: once paid, every draft is free
+
+
+def test_pass_cost_labels_round_trip_and_are_checked():
+    from hades.llm.adaptive import policy_from_meta
+    policy = CostAwareGamma(start=1, gamma_max=3, row_cost=0.5, draft_cost=0.25, pass_costs=(0.7004, 0.73, 0.76)).check()
+    assert policy.pass_costs == (0.7, 0.73, 0.76) and policy.label == "auto:1..3:pass0.700/0.730/0.760:draft0.250"
+    assert policy.row_cost == pytest.approx(4.44 / 14, abs=1e-3)   # the line through the table, not the 0.5 given
+    assert parse_auto(policy.label) == policy and policy_from_meta(policy.meta()) == policy
+    assert "pass_costs" not in CostAwareGamma(row_cost=0.1, draft_cost=0.0).check().meta()   # older traces' meta
+    for bad, match in (("auto:1..3:pass0.7/0.7:draft0", "one cost per gamma 1..3"),
+                       ("auto:1..2:pass0.7/-1:draft0", "auto:START..MAX"),
+                       ("auto:1..2:pass2000/1:draft0", "pass cost"), ("auto:pass0.1:draft0", "auto:START..MAX")):
+        with pytest.raises(ConfigError, match=match):
+            parse_auto(bad)
+    with pytest.raises(ConfigError, match="one cost per gamma"):
+        CostAwareGamma(start=1, gamma_max=2, row_cost=0.0, draft_cost=0.0, pass_costs="0.7,0.7").check()
+
+
 def test_the_cost_aware_controller_on_scripted_outcomes():
     policy = CostAwareGamma(start=4, gamma_max=12, row_cost=0.18, draft_cost=0.0)
     ctl = policy.controller()
@@ -247,6 +283,7 @@ def test_the_decoder_measures_the_costs_once_and_the_measured_run_reproduces(tin
     ids = encode_prompt(tiny_pair.tokenizer, TINY_PROMPT)
     costs = measure_costs(tiny_pair, DecodeConfig(gamma_policy=CostAwareGamma(2, 6), trace_format=2), ids, repeats=2)
     assert costs.target_step_s > 0 and costs.row_cost >= 0 and costs.draft_cost > 0
+    assert len(costs.pass_costs) == 6 and all(v >= 0 for v in costs.pass_costs)   # one per gamma 1..6
     lookup_costs = measure_costs(tiny_pair, DecodeConfig(gamma_policy=CostAwareGamma(2, 6), lookup_ngram=(1, 3)),
                                  ids, repeats=2)
     assert 0 <= lookup_costs.draft_cost < costs.draft_cost   # a proposal is a numpy search, no model step
@@ -255,7 +292,8 @@ def test_the_decoder_measures_the_costs_once_and_the_measured_run_reproduces(tin
     decoder = SpeculativeDecoder(tiny_pair, cfg)
     first = decoder.generate(ids)
     measured = decoder.config.gamma_policy
-    assert measured.measured and measured.label.startswith("auto:2..6:row")
+    assert measured.measured and measured.label.startswith("auto:2..6:pass")
+    assert len(measured.pass_costs) == 6 and all(v >= 0 for v in measured.pass_costs)
     replay = SpeculativeDecoder(tiny_pair, decoder.config).generate(ids)
     assert [(r.gamma, r.accepted) for r in replay.rounds] == [(r.gamma, r.accepted) for r in first.rounds]
     assert replay.new_tokens == first.new_tokens
@@ -370,7 +408,7 @@ def test_decode_table_repeats_decode_the_same_tokens_and_report_the_median(tiny_
     assert labels == ["0", auto, auto, "0", "0", auto]   # interleaved, each repeat's order rotated by one
     for label in ("0", auto):
         assert len({(t, r) for g, t, r in timed if g == label}) == 1
-    assert auto.startswith("auto:1..4:row") and [r["repeats"] for r in table] == [3, 3]
+    assert auto.startswith("auto:1..4:pass") and [r["repeats"] for r in table] == [3, 3]
     runs = [type("R", (), {"timings": Timings(total=t)})() for t in (3.0, 1.0, 2.0, 5.0)]
     assert study.median_run(runs[:3]).timings.total == 2.0 and study.median_run(runs).timings.total == 2.0
     with pytest.raises(ConfigError, match="repeats"):
@@ -398,3 +436,34 @@ def test_embedded_layer_skip_auto_trace(tmp_path, embedded_pair_loader):
     for i, rnd in enumerate(back.rounds()):
         assert verify_logit_round(rnd, back.weight_bits, back.uniform_bits, where=f"round {i}").decision() == \
             (int(back.expected_accepted[i]), int(back.expected_token[i])), f"round {i}"
+
+
+def test_decode_table_vary_seed_samples_other_texts_and_totals_every_repeat(tiny_pair, monkeypatch):
+    """--vary-seed: repeat r decodes with seed + r, so a sampled setting's repeats sample other texts,
+    and a record totals all of them (not a median-time repeat)."""
+    from hades.llm.models import encode_prompt
+    from hades.llm.specdec import DecodeConfig
+    from hades.studies import decode as study
+    ids = encode_prompt(tiny_pair.tokenizer, TINY_PROMPT)
+    configs = [DecodeConfig(gammas=(g,), temperature=1.0, max_new_tokens=8, trace_format=2, seed=5) for g in (0, 2)]
+    seen = []
+    real = study.SpeculativeDecoder.generate
+
+    def spy(self, prompt, on_round=None, controller=None):
+        res = real(self, prompt, on_round=on_round, controller=controller)
+        seen.append((self.config.gammas[0], self.config.seed, tuple(res.new_tokens), res.num_rounds))
+        return res
+    monkeypatch.setattr(study.SpeculativeDecoder, "generate", spy)
+    table = study.decode_table(tiny_pair, configs, {"s": [ids]}, repeats=3, vary_seed=True)
+    timed = seen[1:]   # after the warm-up run
+    assert sorted((g, s) for g, s, _, _ in timed) == [(0, 5), (0, 6), (0, 7), (2, 5), (2, 6), (2, 7)]
+    texts = {s: t for g, s, t, _ in timed if g == 0}
+    assert len(set(texts.values())) > 1   # other seeds, other samples (a random 8-token text repeating is ~impossible)
+    for rec, g in zip(table, (0, 2)):
+        runs = [x for x in timed if x[0] == g]
+        assert rec["new_tokens"] == sum(len(t) for _, _, t, _ in runs) and rec["rounds"] == sum(n for *_, n in runs)
+        assert rec["seeds"] == "5..7" and rec["repeats"] == 3
+    same = study.decode_table(tiny_pair, configs[:1], {"s": [ids]}, repeats=2)
+    assert same[0]["seeds"] == "5" and same[0]["new_tokens"] == 8   # without it: the median repeat, seed 5
+    with pytest.raises(ConfigError, match="vary_seed"):
+        study.decode_table(tiny_pair, configs, {"s": [ids]}, repeats=1, vary_seed="yes")

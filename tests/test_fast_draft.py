@@ -1,4 +1,4 @@
-"""The cheaper self-speculative draft (issue 16 item 2): the FR-Spec head (hades.llm.models.
+"""The cheaper self-speculative drafts (issue 16 item 2): the FR-Spec head (hades.llm.models.
 truncated_head), which scores only the most frequent tokens, and the fast-skip draft method.
 
 The head returns -inf outside its kept set, so the draft's rows give those tokens zero weight
@@ -140,3 +140,67 @@ def test_fast_skip_and_draft_vocab_on_the_command_line(tiny_models, tmp_path, ca
     assert cli.main(["decode", "--target", tiny_models["target"], "--draft-method", "fast-skip", "--gammas", "0",
                      "--new-tokens", "2", "--prompt", PROMPT, "--no-progress"]) == 2
     assert "needs --draft-layers" in capsys.readouterr().err
+
+
+# ---- the int8 draft (--draft-method int8, --draft-weights int8) ----------------------------------------------
+
+def test_int8_draft_quantises_its_linear_layers_and_leaves_the_target_alone(tiny_models):
+    import torch
+    from hades.llm.models import PairSpec, encode_prompt, int8_draft, load_pair
+    float_pair = load_pair(PairSpec(target=tiny_models["target"], draft_layers=(0, 1, 2)))
+    pair = load_pair(PairSpec(target=tiny_models["target"], draft_layers=(0, 1, 2), draft_weights="int8"))
+    ids = encode_prompt(pair.tokenizer, PROMPT)
+    target_before = _logits(pair.target, ids)
+    quantised = [m for m in pair.draft.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
+    assert quantised and not any(isinstance(m, torch.nn.Linear) and type(m) is torch.nn.Linear
+                                 for m in pair.draft.modules())
+    assert not any(type(m).__module__.startswith("torch.ao") for m in pair.target.modules())
+    a, b = _logits(float_pair.draft, ids), _logits(pair.draft, ids)   # all layers: int8 vs float of one model
+    assert not np.array_equal(a, b) and np.abs(a - b).max() < 0.05 * np.abs(a).max() + 0.1
+    assert np.array_equal(_logits(pair.target, ids), target_before)   # the target computes in float
+    assert pair.description["draft_weights"] == "int8" and "int8 weights" in pair.description["draft"]
+    cut = int8_draft(load_pair(PairSpec(target=tiny_models["target"], draft_layers=(0, 2), draft_vocab=KEEP)).draft)
+    assert np.isneginf(_logits(cut, ids)[KEEP:]).all()   # the FR-Spec head stays as it was, in float
+    for bad in (PairSpec(draft_weights="int4"), PairSpec(no_draft=True, draft_weights="int8")):
+        with pytest.raises(ConfigError, match="draft weights"):
+            bad.check()
+
+
+@pytest.mark.parametrize("mode", ["greedy", "stochastic"])
+def test_int8_draft_decoding_is_verified_exactly_from_its_recorded_rows(tiny_models, mode):
+    """The draft samples from its own int8 rows and the recorded trace carries them: FL re-derives
+    every decision, and the greedy run emits the target's own greedy text."""
+    from hades.fl.verifier import verify_logit_round
+    from hades.llm.models import PairSpec, encode_prompt, load_pair
+    from hades.llm.specdec import DecodeConfig, SpeculativeDecoder, trace_from_decode
+    pair = load_pair(PairSpec(target=tiny_models["target"], draft_layers=(0, 1, 2), draft_weights="int8"))
+    ids = encode_prompt(pair.tokenizer, PROMPT)
+    cfg = DecodeConfig(gammas=(3,), mode=mode, max_new_tokens=12, trace_format=2, record=True, seed=3)
+    res = SpeculativeDecoder(pair, cfg).generate(ids)
+    tr = trace_from_decode(res, cfg, pair.vocab_size, {})
+    for i, rnd in enumerate(tr.rounds()):
+        assert verify_logit_round(rnd, tr.weight_bits, tr.uniform_bits).decision() == \
+            (int(tr.expected_accepted[i]), int(tr.expected_token[i]))
+    if mode == "greedy":
+        plain = SpeculativeDecoder(pair, DecodeConfig(gammas=(0,), mode="greedy", max_new_tokens=12,
+                                                      trace_format=2)).generate(ids)
+        assert res.new_tokens[:12] == plain.new_tokens[:12]
+
+
+def test_int8_draft_on_the_command_line(tiny_models, tmp_path, capsys):
+    out = tmp_path / "q.npz"
+    assert cli.main(["trace", "--target", tiny_models["target"], "--draft-method", "int8", "--draft-layers", "0-2",
+                     "--gamma", "2", "--rounds", "3", "--prompt", PROMPT, "-o", str(out), "--no-progress"]) == 0
+    from hades.traces.format import read_trace
+    tr = read_trace(out)
+    assert "--draft-weights int8" in tr.meta["regenerate"] and tr.meta["models"]["draft_weights"] == "int8"
+    capsys.readouterr()
+    base = ["decode", "--target", tiny_models["target"], "--gammas", "0", "--new-tokens", "2", "--prompt", PROMPT,
+            "--no-progress"]
+    for bad, match in ((base + ["--draft-method", "int8"], "needs --draft-layers"),
+                       (base + ["--draft-method", "lookup", "--draft-weights", "int8"], "--draft-weights applies"),
+                       (base + ["--draft-method", "int8", "--draft-layers", "0", "--draft-weights", "float"],
+                        "drop --draft-weights float")):
+        assert cli.main(bad) == 2
+        err = capsys.readouterr().err
+        assert match in err and len(err.strip().splitlines()) == 1, err

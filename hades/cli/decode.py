@@ -34,6 +34,10 @@ def add_parser(subparsers):
     p.add_argument("--repeats", type=limits.REPEATS.arg(), default=DEFAULT_REPEATS, metavar="R",
                    help=f"decode every prompt R times, the configurations interleaved, and report each prompt's "
                         f"median-time repeat (default {DEFAULT_REPEATS}; the range column: the repeats' speedups)")
+    p.add_argument("--vary-seed", action="store_true",
+                   help="repeat r decodes with seed + r, and each row totals every repeat: a sampled setting's rows "
+                        "then average over R sampled texts per prompt, not only over timings (without it the repeats "
+                        "decode the same tokens and a row takes each prompt's median-time repeat)")
     p.add_argument("--new-tokens", type=limits.NEW_TOKENS.arg(), default=DEFAULT_NEW_TOKENS,
                    help=f"tokens per prompt (default {DEFAULT_NEW_TOKENS})")
     p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
@@ -104,7 +108,8 @@ def _run(args) -> int:
 
     with tqdm(total=len(configs) * n_prompts * args.new_tokens * args.repeats, desc="decoding", unit="tok",
               file=sys.stderr, disable=True if args.no_progress else None) as bar:
-        table = decode_table(pair, configs, encoded, progress=bar.update, repeats=args.repeats)
+        table = decode_table(pair, configs, encoded, progress=bar.update, repeats=args.repeats,
+                             vary_seed=args.vary_seed)
 
     draft = (f"prompt lookup (n-gram {format_ngram(ngram)}, no draft model)" if method == "lookup"
              else pair.description.get("draft"))
@@ -115,7 +120,8 @@ def _run(args) -> int:
                                                             ("top-p", args.top_p), ("draft top-k", args.draft_top_k),
                                                             ("draft top-p", args.draft_top_p)) if value is not None)
           + f", trace-format {args.trace_format} numerics, {n_prompts} prompts x "
-          f"{args.new_tokens} tokens x {args.repeats} repeats, {_threads()} threads")
+          f"{args.new_tokens} tokens x {args.repeats} repeats"
+          + (f" (seeds {args.seed}..{args.seed + args.repeats - 1})" if args.vary_seed else "") + f", {_threads()} threads")
     print(format_table(table, trace_format=args.trace_format))
     if args.csv:
         write_csv(args.csv, table)

@@ -42,15 +42,17 @@ GROUNDED_NAMES = tuple(name for name, _ in GROUNDED)
 SYNTHETIC_ONLY = ("vocab", "greedy_share", "onehot_share", "filter_mix")
 FILTER_OPTIONS = ("min_p", "top_k", "top_p", "draft_top_k", "draft_top_p")
 MODEL_ONLY = ("target", "draft", "draft_layers", "draft_method", "lookup_ngram", "prompt", "prompt_file",
-              "prompt_name", "draft_vocab", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
-DRAFT_METHODS = ("layer-skip", "fast-skip", "model", "lookup")
+              "prompt_name", "draft_vocab", "draft_weights", "new_tokens", "temperature", "raw_prompt", "no_download") + FILTER_OPTIONS
+DRAFT_METHODS = ("layer-skip", "fast-skip", "int8", "model", "lookup")
+SELF_DRAFTS = ("layer-skip", "fast-skip", "int8")   # the target's own layers: --draft-layers applies
 DRAFT_METHOD_HELP = (
     "lookup (default; --draft implies model, --draft-layers / --draft-vocab imply layer-skip): prompt lookup, the "
     "tokens that followed the most recent earlier match of the context's longest suffix n-gram (--lookup-ngram), "
     "one-hot draft rows, no draft model; gamma is then the most drafts per round, and a round without a match "
     "has none; layer-skip: the target running a subset of its layers (--draft-layers); fast-skip: the cheaper "
     "self-speculative draft, fewer layers chosen by measured tokens/s and an FR-Spec head over the most frequent "
-    "tokens (--draft-vocab; defaults in docs/MODELS.md); model: a separate "
+    "tokens (--draft-vocab; defaults in docs/MODELS.md); int8: the target's own layers with int8 weights "
+    "(--draft-weights int8, all layers by default: the cheapest self-speculative draft per accepted token); model: a separate "
     "draft model (--draft, which implies it)")
 V2_ONLY = ("greedy_share", "onehot_share", "filter_mix") + FILTER_OPTIONS
 # --filter-mix: the per-round choices of the synthetic v2 rounds (0 / 1 = off; V-sized and
@@ -129,6 +131,10 @@ def add_draft_arguments(group) -> None:
                        help="draft models: an FR-Spec LM head that scores only the N most frequent tokens (the draft "
                             "samples from its own truncated row, so verification stays exact; default: every "
                             "token, fast-skip 8192)")
+    group.add_argument("--draft-weights", choices=("float", "int8"), default=None,
+                       help="draft models: compute with the float weights (default) or with int8 copies of every "
+                            "Linear layer's weights (torch dynamic quantisation; --draft-method int8 implies it); "
+                            "the target always computes in float, and verification stays exact")
     group.add_argument("--lookup-ngram", default=None, metavar="MIN..MAX",
                        help=f"--draft-method lookup: suffix n-gram lengths matched, longest first "
                             f"(default {format_ngram(DEFAULT_NGRAM)}; '2' is 2..2)")
@@ -165,16 +171,21 @@ def draft_method(args) -> str:
     accepted on this model, docs/MODELS.md)."""
     implied = ("model" if args.draft is not None
                else "layer-skip" if args.draft_layers is not None or getattr(args, "draft_vocab", None) is not None
+               else "int8" if getattr(args, "draft_weights", None) == "int8"
                else "lookup")
     method = args.draft_method or implied
     if method == "model" and args.draft is None:
         raise ConfigError("--draft-method model needs --draft NAME_OR_PATH")
     if method != "model" and args.draft is not None:
         raise ConfigError(f"--draft applies to --draft-method model, not {method}")
-    if method not in ("layer-skip", "fast-skip") and args.draft_layers is not None:
-        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip or fast-skip, not {method}")
+    if method not in SELF_DRAFTS and args.draft_layers is not None:
+        raise ConfigError(f"--draft-layers applies to --draft-method layer-skip, fast-skip or int8, not {method}")
     if method == "lookup" and getattr(args, "draft_vocab", None) is not None:
         raise ConfigError("--draft-vocab applies to draft models, not --draft-method lookup")
+    if method == "lookup" and getattr(args, "draft_weights", None) is not None:
+        raise ConfigError("--draft-weights applies to draft models, not --draft-method lookup")
+    if method == "int8" and getattr(args, "draft_weights", None) == "float":
+        raise ConfigError("--draft-method int8 computes with int8 weights; drop --draft-weights float")
     if method != "lookup" and args.lookup_ngram is not None:
         raise ConfigError("--lookup-ngram applies to --draft-method lookup only")
     return method
@@ -357,8 +368,17 @@ def pair_spec_from_args(args):
                               "(its default layers are the embedded SmolLM2's)")
         layers = layers if layers is not None else FAST_DRAFT_LAYERS
         vocab = vocab if vocab is not None else FAST_DRAFT_VOCAB
+    weights = getattr(args, "draft_weights", None) or "float"
+    if method == "int8":
+        from hades.llm.models import INT8_DRAFT_LAYERS
+        if args.target is not None and layers is None:
+            raise ConfigError("--draft-method int8 with a --target of your own needs --draft-layers "
+                              "(its default layers are the embedded SmolLM2's)")
+        layers = layers if layers is not None else INT8_DRAFT_LAYERS
+        weights = "int8"
     spec = PairSpec(target=args.target, draft=args.draft, draft_layers=layers,
-                    allow_download=not args.no_download, no_draft=method == "lookup", draft_vocab=vocab)
+                    allow_download=not args.no_download, no_draft=method == "lookup", draft_vocab=vocab,
+                    draft_weights=weights)
     spec.check()
     return spec
 
@@ -396,19 +416,20 @@ def _from_models(args, out: Path):
         def on_round(res):
             bar.update(1 if unit == "round" else min(total, len(res.new_tokens)) - bar.n)
         regenerate = regenerate_command(args, prompt, config, rounds, out, pair.description.get("draft_layers"),
-                                        pair.description.get("draft_vocab"))
+                                        pair.description.get("draft_vocab"), pair.description.get("draft_weights"))
         return record_trace(pair, config, prompt, threads=args.threads, raw_prompt=args.raw_prompt,
                             on_round=on_round, regenerate=regenerate, gamma_max=args.gamma_max)
 
 
 def regenerate_command(args, prompt: str, config, rounds, out: Path, draft_layers: str | None = None,
-                       draft_vocab: int | None = None) -> str:
+                       draft_vocab: int | None = None, draft_weights: str | None = None) -> str:
     """A canonical command line that rebuilds this trace bit for bit (on the same library versions).
     The layer-skip draft's layers and head size are spelled out (a fast-skip draft is written as the
     layer-skip draft it is), so a later change of the defaults cannot alter it."""
     parts = ["hades", "trace", "-o", str(out)]
     for flag, value in (("--target", args.target), ("--draft", args.draft), ("--draft-layers", draft_layers),
-                        ("--draft-vocab", None if draft_vocab is None else str(draft_vocab))):
+                        ("--draft-vocab", None if draft_vocab is None else str(draft_vocab)),
+                        ("--draft-weights", draft_weights)):
         if value is not None:
             parts += [flag, value]
     if config.lookup:

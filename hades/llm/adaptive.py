@@ -8,11 +8,15 @@ of gammas is rebuilt from a trace's (gamma, accepted) columns (`schedule`):
 
 - `auto` (CostAwareGamma, the default): picks the gamma that maximises the expected tokens per
   unit of time. Time is in target steps (one target pass scoring one token = 1): a round with g
-  drafts costs 1 + (row_cost + draft_cost) * g, where row_cost is what each further token scored
-  in the same target pass adds (the extra LM-head row and attention, plus its verification) and
-  draft_cost what proposing one draft costs (a draft model's step; prompt lookup: 0). Both are
-  *measured* once per run before decoding (hades.llm.specdec.measure_costs) or given, and
-  recorded with the run, so the decisions do not depend on the timing of individual rounds.
+  drafts costs 1 + pass_costs[g - 1] + draft_cost * g, where pass_costs[g - 1] is what scoring
+  g further tokens in the same target pass adds (their LM-head rows and attention, plus their
+  rows' verification) and draft_cost what proposing one draft costs (a draft model's step;
+  prompt lookup: 0). The pass costs are a table, one entry per g, because they are not linear
+  on a CPU: one thread scoring 2 tokens took 1.6-2.0x a one-token pass, 5 tokens 1.9x and 9
+  tokens 2.0x (docs/MODELS.md "Adaptive gamma"; small GEMMs use other kernels than the one-row
+  GEMV). Without a table, row_cost * g (a straight line) stands for it. The costs are *measured*
+  once per run before decoding (hades.llm.specdec.measure_costs) or given, and recorded with
+  the run, so the decisions do not depend on the timing of individual rounds.
   The expected tokens of a round are 1 + sum_{j=1..g} prod_{i<=j} a_i with a_i the running
   estimate of P(draft i accepted | drafts 1..i-1 accepted): per position, because prompt-lookup
   drafts come in runs (a copied span keeps being accepted), which one per-token alpha misses.
@@ -29,8 +33,9 @@ controller's gamma is the round's gamma; for prompt-lookup drafts it caps how ma
 lookup may propose (the round's gamma is the number proposed, bounded by the match length too).
 
 Spelling on the command line (an entry of `--gamma` / `--gammas`): `auto` (start 4, gamma_max 16,
-costs measured), `auto:START..MAX`, `auto:START..MAX:rowR:draftD` (costs given, e.g. from a
-trace's regenerate command), `heuristic` or `heuristic:START..MAX`. Pure Python: no torch.
+costs measured), `auto:START..MAX`, `auto:START..MAX:passP1/../PMAX:draftD` (costs given, e.g. from
+a trace's regenerate command; `:rowR:draftD`, the straight line, is what earlier traces recorded),
+`heuristic` or `heuristic:START..MAX`. Pure Python: no torch.
 """
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ COST_DECIMALS = 3     # measured costs are kept to 1e-3 target steps, so that a 
 COST_MAX = 1000.0     # a draft or a row costing more than 1000 target steps is a mistake, not a setting
 _RANGE = r"(?::(\d+)\.\.(\d+))?"
 _NUM = r"(\d+(?:\.\d*)?|\.\d+)"
-_AUTO_SPEC = re.compile(AUTO + _RANGE + rf"(?::row{_NUM}:draft{_NUM})?")
+_AUTO_SPEC = re.compile(AUTO + _RANGE + rf"(?::(?:row{_NUM}|pass({_NUM}(?:/{_NUM})*)):draft{_NUM})?")
 _HEURISTIC_SPEC = re.compile(HEURISTIC + _RANGE)
 
 
@@ -145,16 +150,18 @@ def expected_tokens(accept_probs, gamma: int) -> float:
     return total
 
 
-def round_cost(gamma: int, row_cost: float, draft_cost: float) -> float:
-    """A round's time in target steps: one pass scoring gamma + 1 tokens, and gamma drafts."""
-    return 1.0 + (row_cost + draft_cost) * gamma
+def round_cost(gamma: int, row_cost: float, draft_cost: float, pass_costs=None) -> float:
+    """A round's time in target steps: one pass scoring gamma + 1 tokens (1 + pass_costs[gamma - 1],
+    or 1 + row_cost * gamma without a table), and gamma drafts."""
+    extra = (pass_costs[gamma - 1] if gamma > 0 else 0.0) if pass_costs is not None else row_cost * gamma
+    return 1.0 + extra + draft_cost * gamma
 
 
-def best_gamma(accept_probs, row_cost: float, draft_cost: float, gamma_max: int) -> int:
+def best_gamma(accept_probs, row_cost: float, draft_cost: float, gamma_max: int, pass_costs=None) -> int:
     """argmax over g in [1, gamma_max] of expected_tokens / round_cost; ties go to the smaller g."""
     best, best_rate = 1, -1.0
     for g in range(1, gamma_max + 1):
-        rate = expected_tokens(accept_probs, g) / round_cost(g, row_cost, draft_cost)
+        rate = expected_tokens(accept_probs, g) / round_cost(g, row_cost, draft_cost, pass_costs)
         if rate > best_rate * (1 + 1e-12):
             best, best_rate = g, rate
     return best
@@ -185,7 +192,7 @@ class _CostAwareController:
             self.tested[i] += 1.0
             if i < accepted:
                 self.accepted[i] += 1.0
-        self.gamma = best_gamma(self.accept_probs(), p.row_cost, p.draft_cost, p.gamma_max)
+        self.gamma = best_gamma(self.accept_probs(), p.row_cost, p.draft_cost, p.gamma_max, p.pass_costs)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,9 @@ class CostAwareGamma(GammaPolicy):
     """The cost-aware controller (`auto`, see the module docstring).
 
     row_cost, draft_cost  target steps per further scored token and per draft (None: to be measured)
+    pass_costs            None: a pass scoring g further tokens costs row_cost * g more than a one-token
+                          pass; a tuple of gamma_max entries: entry g - 1 is that extra cost, measured
+                          (row_cost is then the straight line through it, pass_slope, for the tables)
     memory                decay of the acceptance counts per round with drafts (0.9: ~10 rounds remembered)
     prior, prior_weight   the pooled acceptance's prior mean and weight in rounds' worth of tests; the
                           same weight shrinks each position towards the pooled acceptance
@@ -201,6 +211,7 @@ class CostAwareGamma(GammaPolicy):
     gamma_max: int = DEFAULT_GAMMA_MAX
     row_cost: float | None = None
     draft_cost: float | None = None
+    pass_costs: tuple[float, ...] | None = None
     memory: float = 0.9
     prior: float = 0.5
     prior_weight: float = 2.0
@@ -218,6 +229,21 @@ class CostAwareGamma(GammaPolicy):
                 raise ConfigError(f"adaptive gamma: {name} must be a number of target steps in [0, {COST_MAX:g}], "
                                   f"got {v!r}")
             object.__setattr__(self, name, round(float(v), COST_DECIMALS))
+        if self.pass_costs is not None:
+            if self.row_cost is None:
+                raise ConfigError("adaptive gamma: pass costs need the draft cost too")
+            costs = tuple(self.pass_costs) if isinstance(self.pass_costs, (tuple, list)) else None
+            if costs is None or len(costs) != self.gamma_max:
+                raise ConfigError(f"adaptive gamma: pass costs must list one cost per gamma 1..{self.gamma_max}, "
+                                  f"got {limits.show(str(self.pass_costs))}")
+            for v in costs:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= COST_MAX:
+                    raise ConfigError(f"adaptive gamma: a pass cost must be a number of target steps in "
+                                      f"[0, {COST_MAX:g}], got {v!r}")
+            object.__setattr__(self, "pass_costs", tuple(round(float(v), COST_DECIMALS) for v in costs))
+            # the table decides; row_cost only labels it in the tables (one value per table, so that a
+            # policy rebuilt from its label equals the measured one)
+            object.__setattr__(self, "row_cost", round(pass_slope(self.pass_costs), COST_DECIMALS))
         for name, lo, hi in (("memory", 0.0, 1.0), ("prior", 0.0, 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
@@ -232,19 +258,24 @@ class CostAwareGamma(GammaPolicy):
         """Whether the costs are known (given or measured); a decoder measures them otherwise."""
         return self.row_cost is not None
 
-    def with_costs(self, row_cost: float, draft_cost: float) -> "CostAwareGamma":
-        return replace(self, row_cost=row_cost, draft_cost=draft_cost).check()
+    def with_costs(self, row_cost: float, draft_cost: float, pass_costs=None) -> "CostAwareGamma":
+        return replace(self, row_cost=row_cost, draft_cost=draft_cost,
+                       pass_costs=None if pass_costs is None else tuple(pass_costs)).check()
 
     def controller(self) -> _CostAwareController:
         return _CostAwareController(self)
 
     @property
     def label(self) -> str:
-        """The command-line spelling: `auto:START..MAX`, with `:rowR:draftD` once the costs are known."""
+        """The command-line spelling: `auto:START..MAX`, with `:passP1/../PMAX:draftD` (slashes: commas
+        separate the entries of --gammas) or, without a table, `:rowR:draftD` once the costs are known."""
         base = f"{AUTO}:{self.start}..{self.gamma_max}"
         if not self.measured:
             return base
-        return f"{base}:row{self.row_cost:.{COST_DECIMALS}f}:draft{self.draft_cost:.{COST_DECIMALS}f}"
+        draft = f"draft{self.draft_cost:.{COST_DECIMALS}f}"
+        if self.pass_costs is not None:
+            return f"{base}:pass{'/'.join(f'{v:.{COST_DECIMALS}f}' for v in self.pass_costs)}:{draft}"
+        return f"{base}:row{self.row_cost:.{COST_DECIMALS}f}:{draft}"
 
     @property
     def short_label(self) -> str:
@@ -252,9 +283,20 @@ class CostAwareGamma(GammaPolicy):
         return f"{AUTO}:{self.start}..{self.gamma_max}"
 
     def meta(self) -> dict:
-        return {"policy": "cost", "start": self.start, "gamma_max": self.gamma_max, "row_cost": self.row_cost,
+        meta = {"policy": "cost", "start": self.start, "gamma_max": self.gamma_max, "row_cost": self.row_cost,
                 "draft_cost": self.draft_cost, "memory": self.memory, "prior": self.prior,
                 "prior_weight": self.prior_weight}
+        if self.pass_costs is not None:   # absent from the traces recorded before the table
+            meta["pass_costs"] = list(self.pass_costs)
+        return meta
+
+
+def pass_slope(pass_costs) -> float:
+    """The straight line's slope through (g, pass_costs[g - 1]) and (0, 0), least squares: the row_cost
+    that stands for a table in the tables' cost column."""
+    num = sum(g * v for g, v in enumerate(pass_costs, 1))
+    den = sum(g * g for g in range(1, len(pass_costs) + 1))
+    return max(0.0, num / den) if den else 0.0
 
 
 POLICIES = (CostAwareGamma, HeuristicGamma)
@@ -267,18 +309,27 @@ def is_auto(text) -> bool:
 
 def parse_auto(text: str) -> GammaPolicy:
     """'auto' -> CostAwareGamma(); 'auto:2..8' -> CostAwareGamma(start=2, gamma_max=8);
-    'auto:2..8:row0.18:draft0' -> costs given; 'heuristic[:2..8]' -> HeuristicGamma. ConfigError otherwise."""
+    'auto:2..8:row0.18:draft0' or 'auto:1..2:pass0.7/0.9:draft0' -> costs given; 'heuristic[:2..8]' ->
+    HeuristicGamma. ConfigError otherwise."""
     s = str(text).strip().lower()
     m = _HEURISTIC_SPEC.fullmatch(s)
     if m is not None:
         return (HeuristicGamma() if m.group(1) is None
                 else HeuristicGamma(start=int(m.group(1)), gamma_max=int(m.group(2)))).check()
     m = _AUTO_SPEC.fullmatch(s)
-    if m is None or (m.group(3) is not None and m.group(1) is None):
-        raise ConfigError(f"gamma: expected 'auto', 'auto:START..MAX', 'auto:START..MAX:rowR:draftD' or "
+    has_costs = m is not None and m.group(m.re.groups) is not None
+    if m is None or (has_costs and m.group(1) is None):
+        raise ConfigError(f"gamma: expected 'auto', 'auto:START..MAX', 'auto:START..MAX:passP1/../PMAX:draftD' or "
                           f"'heuristic[:START..MAX]' (e.g. auto:4..16), got {limits.show(str(text))}")
     start, gmax = (DEFAULT_START, DEFAULT_GAMMA_MAX) if m.group(1) is None else (int(m.group(1)), int(m.group(2)))
-    costs = {} if m.group(3) is None else {"row_cost": float(m.group(3)), "draft_cost": float(m.group(4))}
+    costs = {}
+    if has_costs:
+        draft = float(m.group(m.re.groups))
+        if m.group(3) is not None:
+            costs = {"row_cost": float(m.group(3)), "draft_cost": draft}
+        else:
+            table = tuple(float(v) for v in m.group(4).split("/"))
+            costs = {"row_cost": 0.0, "draft_cost": draft, "pass_costs": table}   # row_cost: from the table
     return CostAwareGamma(start=start, gamma_max=gmax, **costs).check()
 
 

@@ -47,6 +47,13 @@ DEFAULT_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13,
 FAST_DRAFT_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 7, 8, 10, 11, 12, 13, 15, 19, 20, 21, 22, 23, 24, 27, 28, 29)
 FAST_DRAFT_VOCAB = 8192
 
+# The int8 self-speculative draft (`--draft-method int8`, issue 16): the target's own weights, every
+# Linear layer in int8 (torch dynamic quantisation). One thread: a draft step costs ~0.34 of a target step
+# (all 30 layers) and is accepted ~0.8 per token greedy; dropping layers as well collapses the acceptance
+# (22 layers in int8: ~0.3), so the tokens/s choice keeps them all (docs/MODELS.md "The int8 draft").
+INT8_DRAFT_LAYERS: tuple[int, ...] = tuple(range(30))
+DRAFT_WEIGHTS = ("float", "int8")
+
 # The draft of a pair loaded with PairSpec(no_draft=True), as trace metadata names it.
 LOOKUP_DRAFT_LABEL = "prompt lookup (n-gram drafts from the context, no draft model)"
 
@@ -67,6 +74,8 @@ class PairSpec:
     no_draft      load the target only (prompt-lookup drafts, hades.llm.lookup, need no draft model)
     draft_vocab   None: the draft scores every token; N: an FR-Spec head (truncated_head) that
                   scores only the N most frequent tokens (frequent_token_ids)
+    draft_weights "float": the draft computes with the model's float weights; "int8": its Linear layers
+                  run on int8 copies of them (int8_draft); the target always computes in float
     """
     target: str | None = None
     draft: str | None = None
@@ -74,15 +83,19 @@ class PairSpec:
     allow_download: bool = True
     no_draft: bool = False
     draft_vocab: int | None = None
+    draft_weights: str = "float"
 
     def check(self) -> None:
+        if self.draft_weights not in DRAFT_WEIGHTS:
+            raise ConfigError(f"draft weights: expected one of {', '.join(DRAFT_WEIGHTS)}, got {self.draft_weights!r}")
         if self.draft_vocab is not None and (isinstance(self.draft_vocab, bool) or not isinstance(self.draft_vocab, int)
                                              or self.draft_vocab < 1):
             raise ConfigError(f"draft vocabulary: expected a positive number of tokens, got {self.draft_vocab!r}")
         if self.no_draft:
-            if self.draft is not None or self.draft_layers is not None or self.draft_vocab is not None:
+            if (self.draft is not None or self.draft_layers is not None or self.draft_vocab is not None
+                    or self.draft_weights != "float"):
                 raise ConfigError("prompt-lookup drafts need no draft model; do not give a draft model, draft "
-                                  "layers or a draft vocabulary")
+                                  "layers, a draft vocabulary or draft weights")
             return
         if self.draft is not None and self.draft_layers is not None:
             raise ConfigError("draft_layers only applies to a layer-skip draft; do not give a draft model too")
@@ -270,6 +283,30 @@ def truncated_head(draft, keep_ids) -> object:
     return clone
 
 
+def int8_draft(draft) -> object:
+    """The draft with every Linear layer (attention and MLP projections, the LM head) computing on int8
+    weights: torch's dynamic quantisation (per-tensor int8 weights, activations quantised per call,
+    the fbgemm kernels). The draft samples from the rows it computes, and the verifier uses those
+    recorded rows, so verification stays exact however far the int8 rows are from the float ones.
+    Leaves the model it was given untouched (the layers are replaced on a structure copy; the int8
+    weights are new tensors, about a quarter of the float ones). ModelError where torch has no
+    quantised CPU engine."""
+    import warnings
+
+    import torch
+    clone = _structure_copy(draft)
+    try:
+        with warnings.catch_warnings():   # torch 2.10+ calls the eager API deprecated (in favour of torchao)
+            warnings.simplefilter("ignore")
+            torch.ao.quantization.quantize_dynamic(clone, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    except (RuntimeError, AttributeError) as e:
+        raise ModelError(f"cannot quantise the draft to int8 on this torch build ({e})") from None
+    for attr in ("draft_vocab",):   # what truncated_head marked survives the copy
+        if hasattr(draft, attr):
+            setattr(clone, attr, getattr(draft, attr))
+    return clone
+
+
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
@@ -444,6 +481,9 @@ def load_pair(spec: PairSpec = PairSpec()) -> ModelPair:
         draft = truncated_head(draft, frequent_token_ids(tokenizer, spec.draft_vocab))
         description.update(draft=f"{description['draft']}, head of the {spec.draft_vocab} most frequent tokens",
                            draft_vocab=spec.draft_vocab)
+    if spec.draft_weights == "int8":   # after the head: a truncated head stays float (|keep| x d, small)
+        draft = int8_draft(draft)
+        description.update(draft=f"{description['draft']}, int8 weights", draft_weights="int8")
     return ModelPair(draft=draft, target=target, tokenizer=tokenizer, vocab_size=vt, description=description)
 
 

@@ -367,6 +367,7 @@ class MeasuredCosts:
     target_step_s: float   # median wall time of a target pass scoring one token, after the prompt
     row_cost: float        # each further token scored in the same pass: forward slope + its row's verification
     draft_cost: float      # one draft: a draft model's step and its row (prompt lookup: one proposal)
+    pass_costs: tuple[float, ...] = ()   # entry g - 1: what scoring g further tokens adds, with their rows' work
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -382,11 +383,13 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def measure_costs(pair, config: DecodeConfig, prompt_tokens: list[int], repeats: int = COST_REPEATS) -> MeasuredCosts:
-    """Time the target scoring k = 1 .. max_gamma + 1 tokens after the prompt (the passes of each
-    repeat interleaved over k, medians, a least-squares line through them), one row's verification
-    work (weights or argmax, as the decoder does it) and one draft (a draft-model step and its row, or a
-    prompt-lookup proposal); return them relative to the one-token pass. Untimed by the decoder: call
-    it before a run (SpeculativeDecoder.generate does, when the controller's costs are not given)."""
+    """Time the target scoring every k = 1 .. max_gamma + 1 tokens after the prompt (the passes of each
+    repeat interleaved over k, medians), one row's verification work (weights or argmax, as the decoder
+    does it) and one draft (a draft-model step and its row, or a prompt-lookup proposal); return them
+    relative to the one-token pass: the table of each pass's extra cost over the one-token pass (a CPU's
+    passes are not linear in k, docs/MODELS.md "Adaptive gamma") and the straight line through it.
+    Untimed by the decoder: call it before a run (SpeculativeDecoder.generate does, when the controller's
+    costs are not given)."""
     if repeats < 1:
         raise ConfigError(f"cost repeats must be >= 1, got {repeats}")
     logit_path = config.trace_format == 2
@@ -395,7 +398,7 @@ def measure_costs(pair, config: DecodeConfig, prompt_tokens: list[int], repeats:
     target.feed(list(prompt_tokens), 1, bf16=logit_path)   # prefill, untimed
     base = target.length
     filler = (list(prompt_tokens) * (G + 1))[: G + 1]
-    ks = sorted({1, 2, 1 + (G + 1) // 2, G + 1})
+    ks = list(range(1, G + 2))
     samples: dict[int, list[float]] = {k: [] for k in ks}
     row = None
     for _ in range(repeats):
@@ -407,8 +410,9 @@ def measure_costs(pair, config: DecodeConfig, prompt_tokens: list[int], repeats:
             row = out[0]
     med = np.array([np.median(samples[k]) for k in ks])
     step = float(med[0])
-    slope = float(np.polyfit(np.array(ks, float), med, 1)[0]) if len(ks) > 1 else 0.0
+    slope = float(np.polyfit(np.array(ks, float), med, 1)[0])
     row_s = _median_time(lambda: _row_work(row, config, config.sampling_params if logit_path else None), repeats)
+    pass_costs = tuple(max(0.0, float(med[g] - step) + g * row_s) / step for g in range(1, G + 1))
     if config.lookup:
         ctx = list(prompt_tokens)
         draft_s = _median_time(lambda: lookup.propose(ctx, G, config.lookup_ngram), repeats) / G
@@ -426,7 +430,8 @@ def measure_costs(pair, config: DecodeConfig, prompt_tokens: list[int], repeats:
         fwd = _median_time(one_draft, repeats)
         draft_s = fwd + _median_time(lambda: _row_work(d_row[0], config, config.draft_sampling_params
                                                        if logit_path else None), repeats)
-    return MeasuredCosts(target_step_s=step, row_cost=max(0.0, slope + row_s) / step, draft_cost=draft_s / step)
+    return MeasuredCosts(target_step_s=step, row_cost=max(0.0, slope + row_s) / step, draft_cost=draft_s / step,
+                         pass_costs=pass_costs)
 
 
 def _row_work(row: np.ndarray, config: DecodeConfig, params) -> None:
@@ -450,7 +455,8 @@ def with_measured_costs(pair, config: DecodeConfig, prompt_tokens: list[int]) ->
     if not isinstance(policy, CostAwareGamma) or policy.measured:
         return config
     costs = measure_costs(pair, config, prompt_tokens)
-    return replace(config, gamma_policy=policy.with_costs(costs.row_cost, costs.draft_cost))
+    table = costs.pass_costs[: policy.gamma_max]
+    return replace(config, gamma_policy=policy.with_costs(costs.row_cost, costs.draft_cost, table))
 
 
 class SpeculativeDecoder:

@@ -26,7 +26,8 @@ DEFAULT_REPEATS = 3
 CSV_FIELDS = ("prompt_set", "gamma", "mean_gamma", "prompts", "new_tokens", "rounds", "seconds", "tokens_per_s", "speedup",
               "acceptance", "accepted_share", "tokens_per_round", "draft_share", "target_share", "verification_share",
               "other_share", "draft_forward_s", "draft_rows_s", "target_forward_s", "target_rows_s",
-              "verify_s", "other_s", "repeats", "speedup_min", "speedup_max", "row_cost", "draft_cost")
+              "verify_s", "other_s", "repeats", "speedup_min", "speedup_max", "row_cost", "draft_cost",
+              "pass_costs", "seeds")
 
 
 @dataclass
@@ -44,6 +45,8 @@ class GammaRow(AcceptanceStats):
     repeats: int = 1
     row_cost: float | None = None      # the cost-aware controller's measured costs (target steps); None: fixed
     draft_cost: float | None = None
+    pass_costs: tuple | None = None    # the cost-aware controller's measured pass table (None: none)
+    seeds: str = ""                     # the seeds decoded ("0", or "0..R-1" with vary_seed)
     repeat_rates: list = dataclasses.field(default_factory=list)   # whole-set tokens/s of every repeat
 
     @property
@@ -65,13 +68,18 @@ class GammaRow(AcceptanceStats):
 
 
 def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[list[int]]],
-                 progress=None, repeats: int = DEFAULT_REPEATS) -> list[dict]:
+                 progress=None, repeats: int = DEFAULT_REPEATS, vary_seed: bool = False) -> list[dict]:
     """Decode every prompt of every set at every configuration (one gamma each), `repeats` times;
     one record per (set, config), from each prompt's median-time repeat, the speedup relative to the
     set's own gamma 0 record (and its range over the repeats' whole-set speedups).
+    vary_seed: repeat r decodes with seed + r (each configuration's own seed), so a sampled setting's
+    repeats sample different texts; a record then totals every repeat (tokens, rounds and times),
+    averaging over the texts as well as the timings, instead of taking a median-time repeat.
     progress(n): n more tokens decoded (at most max_new_tokens per prompt and repeat are counted)."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if not isinstance(vary_seed, bool):
+        raise ConfigError(f"vary_seed must be True or False, got {vary_seed!r}")
     first = next(iter(prompt_sets.values()))[0]
     # one short untimed run first, so one-off costs (allocator, kernels) do not land on gamma[0]
     warm = dataclasses.replace(configs[0], gammas=(min(2, max(c.max_gamma for c in configs)),), gamma_policy=None,
@@ -81,11 +89,11 @@ def decode_table(pair, configs: list[DecodeConfig], prompt_sets: dict[str, list[
     configs = [with_measured_costs(pair, c, first) for c in configs]
     table = []
     for name, prompts_ids in prompt_sets.items():
-        table += _set_records(pair, configs, name, prompts_ids, progress, repeats)
+        table += _set_records(pair, configs, name, prompts_ids, progress, repeats, vary_seed)
     return table
 
 
-def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int) -> list[dict]:
+def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int, vary_seed: bool) -> list[dict]:
     # Interleaved: in every repeat each prompt runs every configuration back to back, so the load
     # drift of a shared machine (minutes) hits all configurations alike and stays out of the
     # speedup column (measured before: a 2x "speedup" at 1.3 tokens per target step, gamma-major)
@@ -96,14 +104,15 @@ def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int) 
     # A controller (auto, heuristic) carries its state from one prompt to the next within a repeat,
     # as in a server and as Hugging Face's persistent "heuristic" schedule does: a prompt gives a
     # dozen rounds, too few to learn the acceptance from the prior each time. Every repeat starts
-    # afresh, so the repeats decode the same tokens.
+    # afresh, so the repeats decode the same tokens (unless vary_seed gives each its own seed).
     runs = [[[] for _ in prompts_ids] for _ in configs]   # runs[config][prompt] = one DecodeResult per repeat
     for r in range(repeats):
+        seeded = [dataclasses.replace(c, seed=c.seed + r) if vary_seed else c for c in configs]
         carried = [c.gamma_policy.controller() if c.gamma_policy is not None else None for c in configs]
         for p, ids in enumerate(prompts_ids):
             shift = (r * len(prompts_ids) + p) % len(configs)
             for c in list(range(len(configs)))[shift:] + list(range(len(configs)))[:shift]:
-                config = configs[c]
+                config = seeded[c]
                 counted = [0]
 
                 def on_round(res, counted=counted, budget=config.max_new_tokens):
@@ -118,16 +127,18 @@ def _set_records(pair, configs, name: str, prompts_ids, progress, repeats: int) 
         policy = config.gamma_policy
         row = GammaRow(gamma=policy.short_label if policy is not None else config.gammas[0], prompt_set=name,
                        timings=Timings(), repeats=repeats,
-                       row_cost=getattr(policy, "row_cost", None), draft_cost=getattr(policy, "draft_cost", None))
+                       row_cost=getattr(policy, "row_cost", None), draft_cost=getattr(policy, "draft_cost", None),
+                       pass_costs=getattr(policy, "pass_costs", None),
+                       seeds=f"{config.seed}..{config.seed + repeats - 1}" if vary_seed and repeats > 1 else str(config.seed))
         for results in per_prompt:
-            res = median_run(results)
             row.prompts += 1
-            row.new_tokens += len(res.new_tokens)
-            row.rounds += res.num_rounds
-            row.drafted += res.drafted
-            row.tested += res.tested
-            row.accepted += res.accepted
-            row.timings.add(res.timings)
+            for res in (results if vary_seed else [median_run(results)]):
+                row.new_tokens += len(res.new_tokens)
+                row.rounds += res.num_rounds
+                row.drafted += res.drafted
+                row.tested += res.tested
+                row.accepted += res.accepted
+                row.timings.add(res.timings)
         # whole-set tokens/s of each repeat, for the range of the speedups measured side by side
         row.repeat_rates = [sum(len(results[r].new_tokens) for results in per_prompt)
                             / max(1e-12, sum(results[r].timings.total for results in per_prompt))
@@ -167,6 +178,8 @@ def _record(row: GammaRow, base: GammaRow | None) -> dict:
         "speedup_min": round(min(ratios), 3) if ratios else "", "speedup_max": round(max(ratios), 3) if ratios else "",
         "row_cost": row.row_cost if row.row_cost is not None else "",
         "draft_cost": row.draft_cost if row.draft_cost is not None else "",
+        "pass_costs": ",".join(f"{v:g}" for v in row.pass_costs) if row.pass_costs else "",
+        "seeds": row.seeds,
     }
 
 
@@ -181,7 +194,9 @@ def format_table(table: list[dict], trace_format: int = 1) -> str:
     lines = []
     for name in dict.fromkeys(r["prompt_set"] for r in table):
         rows = [r for r in table if r["prompt_set"] == name]
-        lines.append(f"prompt set {name} ({rows[0]['prompts']} prompts, median of {rows[0]['repeats']} repeats)")
+        how = (f"{rows[0]['repeats']} repeats in total, seeds {rows[0]['seeds']}" if ".." in rows[0]["seeds"]
+               else f"median of {rows[0]['repeats']} repeats")
+        lines.append(f"prompt set {name} ({rows[0]['prompts']} prompts, {how})")
         lines.append(" ".join(f"{h:>10}" for h in head))
         lines += [_format_row(r) for r in rows]
     lines.append("accept = accepted / accept tests (per-token alpha); acc/draft = accepted / drafted; "
@@ -190,8 +205,9 @@ def format_table(table: list[dict], trace_format: int = 1) -> str:
                  "heuristic: +2 after full acceptance, -1 after a rejection); " + VERIFY_NOTE[trace_format])
     costs = [r for r in table if r["row_cost"] != ""]
     for r in dict((r["gamma"], r) for r in costs).values():
-        lines.append(f"{r['gamma']}: measured costs in target steps: {r['row_cost']} per further scored token, "
-                     f"{r['draft_cost']} per draft")
+        table_text = f" (the pass with g further tokens: +{r['pass_costs']} for g = 1, 2, ...)" if r["pass_costs"] else ""
+        lines.append(f"{r['gamma']}: measured costs in target steps: {r['row_cost']} per further scored token"
+                     f"{table_text}, {r['draft_cost']} per draft")
     return "\n".join(lines)
 
 
