@@ -167,7 +167,7 @@ def filter_settings(args) -> dict:
 
 def draft_method(args) -> str:
     """The draft method of the command line, its flags checked: --draft implies model, --draft-layers or
-    --draft-vocab alone imply layer-skip, and without any of them it is prompt lookup (the draft that is
+    --draft-vocab alone imply layer-skip, --draft-weights int8 alone int8, and without any of them it is prompt lookup (the draft that is
     accepted on this model, docs/MODELS.md)."""
     implied = ("model" if args.draft is not None
                else "layer-skip" if args.draft_layers is not None or getattr(args, "draft_vocab", None) is not None
