@@ -234,8 +234,9 @@ class CostAwareGamma(GammaPolicy):
                 raise ConfigError("adaptive gamma: pass costs need the draft cost too")
             costs = tuple(self.pass_costs) if isinstance(self.pass_costs, (tuple, list)) else None
             if costs is None or len(costs) != self.gamma_max:
+                got = f"{len(costs)} entries" if costs is not None else limits.show(str(self.pass_costs))
                 raise ConfigError(f"adaptive gamma: pass costs must list one cost per gamma 1..{self.gamma_max}, "
-                                  f"got {limits.show(str(self.pass_costs))}")
+                                  f"got {got}")
             for v in costs:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= COST_MAX:
                     raise ConfigError(f"adaptive gamma: a pass cost must be a number of target steps in "
