@@ -582,7 +582,7 @@ TABLE += [
              "--draft applies to --draft-method model, not lookup"),
     BadInput("draft layers with lookup drafts", "CLI argument",
              lambda t: ["trace", "-o", str(t / "x.npz"), "--draft-method", "lookup", "--draft-layers", "0-3"],
-             "--draft-layers applies to --draft-method layer-skip or fast-skip, not lookup"),
+             "--draft-layers applies to --draft-method layer-skip, fast-skip or int8, not lookup"),
     BadInput("a draft vocabulary with lookup drafts", "CLI argument",
              lambda t: ["trace", "-o", str(t / "x.npz"), "--draft-method", "lookup", "--draft-vocab", "8192"],
              "--draft-vocab applies to draft models, not --draft-method lookup"),
