@@ -301,10 +301,7 @@ def int8_draft(draft) -> object:
             torch.ao.quantization.quantize_dynamic(clone, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     except (RuntimeError, AttributeError) as e:
         raise ModelError(f"cannot quantise the draft to int8 on this torch build ({e})") from None
-    for attr in ("draft_vocab",):   # what truncated_head marked survives the copy
-        if hasattr(draft, attr):
-            setattr(clone, attr, getattr(draft, attr))
-    return clone
+    return clone   # the structure copy keeps the attributes truncated_head set (draft_vocab)
 
 
 # ------------------------------------------------------------------------------------------
